@@ -1,0 +1,164 @@
+"""Request hooks: the Pulumi Accept check, the caller behind `Authorization: token ...` or
+`update-token ...`, and the role each route declares in the organization of its URL.
+
+Every view states who may call it with one of the decorators below; the hook reads that
+declaration, so a reader sees the rule next to the route and a route without one cannot be served
+(`check_declarations` refuses to start the app).
+"""
+import hashlib
+import hmac
+import re
+import secrets
+
+from flask import current_app, g, request
+
+from .db import transaction
+from .errors import ApiError
+from .queries import queries
+
+ROLES = {"viewer": 1, "member": 2, "admin": 3}
+
+_ACCEPT = re.compile(r"application/vnd\.pulumi\+(\d+)")
+# The first API level with paginated /api/user/stacks; every CLI since v3.9 sends 8 or newer.
+MIN_API_LEVEL = 8
+
+TOKEN_PREFIX = "pul-"
+
+
+def hash_token(token):
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+def new_token():
+    return TOKEN_PREFIX + secrets.token_hex(20)
+
+
+# --- route declarations -------------------------------------------------------------------------
+
+def requires_role(role):
+    """The caller needs at least `role` in the organization named by the URL's `org`."""
+    assert role in ROLES
+
+    def mark(view):
+        view.auth = ("token", role)
+        return view
+
+    return mark
+
+
+def authenticated(view):
+    """Any caller with a valid API token (routes about the caller, not an organization)."""
+    view.auth = ("token", None)
+    return view
+
+
+def requires_lease(view):
+    """The lease token of the update in the URL (`Authorization: update-token ...`)."""
+    view.auth = ("lease", None)
+    return view
+
+
+def public(view):
+    """No credentials (health checks, metrics)."""
+    view.auth = ("public", None)
+    return view
+
+
+def declared_auth(endpoint):
+    view = current_app.view_functions.get(endpoint)
+    return getattr(view, "auth", None)
+
+
+def check_declarations(app):
+    missing = [
+        rule.rule
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint != "static" and getattr(app.view_functions[rule.endpoint], "auth", None) is None
+    ]
+    if missing:
+        raise RuntimeError(f"routes without an auth declaration: {missing}")
+
+
+# --- hooks --------------------------------------------------------------------------------------
+
+def _check_accept():
+    match = _ACCEPT.search(request.headers.get("Accept", ""))
+    if not match or int(match.group(1)) < MIN_API_LEVEL:
+        raise ApiError(
+            415,
+            f"Unsupported Media Type: send 'Accept: application/vnd.pulumi+{MIN_API_LEVEL}' or newer",
+        )
+
+
+def _credential(scheme):
+    header = request.headers.get("Authorization", "")
+    if not header:
+        raise ApiError(401, "Unauthorized: No credentials provided or are invalid.")
+    parts = header.split(" ", 1)
+    if len(parts) != 2 or parts[0] != scheme or not parts[1].strip():
+        raise ApiError(
+            401, f"Unauthorized: expected 'Authorization: {scheme} <{scheme.replace('-', ' ')}>'"
+        )
+    return parts[1].strip()
+
+
+def _authenticate_token():
+    token = _credential("token")
+    with transaction() as conn:
+        user = queries.user_by_token(conn, token_hash=hash_token(token))
+        if user is None:
+            raise ApiError(401, "Unauthorized: No credentials provided or are invalid.")
+        queries.touch_token(conn, token_id=user["token_id"])
+    g.user = user
+
+
+def _authorize_org(role):
+    org = request.view_args.get("org")
+    with transaction() as conn:
+        held = queries.role_in_org(conn, org_name=org, user_id=g.user["id"])
+    # No membership at all looks the same as an organization that does not exist: 404 everywhere.
+    if held is None:
+        raise ApiError(404, f"Not Found: organization '{org}' not found")
+    if ROLES[held] < ROLES[role]:
+        raise ApiError(
+            403,
+            f"Forbidden: this requires the '{role}' role in organization '{org}'; you are '{held}'",
+        )
+    g.role = held
+
+
+def _authenticate_lease():
+    token = _credential("update-token")
+    args = request.view_args
+    with transaction() as conn:
+        lease = queries.update_by_lease(conn, lease_token_hash=hash_token(token))
+    if lease is None:
+        raise ApiError(401, "Unauthorized: unknown update token")
+    expected = (args.get("org"), args.get("project"), args.get("stack"), args.get("update_id"))
+    held = (lease["org_name"], lease["project_name"], lease["stack_name"], str(lease["id"]))
+    if not hmac.compare_digest("/".join(held), "/".join(str(a) for a in expected)):
+        raise ApiError(403, "Forbidden: the update token is not valid for this update")
+    if lease["status"] != "running" or lease["expired"]:
+        raise ApiError(403, "Forbidden: the update's lease has expired or the update is over")
+    g.user = {"id": lease["initiator_id"], "login": lease["initiator_login"]}
+    g.lease = lease
+
+
+def before_request():
+    if request.path.startswith("/api/"):
+        _check_accept()
+    if request.routing_exception is not None:
+        raise request.routing_exception
+    kind, role = declared_auth(request.url_rule.endpoint)
+    if kind == "public":
+        return
+    if kind == "lease":
+        _authenticate_lease()
+        return
+    _authenticate_token()
+    if role is not None:
+        _authorize_org(role)
+
+
+def init_app(app):
+    app.before_request(before_request)

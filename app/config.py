@@ -1,0 +1,36 @@
+"""Every setting of the service, read once from the environment, with its default."""
+import os
+
+
+def _int(name, default):
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def _bool(name, default):
+    value = os.environ.get(name)
+    if value in (None, ""):
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+class Config:
+    def __init__(self, **overrides):
+        # PostgreSQL connection string; unset means the embedded default (see app/embedded.py).
+        self.DATABASE_URL = os.environ.get("DATABASE_URL", "")
+        # Connections per worker process.
+        self.DB_POOL_MIN = _int("DB_POOL_MIN", 1)
+        self.DB_POOL_MAX = _int("DB_POOL_MAX", 10)
+        # Apply pending migrations when a worker starts (under an advisory lock).
+        self.AUTO_MIGRATE = _bool("AUTO_MIGRATE", True)
+        # Largest request body accepted, compressed or not (bytes). Checkpoints reach 100+ MB.
+        self.MAX_BODY_BYTES = _int("MAX_BODY_BYTES", 256 * 1024 * 1024)
+        # Page size of GET /api/user/stacks.
+        self.STACK_PAGE_SIZE = _int("STACK_PAGE_SIZE", 100)
+        # Lease of an update token, and how long past expiry an update counts as abandoned.
+        self.LEASE_SECONDS = _int("LEASE_SECONDS", 300)
+        self.ABANDONED_AFTER_SECONDS = _int("ABANDONED_AFTER_SECONDS", 600)
+        # Page size of GET .../update/{id}/events.
+        self.EVENTS_PAGE_SIZE = _int("EVENTS_PAGE_SIZE", 500)
+        for key, value in overrides.items():
+            setattr(self, key, value)

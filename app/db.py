@@ -1,0 +1,101 @@
+"""PostgreSQL access: a pool per worker process, one connection per request, explicit transactions.
+
+Data functions (the named queries) take the connection and never commit; the request owns the
+transaction through `transaction()`.
+"""
+import contextlib
+import os
+import threading
+
+import psycopg2
+import psycopg2.extras
+import psycopg2.pool
+from flask import current_app, g
+
+_pools = {}
+_pools_lock = threading.Lock()
+
+
+def connect(dsn):
+    """A single connection outside the pool (admin command, migrations)."""
+    return psycopg2.connect(dsn, cursor_factory=psycopg2.extras.RealDictCursor)
+
+
+def _pool(app):
+    # Keyed by process id so that a pool is never shared across a gunicorn fork.
+    key = (os.getpid(), app.config["DATABASE_URL"])
+    pool = _pools.get(key)
+    if pool is None:
+        with _pools_lock:
+            pool = _pools.get(key)
+            if pool is None:
+                pool = psycopg2.pool.ThreadedConnectionPool(
+                    app.config["DB_POOL_MIN"],
+                    app.config["DB_POOL_MAX"],
+                    app.config["DATABASE_URL"],
+                    cursor_factory=psycopg2.extras.RealDictCursor,
+                )
+                _pools[key] = pool
+    return pool
+
+
+def _checkout(pool):
+    """A healthy connection: psycopg2's pool has no health check, so a connection broken by a
+    database restart is rolled back, found dead and discarded here instead of failing a request."""
+    for _ in range(pool.maxconn + 1):
+        conn = pool.getconn()
+        try:
+            if conn.closed:
+                raise psycopg2.InterfaceError("connection closed")
+            conn.rollback()
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1")
+            conn.rollback()
+            return conn
+        except (psycopg2.OperationalError, psycopg2.InterfaceError):
+            pool.putconn(conn, close=True)
+    raise psycopg2.OperationalError("no healthy database connection")
+
+
+def get_conn():
+    if "db" not in g:
+        g.db = _checkout(_pool(current_app))
+    return g.db
+
+
+@contextlib.contextmanager
+def transaction():
+    """The request's connection inside one transaction: committed on success, rolled back on error."""
+    conn = get_conn()
+    try:
+        yield conn
+        conn.commit()
+    except BaseException:
+        if not conn.closed:
+            conn.rollback()
+        raise
+
+
+def close_conn(exc=None):
+    conn = g.pop("db", None)
+    if conn is None:
+        return
+    pool = _pool(current_app)
+    broken = bool(conn.closed)
+    if not broken:
+        try:
+            conn.rollback()
+        except psycopg2.Error:
+            broken = True
+    pool.putconn(conn, close=broken)
+
+
+def pool_stats(app):
+    pool = _pools.get((os.getpid(), app.config["DATABASE_URL"]))
+    if pool is None:
+        return {"in_use": 0, "idle": 0, "max": app.config["DB_POOL_MAX"]}
+    return {"in_use": len(pool._used), "idle": len(pool._pool), "max": pool.maxconn}
+
+
+def init_app(app):
+    app.teardown_appcontext(close_conn)

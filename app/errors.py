@@ -1,0 +1,73 @@
+"""One error shape on the wire: {"code": <HTTP status>, "message": "..."} (the CLI reads the code)."""
+import logging
+import uuid
+
+import psycopg2
+from flask import jsonify, request
+from marshmallow import ValidationError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def error_response(status, message, **extra):
+    body = {"code": status, "message": message}
+    body.update(extra)
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+def _validation_message(messages, prefix=""):
+    """Flatten marshmallow's nested messages into one readable line."""
+    if isinstance(messages, dict):
+        parts = []
+        for key, value in messages.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            parts.append(_validation_message(value, name))
+        return "; ".join(parts)
+    if isinstance(messages, list):
+        texts = [m if isinstance(m, str) else _validation_message(m, prefix) for m in messages]
+        return f"{prefix}: {' '.join(texts)}" if prefix else " ".join(texts)
+    return f"{prefix}: {messages}" if prefix else str(messages)
+
+
+def init_app(app):
+    @app.errorhandler(ApiError)
+    def handle_api_error(err):
+        return error_response(err.status, err.message)
+
+    @app.errorhandler(ValidationError)
+    def handle_validation_error(err):
+        return error_response(400, "Bad Request: " + _validation_message(err.messages))
+
+    @app.errorhandler(HTTPException)
+    def handle_http_exception(err):
+        response = error_response(err.code, f"{err.name}: {err.description}")
+        if err.code == 405 and err.valid_methods:
+            response.headers["Allow"] = ", ".join(err.valid_methods)
+        return response
+
+    @app.errorhandler(psycopg2.OperationalError)
+    def handle_database_down(err):
+        log.warning("database unavailable: %s", err)
+        response = error_response(503, "Service Unavailable: the database cannot be reached")
+        response.headers["Retry-After"] = "1"
+        return response
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(err):
+        request_id = getattr(request, "request_id", None) or uuid.uuid4().hex
+        log.exception("unhandled error (request id %s)", request_id)
+        response = error_response(
+            500, f"Internal Server Error (request id {request_id})", requestId=request_id
+        )
+        response.headers["X-Pulumi-Request-ID"] = request_id
+        return response

@@ -1,0 +1,69 @@
+"""Name rules shared by every resource (the same rules the Pulumi CLI enforces)."""
+import re
+
+from marshmallow import Schema, ValidationError, fields, validate, EXCLUDE
+
+# Owner: user or organization login.
+ORG_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-_]{1,38}[a-zA-Z0-9]$")
+PROJECT_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+TAG_NAME = re.compile(r"^[a-zA-Z0-9-_.:]{1,40}$")
+MAX_TAG_VALUE = 256
+
+
+class Base(Schema):
+    class Meta:
+        # The CLI adds fields over time; unknown ones are ignored rather than refused.
+        unknown = EXCLUDE
+
+
+def stack_name_field(**kwargs):
+    return fields.String(
+        validate=validate.Regexp(
+            STACK_NAME,
+            error="stack names may only contain alphanumerics, hyphens, underscores or periods, "
+            "and be at most 100 characters",
+        ),
+        **kwargs,
+    )
+
+
+def project_name_field(**kwargs):
+    return fields.String(
+        validate=validate.Regexp(
+            PROJECT_NAME,
+            error="project names may only contain alphanumerics, hyphens, underscores or periods, "
+            "and be at most 100 characters",
+        ),
+        **kwargs,
+    )
+
+
+def validate_tags(tags):
+    for name, value in tags.items():
+        if not TAG_NAME.match(name):
+            raise ValidationError(
+                f"invalid tag name {name!r}: at most 40 characters of letters, digits, "
+                "'-', '_', '.' or ':'"
+            )
+        if len(value) > MAX_TAG_VALUE:
+            raise ValidationError(f"tag {name!r}: values are at most {MAX_TAG_VALUE} characters")
+
+
+def tags_field(**kwargs):
+    return fields.Dict(
+        keys=fields.String(), values=fields.String(), validate=validate_tags, **kwargs
+    )
+
+
+def check_path_names(org=None, project=None, stack=None):
+    """URL segments follow the same rules as bodies (a bad one can never name a stack)."""
+    errors = {}
+    if org is not None and not ORG_NAME.match(org):
+        errors["org"] = [f"invalid organization name {org!r}"]
+    if project is not None and not PROJECT_NAME.match(project):
+        errors["project"] = [f"invalid project name {project!r}"]
+    if stack is not None and not STACK_NAME.match(stack):
+        errors["stack"] = [f"invalid stack name {stack!r}"]
+    if errors:
+        raise ValidationError(errors)

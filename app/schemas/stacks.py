@@ -1,0 +1,141 @@
+"""Stack shapes: create, rename, tags, and the stack and summary responses."""
+from marshmallow import ValidationError, fields, pre_load, validates_schema
+
+from .common import (
+    Base,
+    ORG_NAME,
+    PROJECT_NAME,
+    STACK_NAME,
+    stack_name_field,
+    project_name_field,
+    tags_field,
+)
+
+
+class UntypedDeploymentSchema(Base):
+    version = fields.Integer(required=True)
+    features = fields.List(fields.String())
+    deployment = fields.Dict(required=True)
+
+    @validates_schema
+    def known_version(self, data, **kwargs):
+        if not 1 <= data["version"] <= 4:
+            raise ValidationError(
+                f"unsupported deployment version {data['version']} (1 to 4)", "version"
+            )
+
+
+class CreateStackSchema(Base):
+    stack_name = stack_name_field(data_key="stackName", required=True)
+    tags = tags_field(load_default=dict)
+    teams = fields.List(fields.String())
+    state = fields.Nested(UntypedDeploymentSchema)
+    config = fields.Dict()
+
+
+class RenameStackSchema(Base):
+    """Both forms: the CLI's {"newName": "<stack>", "newProject": "<project>"} and the
+    contract's {"newName": "org/project/stack"}. Loads to org (None for the CLI form), project
+    (None when unchanged) and stack."""
+
+    new_name = fields.String(data_key="newName", required=True)
+    new_project = fields.String(data_key="newProject", allow_none=True)
+
+    @validates_schema
+    def parse_names(self, data, **kwargs):
+        name = data["new_name"]
+        if data.get("new_project"):
+            if not PROJECT_NAME.match(data["new_project"]):
+                raise ValidationError(f"invalid project name {data['new_project']!r}", "newProject")
+            if not STACK_NAME.match(name):
+                raise ValidationError(f"invalid stack name {name!r}", "newName")
+            return
+        parts = name.split("/")
+        if len(parts) != 3:
+            raise ValidationError(
+                f"{name!r} is not a fully qualified stack name 'org/project/stack'", "newName"
+            )
+        org, project, stack = parts
+        if not (ORG_NAME.match(org) and PROJECT_NAME.match(project) and STACK_NAME.match(stack)):
+            raise ValidationError(f"invalid fully qualified stack name {name!r}", "newName")
+
+    def target(self, data):
+        """(org or None, project, stack) of the rename target."""
+        if data.get("new_project"):
+            return None, data["new_project"], data["new_name"]
+        org, project, stack = data["new_name"].split("/")
+        return org, project, stack
+
+
+class TagsSchema(Base):
+    """The stack's full new tag map: the CLI's bare map, or the contract's {"tags": {...}}."""
+
+    tags = tags_field(required=True)
+
+    @pre_load
+    def unwrap(self, data, **kwargs):
+        if not isinstance(data, dict):
+            raise ValidationError("the body must be a JSON object of tag names to values")
+        if set(data) == {"tags"} and isinstance(data["tags"], dict):
+            return data
+        return {"tags": data}
+
+
+class OperationSchema(Base):
+    kind = fields.String()
+    author = fields.String()
+    started = fields.Integer()
+
+
+class StackSchema(Base):
+    id = fields.String()
+    org_name = fields.String(data_key="orgName")
+    project_name = fields.String(data_key="projectName")
+    stack_name = fields.String(data_key="stackName")
+    current_operation = fields.Nested(OperationSchema, data_key="currentOperation")
+    active_update = fields.String(data_key="activeUpdate")
+    tags = fields.Dict(keys=fields.String(), values=fields.String())
+    version = fields.Integer()
+    resource_count = fields.Integer(data_key="resourceCount")
+
+
+class LastUpdateSchema(Base):
+    kind = fields.String()
+    status = fields.String()
+    start_time = fields.Integer(data_key="startTime")
+
+
+class StackSummarySchema(Base):
+    id = fields.String()
+    org_name = fields.String(data_key="orgName")
+    project_name = fields.String(data_key="projectName")
+    stack_name = fields.String(data_key="stackName")
+    tags = fields.Dict(keys=fields.String(), values=fields.String())
+    version = fields.Integer()
+    active_update = fields.String(data_key="activeUpdate")
+    # The CLI decodes lastUpdate as Unix seconds; the contract's object travels as lastUpdateInfo.
+    last_update = fields.Integer(data_key="lastUpdate")
+    last_update_info = fields.Nested(LastUpdateSchema, data_key="lastUpdateInfo")
+    resource_count = fields.Integer(data_key="resourceCount")
+
+
+class ListStacksSchema(Base):
+    stacks = fields.List(fields.Nested(StackSummarySchema))
+    continuation_token = fields.String(data_key="continuationToken", allow_none=True)
+
+
+class ListStacksQuerySchema(Base):
+    organization = fields.String()
+    project = fields.String()
+    tag_name = fields.String(data_key="tagName")
+    tag_value = fields.String(data_key="tagValue")
+    continuation_token = fields.String(data_key="continuationToken")
+
+
+create_stack = CreateStackSchema()
+rename_stack = RenameStackSchema()
+stack_tags = TagsSchema()
+stack = StackSchema()
+list_stacks = ListStacksSchema()
+list_stacks_query = ListStacksQuerySchema()
+untyped_deployment = UntypedDeploymentSchema()

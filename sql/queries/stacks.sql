@@ -1,0 +1,98 @@
+-- Stacks and their projects.
+
+-- name: ensure_org!
+INSERT INTO organizations (name) VALUES (:org_name) ON CONFLICT (name) DO NOTHING;
+
+-- name: ensure_project$
+-- The project's id, creating it if needed (each statement sees rows committed before it, so a
+-- concurrent creator's project is found by the SELECT after our INSERT did nothing).
+WITH ins AS (
+    INSERT INTO projects (org_id, name)
+    SELECT id, :project_name FROM organizations WHERE name = :org_name
+    ON CONFLICT (org_id, name) DO NOTHING
+    RETURNING id
+)
+SELECT id FROM ins
+UNION ALL
+SELECT p.id FROM projects p JOIN organizations o ON o.id = p.org_id
+ WHERE o.name = :org_name AND p.name = :project_name
+LIMIT 1;
+
+-- name: insert_stack^
+-- Nothing is returned when the stack already exists.
+INSERT INTO stacks (project_id, name, tags)
+VALUES (:project_id, :stack_name, :tags)
+ON CONFLICT (project_id, name) DO NOTHING
+RETURNING id, name, tags, version;
+
+-- name: project_exists$
+SELECT EXISTS (
+    SELECT 1 FROM projects p JOIN organizations o ON o.id = p.org_id
+     WHERE o.name = :org_name AND p.name = :project_name
+);
+
+-- name: get_stack^
+-- A stack with its running real operation (if any) and its current resource count.
+SELECT s.id, o.name AS org_name, p.name AS project_name, s.name AS stack_name,
+       s.tags, s.version, s.active_update_id,
+       r.id AS running_update_id, r.kind AS op_kind, ru.login AS op_author, r.start_time AS op_started,
+       (SELECT c.resource_count FROM checkpoints c
+         WHERE c.stack_id = s.id ORDER BY c.version DESC LIMIT 1) AS resource_count
+  FROM stacks s
+  JOIN projects p ON p.id = s.project_id
+  JOIN organizations o ON o.id = p.org_id
+  LEFT JOIN updates r ON r.stack_id = s.id AND r.status = 'running' AND NOT r.dry_run
+  LEFT JOIN users ru ON ru.id = r.initiator_id
+ WHERE o.name = :org_name AND p.name = :project_name AND s.name = :stack_name;
+
+-- name: lock_stack^
+-- The stack row locked for a change that must not interleave with another (delete, rename,
+-- start of an update, import), with what those changes check.
+SELECT s.id, s.version, s.project_id, o.id AS org_id,
+       EXISTS (SELECT 1 FROM updates u
+                WHERE u.stack_id = s.id AND u.status = 'running' AND NOT u.dry_run) AS busy,
+       coalesce((SELECT c.resource_count FROM checkpoints c
+                  WHERE c.stack_id = s.id ORDER BY c.version DESC LIMIT 1), 0) AS resource_count
+  FROM stacks s
+  JOIN projects p ON p.id = s.project_id
+  JOIN organizations o ON o.id = p.org_id
+ WHERE o.name = :org_name AND p.name = :project_name AND s.name = :stack_name
+   FOR UPDATE OF s;
+
+-- name: delete_stack!
+-- Updates, engine events and checkpoints go with it (ON DELETE CASCADE).
+DELETE FROM stacks WHERE id = :stack_id;
+
+-- name: set_tags!
+UPDATE stacks SET tags = :tags WHERE id = :stack_id;
+
+-- name: rename_stack!
+UPDATE stacks SET project_id = :project_id, name = :stack_name WHERE id = :stack_id;
+
+-- name: list_stacks
+-- Stacks in the organizations the user belongs to (their personal one included), filtered, in
+-- pages keyed on the stack id.
+SELECT s.id, o.name AS org_name, p.name AS project_name, s.name AS stack_name,
+       s.tags, s.version, s.active_update_id,
+       lu.kind AS last_kind, lu.status AS last_status, lu.start_time AS last_start,
+       (SELECT c.resource_count FROM checkpoints c
+         WHERE c.stack_id = s.id ORDER BY c.version DESC LIMIT 1) AS resource_count
+  FROM stacks s
+  JOIN projects p ON p.id = s.project_id
+  JOIN organizations o ON o.id = p.org_id
+  LEFT JOIN LATERAL (
+      SELECT u.kind, u.status, coalesce(u.start_time, u.created_at) AS start_time
+        FROM updates u
+       WHERE u.stack_id = s.id AND NOT u.dry_run AND u.version IS NOT NULL
+       ORDER BY u.version DESC
+       LIMIT 1
+  ) lu ON true
+ WHERE (o.name = :login
+        OR EXISTS (SELECT 1 FROM memberships m WHERE m.org_id = o.id AND m.user_id = :user_id))
+   AND (CAST(:organization AS text) IS NULL OR o.name = :organization)
+   AND (CAST(:project_name AS text) IS NULL OR p.name = :project_name)
+   AND (CAST(:tag_name AS text) IS NULL OR s.tags ->> CAST(:tag_name AS text) IS NOT NULL)
+   AND (CAST(:tag_value AS text) IS NULL OR s.tags ->> CAST(:tag_name AS text) = :tag_value)
+   AND s.id > :after_id
+ ORDER BY s.id
+ LIMIT :page_size;

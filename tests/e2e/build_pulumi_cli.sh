@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Builds the real Pulumi CLI and its YAML language host from the Go module proxy into a cache
+# folder outside the work tree, for the end-to-end tests. A warm cache makes this a no-op.
+#
+#   tests/e2e/build_pulumi_cli.sh            # prints the folder holding `pulumi` on its last line
+#
+# PULUMI_CLI_VERSION (default below) pins the release; PULUMI_CLI_CACHE overrides the cache root.
+set -euo pipefail
+
+version="${PULUMI_CLI_VERSION:-v3.274.1}"
+yaml_version="${PULUMI_YAML_VERSION:-v1.25.0}"
+cache_root="${PULUMI_CLI_CACHE:-$HOME/.cache/pulumi-service-e2e}"
+out="$cache_root/cli-$version-yaml-$yaml_version"
+bin="$out/bin"
+
+if [[ -x "$bin/pulumi" && -x "$bin/pulumi-language-yaml" && -f "$out/.complete" ]]; then
+    echo "$bin"
+    exit 0
+fi
+
+command -v go >/dev/null || { echo "build_pulumi_cli: Go is required to build the Pulumi CLI" >&2; exit 1; }
+
+work="$out/wrapper"
+rm -rf "$work" && mkdir -p "$work" "$bin"
+cd "$work"
+
+export GOFLAGS="-mod=mod"
+export GOTOOLCHAIN=local
+
+go mod init pulumi-cli-wrapper >/dev/null 2>&1
+# pkg/go.mod uses replace directives, which `go install pkg@version` refuses. Repeat its
+# non-local replaces here so the wrapper builds what the release builds.
+pkg_mod=$(go mod download -json "github.com/pulumi/pulumi/pkg/v3@$version" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
+python3 - "$pkg_mod" >>go.mod <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+lines = []
+for block in re.findall(r'^replace\s*\((.*?)^\)', text, re.S | re.M):
+    lines += block.strip().splitlines()
+lines += re.findall(r'^replace\s+([^(].*)$', text, re.M)
+for line in lines:
+    line = line.split('//')[0].strip()
+    if not line or '=>' not in line:
+        continue
+    target = line.split('=>')[1].strip()
+    if target.startswith('.') or target.startswith('/'):
+        continue  # local replaces point into the pulumi repository itself
+    print('replace ' + line)
+PY
+
+# Programs run under the YAML language host: the Python host's module
+# (github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3) is refused by the module
+# proxy here ("403 Forbidden: This module version is not available"), while pulumi-yaml is served.
+cat > tools.go <<'GO'
+//go:build tools
+
+package tools
+
+import (
+	_ "github.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml"
+	_ "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"
+)
+GO
+
+go get "github.com/pulumi/pulumi/pkg/v3@$version" "github.com/pulumi/pulumi/sdk/v3@$version" \
+    "github.com/pulumi/pulumi-yaml@$yaml_version"
+go mod tidy
+
+ldflags="-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$version"
+go build -ldflags "$ldflags" -o "$bin/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
+go build -o "$bin/pulumi-language-yaml" github.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml
+touch "$out/.complete"
+echo "$bin"
