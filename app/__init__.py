@@ -25,9 +25,11 @@ def create_app(config=None):
     errors.init_app(app)
     auth.init_app(app)
 
-    from .routes import stacks, user
+    from .routes import history, stacks, updates, user
     app.register_blueprint(user.bp)
     app.register_blueprint(stacks.bp)
+    app.register_blueprint(updates.bp)
+    app.register_blueprint(history.bp)
 
     auth.check_declarations(app)
     app.wsgi_app = BodyLimitMiddleware(app.wsgi_app, app.config["MAX_BODY_BYTES"])

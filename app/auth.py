@@ -52,10 +52,16 @@ def authenticated(view):
     return view
 
 
-def requires_lease(view):
-    """The lease token of the update in the URL (`Authorization: update-token ...`)."""
-    view.auth = ("lease", None)
-    return view
+def requires_lease(view=None, *, finished_ok=False):
+    """The lease token of the update in the URL (`Authorization: update-token ...`), while the
+    update runs and its lease lasts. `finished_ok`: also once the update is over (complete is
+    retried by the CLI and must find the update it already completed)."""
+
+    def mark(view):
+        view.auth = ("lease", "finished_ok" if finished_ok else None)
+        return view
+
+    return mark(view) if view is not None else mark
 
 
 def public(view):
@@ -127,7 +133,7 @@ def _authorize_org(role):
     g.role = held
 
 
-def _authenticate_lease():
+def _authenticate_lease(finished_ok=False):
     token = _credential("update-token")
     args = request.view_args
     with transaction() as conn:
@@ -138,7 +144,8 @@ def _authenticate_lease():
     held = (lease["org_name"], lease["project_name"], lease["stack_name"], str(lease["id"]))
     if not hmac.compare_digest("/".join(held), "/".join(str(a) for a in expected)):
         raise ApiError(403, "Forbidden: the update token is not valid for this update")
-    if lease["status"] != "running" or lease["expired"]:
+    over = lease["status"] in ("succeeded", "failed", "cancelled")
+    if not (finished_ok and over) and (lease["status"] != "running" or lease["expired"]):
         raise ApiError(403, "Forbidden: the update's lease has expired or the update is over")
     g.user = {"id": lease["initiator_id"], "login": lease["initiator_login"]}
     g.lease = lease
@@ -153,7 +160,7 @@ def before_request():
     if kind == "public":
         return
     if kind == "lease":
-        _authenticate_lease()
+        _authenticate_lease(finished_ok=role == "finished_ok")
         return
     _authenticate_token()
     if role is not None:

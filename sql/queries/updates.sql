@@ -26,3 +26,98 @@ VALUES (:update_id, :stack_id, :kind, 'succeeded', :version, :message, :environm
 
 -- name: set_active_update!
 UPDATE stacks SET active_update_id = :update_id WHERE id = :stack_id;
+
+-- name: insert_update!
+-- A created update: nothing is locked and no version is claimed until it starts.
+INSERT INTO updates (id, stack_id, kind, dry_run, program, config, message, environment,
+                     initiator_id)
+VALUES (:update_id, :stack_id, :kind, :dry_run, :program, :config, :message, :environment,
+        :initiator_id);
+
+-- name: get_update^
+-- An update of the stack named in the URL (another stack's update id finds nothing).
+SELECT u.id, u.stack_id, u.kind, u.dry_run, u.status, u.version
+  FROM updates u
+  JOIN stacks s ON s.id = u.stack_id
+  JOIN projects p ON p.id = s.project_id
+  JOIN organizations o ON o.id = p.org_id
+ WHERE u.id = CAST(:update_id AS uuid)
+   AND o.name = :org_name AND p.name = :project_name AND s.name = :stack_name;
+
+-- name: lock_update^
+-- An update of a stack whose row the caller holds locked, locked in turn.
+SELECT id, stack_id, kind, dry_run, status, version
+  FROM updates
+ WHERE id = CAST(:update_id AS uuid) AND stack_id = :stack_id
+   FOR UPDATE;
+
+-- name: abandon_expired_update^
+-- The stack's running real operation whose lease ran out long ago (its CLI died without
+-- completing it) is marked failed, so that a new one can start without `pulumi cancel`.
+UPDATE updates
+   SET status = 'failed', end_time = now()
+ WHERE stack_id = :stack_id AND status = 'running' AND NOT dry_run
+   AND lease_expires_at < now() - make_interval(secs => :abandoned_after)
+RETURNING id, version;
+
+-- name: start_update^
+-- The partial unique index updates_one_running_per_stack refuses a second running real operation.
+UPDATE updates
+   SET status = 'running',
+       version = :version,
+       start_time = now(),
+       lease_token_hash = :lease_token_hash,
+       lease_expires_at = now() + make_interval(secs => :lease_seconds),
+       initiator_id = coalesce(initiator_id, :user_id)
+ WHERE id = CAST(:update_id AS uuid) AND status = 'not started'
+RETURNING version, lease_expires_at;
+
+-- name: renew_lease^
+UPDATE updates
+   SET lease_expires_at = now() + make_interval(secs => :seconds)
+ WHERE id = CAST(:update_id AS uuid) AND status = 'running'
+RETURNING lease_expires_at;
+
+-- name: finish_update^
+-- Complete or cancel a running (or never started) update; the lease token stops working because
+-- the update no longer runs. A real operation's resource count is that of its version's state.
+UPDATE updates u
+   SET status = :status,
+       end_time = now(),
+       lease_expires_at = least(u.lease_expires_at, now()),
+       resource_count = CASE WHEN u.dry_run OR u.version IS NULL THEN u.resource_count
+                             ELSE (SELECT c.resource_count FROM checkpoints c
+                                    WHERE c.stack_id = u.stack_id AND c.version = u.version)
+                        END
+ WHERE u.id = CAST(:update_id AS uuid) AND u.status IN ('running', 'not started')
+RETURNING u.id, u.status;
+
+-- name: record_resource_changes!
+-- From the engine's summary event: what the operation did, for history.
+UPDATE updates SET resource_changes = :resource_changes WHERE id = CAST(:update_id AS uuid);
+
+-- name: stack_history
+-- Recorded (non-preview) operations, newest first; a NULL limit means all of them.
+SELECT kind, coalesce(start_time, created_at) AS start_time, message, environment, config, status,
+       end_time, version, resource_changes, resource_count
+  FROM updates
+ WHERE stack_id = :stack_id AND NOT dry_run AND version IS NOT NULL
+ ORDER BY version DESC
+ LIMIT :limit OFFSET :offset;
+
+-- name: history_at_version^
+SELECT kind, coalesce(start_time, created_at) AS start_time, message, environment, config, status,
+       end_time, version, resource_changes, resource_count
+  FROM updates
+ WHERE stack_id = :stack_id AND NOT dry_run AND version = :version
+ ORDER BY created_at DESC
+ LIMIT 1;
+
+-- name: stack_previews
+-- Dry runs that were started, newest first unless :ascending.
+SELECT id
+  FROM updates
+ WHERE stack_id = :stack_id AND dry_run AND status <> 'not started'
+ ORDER BY CASE WHEN :ascending THEN created_at END ASC,
+          CASE WHEN NOT :ascending THEN created_at END DESC
+ LIMIT :limit OFFSET :offset;

@@ -1,0 +1,157 @@
+"""A stack's past: its history of operations, the state of each version (export), and replacing
+the current state (import, which every `pulumi state` edit goes through)."""
+import json
+import uuid
+
+from flask import Blueprint, Response, g, jsonify, request
+
+from .. import deployments
+from ..auth import requires_role
+from ..db import transaction
+from ..errors import ApiError
+from ..queries import queries
+from ..schemas import updates as schemas
+from . import parse_query, stack_ref, unix
+from .stacks import RESULTS, STACK, load_stack, lock_stack
+from .updates import CONFLICT, abandon_expired_update
+
+bp = Blueprint("history", __name__, url_prefix="/api/stacks")
+
+EMPTY_DEPLOYMENT_TEXT = json.dumps(deployments.EMPTY_DEPLOYMENT).encode()
+
+
+def update_info(row):
+    info = {
+        "kind": row["kind"],
+        "start_time": unix(row["start_time"]) or 0,
+        "message": row["message"],
+        "environment": row["environment"],
+        "config": row["config"],
+        "result": RESULTS[row["status"]],
+        "end_time": unix(row["end_time"]) or 0,
+        "version": row["version"],
+    }
+    # Both are left out, as the CLI's omitempty would, until known.
+    if row["resource_changes"] is not None:
+        info["resource_changes"] = row["resource_changes"]
+    if row["resource_count"] is not None:
+        info["resource_count"] = row["resource_count"]
+    return info
+
+
+def page_of(query):
+    """(limit, offset) of a pageSize/page query; no pageSize means everything."""
+    size = query.get("page_size")
+    if not size:
+        return None, 0
+    return size, size * (query["page"] - 1)
+
+
+@bp.get(STACK + "/updates")
+@requires_role("viewer")
+def stack_history(org, project, stack):
+    limit, offset = page_of(parse_query(schemas.history_query))
+    with transaction() as conn:
+        row = load_stack(conn, org, project, stack)
+        updates = [update_info(u) for u in
+                   queries.stack_history(conn, stack_id=row["id"], limit=limit, offset=offset)]
+    return jsonify(schemas.history.dump({"updates": updates}))
+
+
+@bp.get(STACK + "/updates/latest")
+@requires_role("viewer")
+def latest_update(org, project, stack):
+    with transaction() as conn:
+        row = load_stack(conn, org, project, stack)
+        latest = next(iter(queries.stack_history(conn, stack_id=row["id"], limit=1, offset=0)),
+                      None)
+    if latest is None:
+        raise ApiError(404, f"Not Found: stack '{stack_ref(org, project, stack)}' has no updates")
+    return jsonify(schemas.latest_update.dump({"info": update_info(latest)}))
+
+
+@bp.get(STACK + "/updates/<int:version>")
+@requires_role("viewer")
+def update_at_version(org, project, stack, version):
+    with transaction() as conn:
+        row = load_stack(conn, org, project, stack)
+        found = queries.history_at_version(conn, stack_id=row["id"], version=version)
+    if found is None:
+        raise ApiError(404, f"Not Found: stack '{stack_ref(org, project, stack)}' has no "
+                            f"version {version}")
+    return jsonify(schemas.update_info.dump(update_info(found)))
+
+
+@bp.get(STACK + "/updates/latest/previews")
+@requires_role("viewer")
+def latest_previews(org, project, stack):
+    query = parse_query(schemas.previews_query)
+    limit, offset = page_of(query)
+    with transaction() as conn:
+        row = load_stack(conn, org, project, stack)
+        found = [{"update_id": str(p["id"])} for p in queries.stack_previews(
+            conn, stack_id=row["id"], ascending=query["asc"], limit=limit, offset=offset)]
+    return jsonify(schemas.previews.dump({"updates": found}))
+
+
+def deployment_response(deployment_gz):
+    """A stored deployment as it was stored: the compressed bytes themselves when the client
+    takes gzip (the CLI always does), otherwise decompressed; never parsed or re-encoded."""
+    if "gzip" in request.headers.get("Accept-Encoding", "").lower():
+        response = Response(bytes(deployment_gz), mimetype="application/json")
+        response.headers["Content-Encoding"] = "gzip"
+        response.headers["Vary"] = "Accept-Encoding"
+        return response
+    return Response(deployments.load(deployment_gz), mimetype="application/json")
+
+
+@bp.get(STACK + "/export")
+@requires_role("viewer")
+def export_stack(org, project, stack):
+    with transaction() as conn:
+        row = load_stack(conn, org, project, stack)
+        latest = queries.latest_checkpoint(conn, stack_id=row["id"])
+    if latest is None:
+        # Never deployed (and no state given at create): a valid, empty deployment.
+        return Response(EMPTY_DEPLOYMENT_TEXT, mimetype="application/json")
+    return deployment_response(latest["deployment_gz"])
+
+
+@bp.get(STACK + "/export/<int:version>")
+@requires_role("viewer")
+def export_stack_version(org, project, stack, version):
+    with transaction() as conn:
+        row = load_stack(conn, org, project, stack)
+        found = queries.checkpoint_at_version(conn, stack_id=row["id"], version=version)
+    if found is None:
+        raise ApiError(404, f"Not Found: stack '{stack_ref(org, project, stack)}' has no "
+                            f"version {version}")
+    return deployment_response(found["deployment_gz"])
+
+
+@bp.post(STACK + "/import")
+@requires_role("member")
+def import_stack(org, project, stack):
+    try:
+        parsed = deployments.parse_body(request.get_data(cache=False))
+    except deployments.BadBody as err:
+        raise ApiError(400, f"Bad Request: {err}") from None
+    parsed.members = schemas.import_deployment.load(parsed.members)
+    stored = deployments.StoredDeployment.from_body(parsed)
+    row_data = stored.row()
+    update_id = str(uuid.uuid4())
+    with transaction() as conn:
+        row = lock_stack(conn, org, project, stack)
+        abandon_expired_update(conn, row["id"])
+        if queries.lock_stack(conn, org_name=org, project_name=project, stack_name=stack)["busy"]:
+            raise ApiError(409, CONFLICT)
+        version = queries.next_version(conn, stack_id=row["id"])
+        queries.insert_recorded_update(
+            conn, update_id=update_id, stack_id=row["id"], kind="import", version=version,
+            message="", environment=json.dumps({}), initiator_id=g.user["id"],
+            resource_count=stored.resource_count,
+        )
+        queries.put_checkpoint(conn, stack_id=row["id"], version=version, update_id=update_id,
+                               **row_data)
+        queries.set_active_update(conn, stack_id=row["id"], update_id=update_id)
+    return jsonify(schemas.imported.dump({"update_id": update_id}))
