@@ -26,9 +26,11 @@ def program(dry_run=False, message="", environment=None, config=None):
     }
 
 
-def deployment(count, stack=STACK_NAME, project=PROJECT, **extra):
-    """A version-3 deployment of `count` resources (a stack root and its children)."""
-    root = f"urn:pulumi:{stack}::{project}::pulumi:pulumi:Stack::{project}-{stack}"
+def deployment(count, stack=STACK_NAME, project=PROJECT, root_name=None, **extra):
+    """A version-3 deployment of `count` resources (a stack root and its children). The root
+    keeps the name it was created with (`root_name`) when the stack is renamed."""
+    root_name = root_name or f"{project}-{stack}"
+    root = f"urn:pulumi:{stack}::{project}::pulumi:pulumi:Stack::{root_name}"
     resources = []
     if count:
         resources.append({"urn": root, "custom": False, "type": "pulumi:pulumi:Stack",

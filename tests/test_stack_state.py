@@ -1,0 +1,87 @@
+"""What stack operations do to deployed state: rename keeps it usable, delete refuses to drop
+resources unless forced and takes updates, events and checkpoints with the stack."""
+import pytest
+
+from tests.lifecycle import STACK, Operation, event, export_json, make_stack, run, untyped
+
+STILL_HAS_RESOURCES = "Bad Request: Stack still contains resources."
+
+
+@pytest.fixture
+def member(acme):
+    make_stack(acme["member"])
+    return acme["member"]
+
+
+def test_rename_rewrites_the_urns_of_the_state(member):
+    run(member, 3)
+    member.post(f"{STACK}/rename", body={"newName": "prod", "newProject": "proj"})
+    exported = export_json(member, "/api/stacks/acme/proj/prod/export")
+    assert exported == untyped(3, stack="prod", root_name="proj-dev")
+
+
+def test_rename_to_another_project_rewrites_the_project_too(member):
+    run(member, 2)
+    member.post(f"{STACK}/rename", body={"newName": "dev", "newProject": "other"})
+    exported = export_json(member, "/api/stacks/acme/other/dev/export")
+    assert exported == untyped(2, project="other", root_name="proj-dev")
+
+
+def test_renamed_stack_keeps_its_versions(member):
+    run(member, 2)
+    member.post(f"{STACK}/rename", body={"newName": "prod", "newProject": "proj"})
+    assert export_json(member, "/api/stacks/acme/proj/prod/export/1") == untyped(2)
+    assert member.get("/api/stacks/acme/proj/prod").get_json()["version"] == 2
+
+
+def test_renamed_stack_can_be_updated(member):
+    run(member, 2)
+    member.post(f"{STACK}/rename", body={"newName": "prod", "newProject": "proj"})
+    op = run(member, 2, stack="/api/stacks/acme/proj/prod")
+    assert op.version == 3
+
+
+def test_rename_while_an_update_runs_is_409(member):
+    Operation(member).start()
+    response = member.post(f"{STACK}/rename", body={"newName": "prod", "newProject": "proj"})
+    assert response.status_code == 409
+
+
+def test_delete_of_a_stack_with_resources_is_refused(acme, member):
+    run(member, 2)
+    response = acme["admin"].delete(f"{STACK}?force=false")
+    assert response.status_code == 400
+    assert response.get_json() == {"code": 400, "message": STILL_HAS_RESOURCES}
+
+
+def test_delete_after_destroy_is_allowed(acme, member):
+    run(member, 2)
+    run(member, 0, kind="destroy")
+    assert acme["admin"].delete(f"{STACK}?force=false").status_code == 204
+
+
+def test_forced_delete_takes_updates_events_and_checkpoints(acme, member, db):
+    op = run(member, 2)
+    assert acme["admin"].delete(f"{STACK}?force=true").status_code == 204
+    assert member.get(STACK).status_code == 404
+    with db.cursor() as cur:
+        cur.execute("SELECT (SELECT count(*) FROM updates) AS updates, "
+                    "(SELECT count(*) FROM engine_events) AS events, "
+                    "(SELECT count(*) FROM checkpoints) AS checkpoints")
+        assert cur.fetchone() == {"updates": 0, "events": 0, "checkpoints": 0}
+    assert member.get(op.path).status_code == 404
+
+
+def test_delete_while_an_update_runs_is_409(acme, member):
+    op = Operation(member)
+    op.start()
+    op.events(event(0))
+    assert acme["admin"].delete(f"{STACK}?force=true").status_code == 409
+
+
+def test_recreated_stack_starts_from_nothing(acme, member):
+    run(member, 2)
+    acme["admin"].delete(f"{STACK}?force=true")
+    make_stack(member)
+    assert member.get(STACK).get_json()["version"] == 0
+    assert member.get(f"{STACK}/updates").get_json() == {"updates": []}
