@@ -145,28 +145,110 @@ def load(deployment_gz):
     return gzip.decompress(bytes(deployment_gz))
 
 
+_SIG = "4dabf18193072939515e22adb298388d"
+_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+_RESOURCE_REFERENCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
+_OUTPUT_VALUE_SIG = "d0e6a833031e9bbcd3f4e8bde6ca49a4"
+_ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
+
+
 def rename_stack_in(untyped, old, new):
-    """Rewrite the stack and project parts of every URN (and the secrets provider's names) in a
-    deployment for a renamed stack, as the CLI's own file backend does (edit.RenameStack).
+    """Rewrite a deployment for a renamed stack as the CLI's own file backend does
+    (edit.RenameStack), so that the next operation sees the same resources under the new names.
 
-    `old` and `new` are (org, project, stack). Every string that starts with the old URN prefix
-    (resource URNs, parents, dependencies, provider references "<urn>::<id>", URN values in inputs
-    and outputs) is rewritten, wherever it is in the deployment."""
-    old_prefix = f"urn:pulumi:{old[2]}::{old[1]}::"
-    new_prefix = f"urn:pulumi:{new[2]}::{new[1]}::"
+    `old` and `new` are (org, project, stack). The stack and project parts of every URN of the
+    old stack change wherever the state holds a URN: each resource's urn, parent, dependencies,
+    property dependencies, deletedWith, replaceWith, aliases, viewOf, provider reference
+    ("<urn>::<id>"), and resource references inside inputs, outputs and the replacement trigger.
+    The root pulumi:pulumi:Stack resource is named "<project>-<stack>", so its name changes too.
+    Other strings are left alone, even when they look like URNs, as the CLI leaves them."""
+    _, old_project, old_stack = old
+    _, new_project, new_stack = new
 
-    def walk(value):
-        if isinstance(value, str):
-            return new_prefix + value[len(old_prefix):] if value.startswith(old_prefix) else value
+    def urn(value):
+        if not isinstance(value, str) or not value.startswith("urn:pulumi:"):
+            return value
+        parts = value[len("urn:pulumi:"):].split("::", 3)
+        if len(parts) != 4 or parts[0] != old_stack or parts[1] != old_project:
+            return value
+        qualified_type, name = parts[2], parts[3]
+        if qualified_type == _ROOT_STACK_TYPE:
+            name = f"{new_project}-{new_stack}"
+        return f"urn:pulumi:{new_stack}::{new_project}::{qualified_type}::{name}"
+
+    def urns(values):
+        return [urn(v) for v in values] if isinstance(values, list) else values
+
+    def provider_reference(value):
+        if not isinstance(value, str) or "::" not in value:
+            return value
+        target, _, provider_id = value.rpartition("::")
+        return f"{urn(target)}::{provider_id}"
+
+    def secret_text(text):
+        # A secret's plaintext is JSON text of a property value; ciphertext does not parse.
+        try:
+            value = json.loads(text)
+        except (TypeError, ValueError):
+            return text
+        renamed = property_value(value)
+        if renamed == value:
+            return text
+        return json.dumps(renamed, separators=(",", ":"), ensure_ascii=False)
+
+    def property_value(value):
         if isinstance(value, list):
-            return [walk(v) for v in value]
-        if isinstance(value, dict):
-            return {walk(k) if k.startswith(old_prefix) else k: walk(v) for k, v in value.items()}
-        return value
+            return [property_value(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        signature = value.get(_SIG)
+        if signature == _RESOURCE_REFERENCE_SIG:
+            return {**value, "urn": urn(value.get("urn"))}
+        if signature == _SECRET_SIG:
+            return {k: secret_text(v) if k in ("plaintext", "ciphertext") and isinstance(v, str)
+                    else v for k, v in value.items()}
+        if signature == _OUTPUT_VALUE_SIG:
+            renamed = dict(value)
+            if "value" in renamed:
+                renamed["value"] = property_value(renamed["value"])
+            if isinstance(renamed.get("dependencies"), list):
+                renamed["dependencies"] = urns(renamed["dependencies"])
+            return renamed
+        return {k: property_value(v) for k, v in value.items()}
 
-    renamed = walk(untyped)
-    provider = (renamed.get("deployment") or {}).get("secrets_providers") or {}
+    def resource(state):
+        if not isinstance(state, dict):
+            return state
+        state = dict(state)
+        for key in ("urn", "parent", "deletedWith", "viewOf"):
+            if state.get(key):
+                state[key] = urn(state[key])
+        for key in ("dependencies", "replaceWith", "aliases"):
+            if state.get(key):
+                state[key] = urns(state[key])
+        if isinstance(state.get("propertyDependencies"), dict):
+            state["propertyDependencies"] = {
+                k: urns(v) for k, v in state["propertyDependencies"].items()}
+        if state.get("provider"):
+            state["provider"] = provider_reference(state["provider"])
+        for key in ("inputs", "outputs", "replacementTrigger"):
+            if key in state:
+                state[key] = property_value(state[key])
+        return state
+
+    renamed = dict(untyped)
+    deployment = dict(renamed.get("deployment") or {})
+    if isinstance(deployment.get("resources"), list):
+        deployment["resources"] = [resource(r) for r in deployment["resources"]]
+    if isinstance(deployment.get("pending_operations"), list):
+        deployment["pending_operations"] = [
+            {**op, "resource": resource(op.get("resource"))} if isinstance(op, dict) else op
+            for op in deployment["pending_operations"]]
+    provider = deployment.get("secrets_providers") or {}
     state = provider.get("state")
     if provider.get("type") == "service" and isinstance(state, dict):
-        state.update({"owner": new[0], "project": new[1], "stack": new[2]})
+        deployment["secrets_providers"] = {
+            **provider, "state": {**state, "owner": new[0], "project": new_project,
+                                  "stack": new_stack}}
+    renamed["deployment"] = deployment
     return renamed

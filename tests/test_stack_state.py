@@ -17,14 +17,48 @@ def test_rename_rewrites_the_urns_of_the_state(member):
     run(member, 3)
     member.post(f"{STACK}/rename", body={"newName": "prod", "newProject": "proj"})
     exported = export_json(member, "/api/stacks/acme/proj/prod/export")
-    assert exported == untyped(3, stack="prod", root_name="proj-dev")
+    assert exported == untyped(3, stack="prod")
 
 
 def test_rename_to_another_project_rewrites_the_project_too(member):
     run(member, 2)
     member.post(f"{STACK}/rename", body={"newName": "dev", "newProject": "other"})
     exported = export_json(member, "/api/stacks/acme/other/dev/export")
-    assert exported == untyped(2, project="other", root_name="proj-dev")
+    assert exported == untyped(2, project="other")
+
+
+def test_rename_rewrites_every_place_the_cli_keeps_a_urn(member):
+    old = "urn:pulumi:dev::proj::"
+    new = "urn:pulumi:prod::proj::"
+    provider = old + "pulumi:providers:test::default"
+    ref = {"4dabf18193072939515e22adb298388d": "5cf8f73096256a8f31e491e813e4eb8e",
+           "urn": old + "test:index:Thing::a"}
+    thing = {
+        "urn": old + "pulumi:pulumi:Stack$test:index:Thing::b", "type": "test:index:Thing",
+        "custom": True, "id": "b", "parent": old + "pulumi:pulumi:Stack::proj-dev",
+        "provider": provider + "::1234", "dependencies": [old + "test:index:Thing::a"],
+        "propertyDependencies": {"x": [old + "test:index:Thing::a"]},
+        "aliases": [old + "test:index:Thing::old-b"], "deletedWith": old + "test:index:Thing::a",
+        "inputs": {"ref": ref, "text": old + "test:index:Thing::a",
+                   "elsewhere": "urn:pulumi:qa::proj::test:index:Thing::a"},
+        "outputs": {"refs": [ref]},
+    }
+    member.post(f"{STACK}/import", body={"version": 3, "deployment": {"resources": [thing]}})
+    member.post(f"{STACK}/rename", body={"newName": "prod", "newProject": "proj"})
+    [renamed] = export_json(member, "/api/stacks/acme/proj/prod/export")["deployment"]["resources"]
+    new_ref = {**ref, "urn": new + "test:index:Thing::a"}
+    assert renamed == {
+        **thing,
+        "urn": new + "pulumi:pulumi:Stack$test:index:Thing::b",
+        "parent": new + "pulumi:pulumi:Stack::proj-prod",
+        "provider": new + "pulumi:providers:test::default::1234",
+        "dependencies": [new + "test:index:Thing::a"],
+        "propertyDependencies": {"x": [new + "test:index:Thing::a"]},
+        "aliases": [new + "test:index:Thing::old-b"], "deletedWith": new + "test:index:Thing::a",
+        # A plain string that looks like a URN is not a reference: the CLI leaves it, and so do we.
+        "inputs": {**thing["inputs"], "ref": new_ref},
+        "outputs": {"refs": [new_ref]},
+    }
 
 
 def test_renamed_stack_keeps_its_versions(member):
