@@ -139,6 +139,16 @@ def test_import_while_an_update_runs_is_409(member):
     assert response.status_code == 409
 
 
+def test_import_abandons_an_update_whose_lease_expired_long_ago(member, db):
+    stale = Operation(member)
+    stale.start()
+    with db, db.cursor() as cur:
+        cur.execute("UPDATE updates SET lease_expires_at = now() - interval '2 hours' "
+                    "WHERE id = %s", (stale.id,))
+    assert member.post(f"{STACK}/import", body=untyped(1)).status_code == 200
+    assert member.get(stale.path).get_json()["status"] == "failed"
+
+
 def test_import_needs_the_member_role(acme, member):
     assert acme["viewer"].post(f"{STACK}/import", body=untyped(1)).status_code == 403
 

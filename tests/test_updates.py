@@ -381,6 +381,12 @@ def test_status_of_a_created_update_is_not_started(member):
     assert member.get(op.path).get_json()["status"] == "not started"
 
 
+def test_status_of_an_unknown_update_is_404(member):
+    response = member.get(f"{STACK}/update/{uuid.uuid4()}")
+    assert response.status_code == 404
+    assert response.get_json()["code"] == 404
+
+
 def test_viewer_can_poll_the_status(acme, member):
     op = Operation(member)
     assert acme["viewer"].get(op.path).status_code == 200

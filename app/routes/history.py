@@ -143,7 +143,7 @@ def import_stack(org, project, stack):
     with transaction() as conn:
         row = lock_stack(conn, org, project, stack)
         abandon_expired_update(conn, row["id"])
-        if queries.lock_stack(conn, org_name=org, project_name=project, stack_name=stack)["busy"]:
+        if queries.stack_is_busy(conn, stack_id=row["id"]):
             raise ApiError(409, CONFLICT)
         version = queries.next_version(conn, stack_id=row["id"])
         queries.insert_recorded_update(

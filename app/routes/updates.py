@@ -96,8 +96,7 @@ def start_update(org, project, stack, kind, update_id):
             version = row["version"]
         else:
             abandon_expired_update(conn, row["id"])
-            if queries.lock_stack(conn, org_name=org, project_name=project,
-                                  stack_name=stack)["busy"]:
+            if queries.stack_is_busy(conn, stack_id=row["id"]):
                 raise ApiError(409, CONFLICT)
             version = queries.next_version(conn, stack_id=row["id"])
         try:

@@ -121,3 +121,8 @@ SELECT id
  ORDER BY CASE WHEN :ascending THEN created_at END ASC,
           CASE WHEN NOT :ascending THEN created_at END DESC
  LIMIT :limit OFFSET :offset;
+
+-- name: stack_is_busy$
+-- Whether a real operation runs on the stack (the caller holds the stack row lock).
+SELECT EXISTS (SELECT 1 FROM updates
+                WHERE stack_id = :stack_id AND status = 'running' AND NOT dry_run);
