@@ -10,8 +10,9 @@ Envelope encryption, all AES-256-GCM from `cryptography`:
 Each data key is bound (associated data) to its stack's row id and a random key id; each value to
 the same pair. Neither depends on the stack's name, so a renamed stack keeps decrypting, while a
 ciphertext shown to any other stack (or to a new stack re-created under the same name, which gets
-a new key) fails closed. Functions here take a connection and never commit, like the named queries;
-they raise SecretError (a client's fault) or MasterKeyError (the service's configuration).
+a new key) fails closed. Functions here take a connection and leave the transaction to the caller
+(only the start-up check commits, when it records the canary of a new database); they raise
+SecretError (a client's fault) or MasterKeyError (the service's configuration).
 """
 import base64
 import binascii
@@ -30,7 +31,9 @@ from .queries import queries
 log = logging.getLogger(__name__)
 
 KEY_BYTES = 32  # AES-256
-NONCE_BYTES = 12  # the GCM standard nonce; random per encryption
+# The GCM standard nonce, random per encryption: safe for far more values than one stack has
+# (the bound for random 96-bit nonces is about 2**32 encryptions per key).
+NONCE_BYTES = 12
 TAG_BYTES = 16
 KEY_ID_BYTES = 16
 
