@@ -3,11 +3,12 @@ import re
 
 from marshmallow import Schema, ValidationError, fields, validate, EXCLUDE
 
+# `\Z`, not `$`: Python's `$` also matches before a trailing newline ("dev\n" would pass).
 # Owner: user or organization login.
-ORG_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-_]{1,38}[a-zA-Z0-9]$")
-PROJECT_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
-STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
-TAG_NAME = re.compile(r"^[a-zA-Z0-9-_.:]{1,40}$")
+ORG_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-_]{1,38}[a-zA-Z0-9]\Z")
+PROJECT_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}\Z")
+STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}\Z")
+TAG_NAME = re.compile(r"^[a-zA-Z0-9-_.:]{1,40}\Z")
 MAX_TAG_VALUE = 256
 
 
