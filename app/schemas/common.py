@@ -49,6 +49,21 @@ def validate_tags(tags):
             )
         if len(value) > MAX_TAG_VALUE:
             raise ValidationError(f"tag {name!r}: values are at most {MAX_TAG_VALUE} characters")
+        if not is_storable_text(value):
+            raise ValidationError(f"tag {name!r}: the value is not valid text (NUL character or "
+                                  "unpaired surrogate)")
+
+
+def is_storable_text(value):
+    """PostgreSQL text and jsonb refuse NUL characters, and a JSON "\ud800" escape decodes to a
+    lone surrogate that cannot be encoded as UTF-8 at all."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def tags_field(**kwargs):
