@@ -24,6 +24,13 @@ class UntypedDeploymentSchema(Base):
                 f"unsupported deployment version {data['version']} (1 to 4)", "version"
             )
 
+    @validates_schema
+    def resources_are_a_list(self, data, **kwargs):
+        # The stored resource count is the length of this list (a string or object would be
+        # miscounted, a number would fail).
+        if not isinstance(data["deployment"].get("resources") or [], list):
+            raise ValidationError("resources must be a list", "deployment")
+
 
 class CreateStackSchema(Base):
     stack_name = stack_name_field(data_key="stackName", required=True)
