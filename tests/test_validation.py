@@ -301,3 +301,51 @@ def test_bad_list_query_is_400_or_empty_never_500(dev, query):
         assert response.get_json()["stacks"] == []
     else:
         assert_error(response, 400)
+
+
+# --- text PostgreSQL cannot hold, numbers JSON does not have ------------------------------------
+
+@pytest.mark.parametrize("raw", [
+    b'{"stackName": "x", "tags": {"a": "nul\\u0000here"}}',
+    b'{"stackName": "x", "tags": {"a": "\\ud800"}}',
+    b'{"stackName": "x", "tags": {"\\u0000": "v"}}',
+    b'{"stackName": "x", "state": {"version": 3, "deployment": {"m": "\\udfff"}}}',
+])
+def test_create_with_text_postgresql_cannot_hold_is_400(acme, db, raw):
+    assert_error(acme["member"].post("/api/stacks/acme/proj", data=raw), 400)
+    assert stacks_written(db) == 0
+
+
+@pytest.mark.parametrize("raw", [b'{"a": "nul\\u0000here"}', b'{"a": "\\ud800"}',
+                                 b'{"tags": {"a": "\\udbff"}}'])
+def test_patch_tags_with_text_postgresql_cannot_hold_is_400(dev, db, raw):
+    dev["member"].patch(STACK + "/tags", {"before": "x"})
+    assert_error(dev["member"].patch(STACK + "/tags", data=raw), 400)
+    assert tags_of_dev(db) == {"before": "x"}
+
+
+@pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
+def test_nan_and_infinity_are_not_json(acme, db, constant):
+    raw = b'{"stackName": "x", "state": {"version": 3, "deployment": {"n": ' + constant + b"}}}"
+    assert_error(acme["member"].post("/api/stacks/acme/proj", data=raw), 400)
+    assert stacks_written(db) == 0
+
+
+@pytest.mark.parametrize("resources", [5, "abc", {"urn": "x"}, True])
+def test_create_with_state_whose_resources_are_not_a_list_is_400(acme, db, resources):
+    state = {"version": 3, "deployment": {"resources": resources}}
+    assert_error(acme["member"].post("/api/stacks/acme/proj",
+                                     {"stackName": "x", "state": state}), 400)
+    assert count(db, "SELECT count(*) FROM checkpoints") == 0
+
+
+@pytest.mark.parametrize("path", [
+    "/api/stacks/acme/proj/d%00ev",
+    "/api/stacks/ac%00me/proj/dev",
+    "/api/user/stacks?organization=%00",
+    "/api/user/stacks?project=a%00b",
+    "/api/user/stacks?tagName=a&tagValue=%00",
+    "/api/user/stacks?%00=x",
+])
+def test_nul_in_the_url_is_400(dev, path):
+    assert_error(dev["viewer"].get(path), 400)
