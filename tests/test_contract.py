@@ -487,6 +487,24 @@ def test_rename_keeps_tags_version_and_history(dev, db):
     assert count(db, "SELECT count(*) FROM updates WHERE id = %s", first) == 1
 
 
+def test_rename_cli_form_with_an_empty_project_keeps_the_project(dev, db):
+    response = dev["member"].post(STACK + "/rename", {"newName": "staging", "newProject": ""})
+    assert response.status_code == 204
+    assert stack_names(db) == ["acme/proj/staging"]
+
+
+def test_rename_cli_form_with_an_empty_name_keeps_the_name(dev, db):
+    response = dev["member"].post(STACK + "/rename", {"newName": "", "newProject": "other"})
+    assert response.status_code == 204
+    assert stack_names(db) == ["acme/other/dev"]
+
+
+def test_rename_cli_form_with_both_empty_is_400(dev, db):
+    response = dev["member"].post(STACK + "/rename", {"newName": "", "newProject": ""})
+    assert_error(response, 400)
+    assert stack_names(db) == ["acme/proj/dev"]
+
+
 def test_rename_to_another_org_is_400(dev, db, people):
     people.user("both", {"acme": "admin", "globex": "admin"})
     response = dev["member"].post(STACK + "/rename", {"newName": "globex/proj/dev"})
