@@ -1,4 +1,5 @@
 """The `pulumi-service` admin command: serve, db upgrade, user, org, token."""
+import contextlib
 import os
 import signal
 import subprocess
@@ -14,10 +15,18 @@ from .queries import queries
 from .schemas.common import ORG_NAME
 
 
-def _conn():
-    url = embedded.database_url()
-    migrate.upgrade(url, log=lambda m: click.echo(m, err=True))
-    return connect(url)
+@contextlib.contextmanager
+def _conn(url=None, log=lambda m: click.echo(m, err=True)):
+    """A migrated database's connection in one transaction, closed afterwards (psycopg2's own
+    `with conn` commits but leaves the connection open)."""
+    url = url or embedded.database_url()
+    migrate.upgrade(url, log=log)
+    conn = connect(url)
+    try:
+        with conn:
+            yield conn
+    finally:
+        conn.close()
 
 
 def _fail(message):
@@ -177,8 +186,7 @@ def serve(host, port):
     url = embedded.database_url()
     if not os.environ.get("DATABASE_URL"):
         click.echo(f"using the embedded PostgreSQL in {embedded.data_dir()}")
-    migrate.upgrade(url, log=click.echo)
-    with connect(url) as conn:
+    with _conn(url, log=click.echo) as conn:
         if queries.count_users(conn) == 0:
             admin = create_user(conn, "admin")
             first_token = create_token(conn, admin, "first admin token")
