@@ -280,7 +280,7 @@ def test_delete_stack_after_its_update_finished_is_allowed(dev, db):
     assert dev["admin"].delete(STACK).status_code == 204
 
 
-@pytest.mark.parametrize("force", ["", "?force=false", "?force=False", "?force=0"])
+@pytest.mark.parametrize("force", ["", "?force=", "?force=false", "?force=False", "?force=0"])
 def test_delete_stack_with_resources_without_force_is_400_with_the_exact_message(dev, db, force):
     update = add_update(db, "acme", "proj", "dev")
     add_checkpoint(db, "acme", "proj", "dev", 1, resources=2, update_id=update)
