@@ -206,3 +206,7 @@ def serve(host, port):
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda s, f: proc.send_signal(s))
     sys.exit(proc.wait())
+
+
+if __name__ == "__main__":
+    main()
