@@ -4,14 +4,17 @@ the next start reuses the same data."""
 import os
 import queue
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from tests.conftest import ACCEPT
@@ -87,10 +90,20 @@ class Service:
             self.proc.stdout.close()
 
 
-def test_serve_without_database_url_runs_on_embedded_postgres_and_keeps_its_data(tmp_path):
-    data = tmp_path / "data"
+@pytest.fixture
+def scratch():
+    """A folder for the data, outside pytest's tmp_path: as root the embedded PostgreSQL runs as
+    its own system user, which must be able to reach the folder, and every pytest session resets
+    its base temp folder (shared by parallel runs) to mode 0700."""
+    folder = Path(tempfile.mkdtemp(prefix="pulumi-service-embedded-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
-    first = Service(data, free_port(), cwd=tmp_path)
+
+def test_serve_without_database_url_runs_on_embedded_postgres_and_keeps_its_data(scratch):
+    data = scratch / "data"
+
+    first = Service(data, free_port(), cwd=scratch)
     try:
         first.wait_for_line("serving on")
         (token,) = first.tokens_printed()
@@ -108,7 +121,7 @@ def test_serve_without_database_url_runs_on_embedded_postgres_and_keeps_its_data
     # The embedded server stopped with the service (PostgreSQL removes its pid file on shutdown).
     assert not (data / "pgdata" / "postmaster.pid").exists()
 
-    second = Service(data, free_port(), cwd=tmp_path)
+    second = Service(data, free_port(), cwd=scratch)
     try:
         second.wait_for_line("serving on")
         assert second.tokens_printed() == []
