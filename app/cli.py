@@ -16,11 +16,11 @@ from .schemas.common import ORG_NAME
 
 
 @contextlib.contextmanager
-def _conn(url=None, log=lambda m: click.echo(m, err=True)):
+def _conn():
     """A migrated database's connection in one transaction, closed afterwards (psycopg2's own
     `with conn` commits but leaves the connection open)."""
-    url = url or embedded.database_url()
-    migrate.upgrade(url, log=log)
+    url = embedded.database_url()
+    migrate.upgrade(url, log=lambda m: click.echo(m, err=True))
     conn = connect(url)
     try:
         with conn:
@@ -186,7 +186,8 @@ def serve(host, port):
     url = embedded.database_url()
     if not os.environ.get("DATABASE_URL"):
         click.echo(f"using the embedded PostgreSQL in {embedded.data_dir()}")
-    with _conn(url, log=click.echo) as conn:
+    migrate.upgrade(url, log=click.echo)
+    with connect(url) as conn:
         if queries.count_users(conn) == 0:
             admin = create_user(conn, "admin")
             first_token = create_token(conn, admin, "first admin token")
