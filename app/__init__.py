@@ -3,7 +3,7 @@ import logging
 
 from flask import Flask
 
-from . import auth, db, errors, migrate
+from . import auth, db, errors, migrate, secrets
 from .bodies import BodyLimitMiddleware
 from .config import Config
 
@@ -24,10 +24,12 @@ def create_app(config=None):
     db.init_app(app)
     errors.init_app(app)
     auth.init_app(app)
+    secrets.init_app(app)
 
-    from .routes import history, stacks, updates, user
+    from .routes import history, secrets as secrets_routes, stacks, updates, user
     app.register_blueprint(user.bp)
     app.register_blueprint(stacks.bp)
+    app.register_blueprint(secrets_routes.bp)
     app.register_blueprint(updates.bp)
     app.register_blueprint(history.bp)
 

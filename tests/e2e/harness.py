@@ -1,5 +1,6 @@
 """The pieces of the end-to-end suite: a real gunicorn serving the app, the admin command, and
 the real Pulumi CLI run in a clean environment of its own."""
+import base64
 import os
 import signal
 import socket
@@ -29,8 +30,11 @@ def unique(prefix="u"):
 class Service:
     """gunicorn serving create_app() on a free loopback port against `database_url`."""
 
-    def __init__(self, database_url, env=None, workers=2, threads=4, port=None):
+    def __init__(self, database_url, env=None, workers=2, threads=4, port=None, master_key=None):
         self.database_url = database_url
+        # The service refuses to start without a secrets master key; each service gets its own
+        # unless told (a restart after a key rotation passes the new one).
+        self.master_key = master_key or base64.b64encode(os.urandom(32)).decode()
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.extra_env = dict(env or {})
@@ -40,7 +44,8 @@ class Service:
         self.log_path = Path(tempfile.mkstemp(prefix="gunicorn-", suffix=".log")[1])
 
     def env(self):
-        env = dict(os.environ, DATABASE_URL=self.database_url)
+        env = dict(os.environ, DATABASE_URL=self.database_url, SECRETS_MASTER_KEY=self.master_key,
+                   SECRETS_MASTER_KEY_FILE="", SECRETS_PREVIOUS_MASTER_KEYS="")
         env.update(self.extra_env)
         return env
 
