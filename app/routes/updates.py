@@ -192,17 +192,16 @@ def complete_update(org, project, stack, kind, update_id):
 @requires_role("member")
 def cancel_update(org, project, stack, kind, update_id):
     with transaction() as conn:
-        row = lock_stack(conn, org, project, stack)
-        update = queries.lock_update(conn, update_id=str(update_id), stack_id=row["id"])
-        if update is None:
-            raise ApiError(404, f"Not Found: update '{update_id}' not found on stack "
-                                f"'{stack_ref(org, project, stack)}'")
+        # The update row alone is locked (not the stack's): a checkpoint being written holds the
+        # update row shared and then needs the stack row, so taking both here could deadlock.
+        found = load_update(conn, org, project, stack, update_id)
+        update = queries.lock_update(conn, update_id=str(update_id), stack_id=found["stack_id"])
         if update["status"] == "cancelled":
             return "", 204  # a retry of a cancel that already happened
         if update["status"] in OVER:
             raise ApiError(409, f"Conflict: the update is not running (it {update['status']})")
         if not update["dry_run"]:
-            finish_version(conn, row["id"], update_id, update["version"])
+            finish_version(conn, update["stack_id"], update_id, update["version"])
         queries.finish_update(conn, update_id=str(update_id), status="cancelled")
     return "", 204
 

@@ -154,10 +154,16 @@ def test_state_delete_of_one_resource(deployed):
 
 
 def test_rename_of_a_deployed_stack_then_preview_shows_no_changes(deployed, service):
+    deployed.write_program(stash_program({"a": "one", "b": "two", "c": "three"},
+                                         outputs={"greeting": "hello",
+                                                  "password": {"fn::secret": "s3cr3t"}}))
+    deployed.run("up", "--yes")
     deployed.run("stack", "rename", "prod")
     assert service.api("GET", stack_path(deployed, "prod"), deployed.token).status_code == 200
     deployed.run("preview", "--expect-no-changes")
     assert deployed.run("stack", "output", "greeting").stdout.strip() == "hello"
+    shown = deployed.run("stack", "output", "password", "--show-secrets").stdout.strip()
+    assert shown == "s3cr3t"
     deployed.run("up", "--yes", "--expect-no-changes")
 
 
