@@ -1,9 +1,7 @@
 """The Pulumi Service backend: create_app() reads like the table of contents of the service."""
-import logging
-
 from flask import Flask
 
-from . import auth, db, errors, migrate
+from . import auth, db, errors, logs, migrate, observability
 from .bodies import BodyLimitMiddleware
 from .config import Config
 
@@ -16,19 +14,22 @@ def create_app(config=None):
             "DATABASE_URL is not set: run `pulumi-service serve` for the embedded database, "
             "or point DATABASE_URL at PostgreSQL"
         )
-    logging.basicConfig(level=logging.INFO)
+    logs.configure(app.config["LOG_LEVEL"])
 
     if app.config["AUTO_MIGRATE"]:
         migrate.upgrade(app.config["DATABASE_URL"], log=app.logger.info)
 
     db.init_app(app)
     errors.init_app(app)
+    observability.init_app(app)
     auth.init_app(app)
 
-    from .routes import stacks, user
+    from .routes import health, stacks, user
+    app.register_blueprint(health.bp)
     app.register_blueprint(user.bp)
     app.register_blueprint(stacks.bp)
 
     auth.check_declarations(app)
     app.wsgi_app = BodyLimitMiddleware(app.wsgi_app, app.config["MAX_BODY_BYTES"])
+    observability.wrap(app)
     return app

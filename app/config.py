@@ -32,5 +32,14 @@ class Config:
         self.ABANDONED_AFTER_SECONDS = _int("ABANDONED_AFTER_SECONDS", 600)
         # Page size of GET .../update/{id}/events.
         self.EVENTS_PAGE_SIZE = _int("EVENTS_PAGE_SIZE", 500)
+        # Proxies in front of the service whose X-Forwarded-For/-Proto/-Host are believed (nginx
+        # alone: 1). 0 trusts none of these headers, so a client cannot spoof its address.
+        self.TRUSTED_PROXY_COUNT = _int("TRUSTED_PROXY_COUNT", 0)
+        # Level of the service's log lines (JSON, one per line on stderr; the access log on stdout).
+        self.LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
+        # GET /metrics (Prometheus). With METRICS_TOKEN set, scrapes must send
+        # `Authorization: Bearer <token>`; unset, anyone who reaches the port may scrape.
+        self.METRICS_ENABLED = _bool("METRICS_ENABLED", True)
+        self.METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
         for key, value in overrides.items():
             setattr(self, key, value)

@@ -5,7 +5,7 @@ import uuid
 from flask import Blueprint, g, jsonify, request
 from psycopg2.errors import UniqueViolation
 
-from .. import deployments
+from .. import deployments, metrics
 from ..auth import requires_role
 from ..db import transaction
 from ..errors import ApiError
@@ -83,6 +83,7 @@ def create_stack(org, project):
             stored = deployments.StoredDeployment.from_untyped(body["state"])
             queries.put_checkpoint(conn, stack_id=created["id"], version=0, update_id=None,
                                    **stored.row())
+            metrics.observe_checkpoint(len(stored.text))
     return jsonify({
         "id": stack_ref(org, project, name),
         "orgName": org,
@@ -171,6 +172,7 @@ def record_rename(conn, row, old, new):
         stored = deployments.StoredDeployment.from_untyped(renamed)
         queries.put_checkpoint(conn, stack_id=row["id"], version=version,
                                update_id=str(update_id), **stored.row())
+        metrics.observe_checkpoint(len(stored.text))
 
 
 @bp.patch(STACK + "/tags")
