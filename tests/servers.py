@@ -154,6 +154,14 @@ class Gunicorn:
                 lines.append(record)
         return lines
 
+    def access_line(self, request_id):
+        """The access line of a request; it is written once the response is sent, so maybe
+        just after the client has it."""
+        wait_until(lambda: any(r["request_id"] == request_id for r in self.access_lines()),
+                   f"the access line of request {request_id}")
+        [line] = [r for r in self.access_lines() if r["request_id"] == request_id]
+        return line
+
 
 def self_signed_certificate(folder):
     """A certificate for 127.0.0.1 and localhost, and its key, as PEM files."""
@@ -269,6 +277,7 @@ http {{
         """A requests session that trusts the test certificate, its connections made from the
         loopback address `source` (nginx then sees that address as the client's)."""
         session = requests.Session()
+        session.trust_env = False  # REQUESTS_CA_BUNDLE and proxies from the environment would win
         session.verify = str(self.cert)
         adapter = _SourceAddress(source)
         session.mount("https://", adapter)
