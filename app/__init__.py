@@ -1,7 +1,7 @@
 """The Pulumi Service backend: create_app() reads like the table of contents of the service."""
 from flask import Flask
 
-from . import auth, db, errors, logs, migrate, observability
+from . import auth, db, errors, logs, migrate, observability, secrets
 from .bodies import BodyLimitMiddleware
 from .config import Config
 
@@ -23,11 +23,13 @@ def create_app(config=None):
     errors.init_app(app)
     observability.init_app(app)
     auth.init_app(app)
+    secrets.init_app(app)
 
-    from .routes import health, stacks, user
+    from .routes import health, secrets as secrets_routes, stacks, user
     app.register_blueprint(health.bp)
     app.register_blueprint(user.bp)
     app.register_blueprint(stacks.bp)
+    app.register_blueprint(secrets_routes.bp)
 
     auth.check_declarations(app)
     app.wsgi_app = BodyLimitMiddleware(app.wsgi_app, app.config["MAX_BODY_BYTES"])

@@ -3,4 +3,8 @@ switchable by a setting."""
 
 
 def advertised(config):
-    return []
+    capabilities = []
+    if config.get("SECRETS_BATCH_ENCRYPT", True):
+        # Any version: the CLI then sends state secrets in batch-encrypt calls of up to 1000.
+        capabilities.append({"capability": "batch-encrypt"})
+    return capabilities

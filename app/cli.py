@@ -1,4 +1,4 @@
-"""The `pulumi-service` admin command: serve, db upgrade, user, org, token."""
+"""The `pulumi-service` admin command: serve, db upgrade, user, org, token, secrets."""
 import os
 import signal
 import subprocess
@@ -7,8 +7,9 @@ import sys
 import click
 import psycopg2
 
-from . import embedded, migrate
+from . import embedded, migrate, secrets
 from .auth import ROLES, hash_token, new_token
+from .config import Config
 from .db import connect
 from .queries import queries
 from .schemas.common import ORG_NAME
@@ -168,6 +169,132 @@ def token_list(login):
                        f"{row['last_used_at'] or '-'}\t{row['description']}")
 
 
+@main.group("secrets")
+def secrets_group():
+    """Service-managed secrets: the master key and its rotation.
+
+    The master key comes from SECRETS_MASTER_KEY or SECRETS_MASTER_KEY_FILE (with the embedded
+    database and neither set: the key file in the data folder), plus SECRETS_PREVIOUS_MASTER_KEYS.
+    """
+
+
+def _embedded_key():
+    """True when the master key is the embedded default's file (no key and no database given)."""
+    return not (os.environ.get("SECRETS_MASTER_KEY") or os.environ.get("SECRETS_MASTER_KEY_FILE")
+                or os.environ.get("DATABASE_URL"))
+
+
+def _keyring():
+    settings = vars(Config())
+    if _embedded_key():
+        path = embedded.master_key_path()
+        if not path.exists():
+            _fail(f"no master key yet: the embedded default makes {path} on first `serve`")
+        settings["SECRETS_MASTER_KEY_FILE"] = str(path)
+    try:
+        return secrets.Keyring.from_settings(settings)
+    except secrets.MasterKeyError as err:
+        _fail(str(err))
+
+
+@secrets_group.command("generate-master-key")
+@click.option("--out", type=click.Path(dir_okay=False),
+              help="write the key to this new file (mode 0600) instead of printing it")
+def secrets_generate(out):
+    """Make a new random master key (the standard base64 of 32 bytes)."""
+    key = secrets.generate_master_key()
+    if not out:
+        click.echo(key)
+        return
+    try:
+        secrets.write_key_file(out, key)
+    except FileExistsError:
+        _fail(f"{out} exists; not overwriting a key")
+    click.echo(f"wrote a new master key to {out} (id {secrets.master_key_id(secrets.parse_master_key(key, out))})")
+
+
+@secrets_group.command("status")
+def secrets_status():
+    """The master key the database uses, the keys given to this command, and how many stacks'
+    data keys each master key wraps."""
+    keyring = _keyring()
+    with _conn() as conn:
+        canary = queries.get_secrets_canary(conn)
+        rows = list(queries.data_keys_per_master_key(conn))
+    click.echo(f"database master key: {canary['master_key_id'] if canary else '(not set up yet)'}")
+    click.echo(f"given master keys:   {keyring.describe()}")
+    for row in rows:
+        held = "held" if row["master_key_id"] in keyring.keys else "NOT HELD"
+        click.echo(f"  {row['master_key_id']}: {row['stacks']} stack data keys ({held})")
+
+
+@secrets_group.command("rotate-master-key")
+@click.option("--new-key-file", type=click.Path(exists=True, dir_okay=False),
+              help="the new master key, from this file")
+@click.option("--generate", "generate_to", type=click.Path(dir_okay=False),
+              help="make a new master key and write it to this new file (mode 0600) first")
+def secrets_rotate(new_key_file, generate_to):
+    """Re-wrap every stack's data key, and the canary, under a new master key, in one
+    transaction; values are not re-encrypted.
+
+    The old key is the configured one (SECRETS_MASTER_KEY / _FILE, and
+    SECRETS_PREVIOUS_MASTER_KEYS). The new key is --new-key-file, or --generate's new file, or,
+    with neither, SECRETS_MASTER_KEY itself when the database still uses a previous key (the
+    zero-downtime procedure in the README). With the embedded default and neither option, a new
+    key replaces the data folder's key file (the old one is kept beside it as .previous).
+    """
+    if new_key_file and generate_to:
+        _fail("give --new-key-file or --generate, not both")
+    keyring = _keyring()
+    replace_embedded = None
+    if new_key_file:
+        try:
+            new_raw = secrets.read_master_key_file(new_key_file, "--new-key-file")
+        except secrets.MasterKeyError as err:
+            _fail(str(err))
+    elif generate_to or _embedded_key():
+        target = generate_to or str(embedded.master_key_path()) + ".new"
+        text = secrets.generate_master_key()
+        try:
+            secrets.write_key_file(target, text)
+        except FileExistsError:
+            _fail(f"{target} exists; not overwriting a key (use it with --new-key-file?)")
+        new_raw = secrets.parse_master_key(text, target)
+        click.echo(f"wrote the new master key to {target}")
+        if not generate_to:
+            replace_embedded = target
+    else:
+        new_raw = None  # SECRETS_MASTER_KEY, once we know the database does not use it yet
+    with _conn() as conn:
+        if new_raw is None:
+            canary = queries.get_secrets_canary(conn)
+            pending = [r for r in queries.data_keys_per_master_key(conn)
+                       if r["master_key_id"] != keyring.current.id]
+            if canary and canary["master_key_id"] == keyring.current.id and not pending:
+                _fail(f"the database already uses master key {keyring.current.id} (the "
+                      "configured SECRETS_MASTER_KEY); give the new key with --new-key-file "
+                      "or make one with --generate PATH")
+            new_raw = keyring.current.raw
+        try:
+            old_ids, count = secrets.rotate_master_key(conn, keyring, new_raw)
+        except secrets.MasterKeyError as err:
+            conn.rollback()
+            _fail(str(err))
+    new_id = secrets.master_key_id(new_raw)
+    click.echo(f"re-wrapped {count} stack data key(s) and the canary under master key {new_id} "
+               f"(was: {', '.join(old_ids) or 'none'})")
+    if replace_embedded:
+        key_file = embedded.master_key_path()
+        os.replace(key_file, str(key_file) + ".previous")
+        os.replace(replace_embedded, key_file)
+        click.echo(f"{key_file} now holds the new key (the old one is in {key_file}.previous); "
+                   "restart `pulumi-service serve`")
+    else:
+        click.echo("servers must now hold the new key: SECRETS_MASTER_KEY (or _FILE) = the new "
+                   "key; keep the old one in SECRETS_PREVIOUS_MASTER_KEYS until every server has "
+                   "restarted (see the README, Secrets)")
+
+
 @main.command()
 @click.option("--host", default=lambda: os.environ.get("HOST", "127.0.0.1"), show_default="127.0.0.1")
 @click.option("--port", default=lambda: int(os.environ.get("PORT", "8080")), type=int,
@@ -177,8 +304,27 @@ def serve(host, port):
     url = embedded.database_url()
     if not os.environ.get("DATABASE_URL"):
         click.echo(f"using the embedded PostgreSQL in {embedded.data_dir()}")
+    env = dict(os.environ, DATABASE_URL=url)
+    settings = vars(Config())
+    if not (settings["SECRETS_MASTER_KEY"] or settings["SECRETS_MASTER_KEY_FILE"]):
+        if os.environ.get("DATABASE_URL"):
+            _fail("set SECRETS_MASTER_KEY or SECRETS_MASTER_KEY_FILE (the secrets master key; "
+                  "`pulumi-service secrets generate-master-key` makes one)")
+        key_file, created = embedded.ensure_master_key()
+        env["SECRETS_MASTER_KEY_FILE"] = settings["SECRETS_MASTER_KEY_FILE"] = str(key_file)
+        click.echo(f"{'created' if created else 'using'} the secrets master key {key_file} "
+                   "(mode 0600): back it up apart from the database; without it no secret "
+                   "stored in this service's stacks can be decrypted")
+    try:
+        keyring = secrets.Keyring.from_settings(settings)
+    except secrets.MasterKeyError as err:
+        _fail(str(err))
     migrate.upgrade(url, log=click.echo)
     with connect(url) as conn:
+        try:
+            secrets.check_master_key(conn, keyring)
+        except secrets.MasterKeyError as err:
+            _fail(str(err))
         if queries.count_users(conn) == 0:
             admin = create_user(conn, "admin")
             first_token = create_token(conn, admin, "first admin token")
@@ -186,7 +332,6 @@ def serve(host, port):
             click.echo(f"\n    {first_token}\n")
             click.echo("log in with the Pulumi CLI:")
             click.echo(f"    PULUMI_ACCESS_TOKEN={first_token} pulumi login http://{host}:{port}\n")
-    env = dict(os.environ, DATABASE_URL=url)
     command = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}"]
     config = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                           "gunicorn.conf.py")
@@ -198,3 +343,7 @@ def serve(host, port):
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda s, f: proc.send_signal(s))
     sys.exit(proc.wait())
+
+
+if __name__ == "__main__":
+    main()

@@ -41,5 +41,21 @@ class Config:
         # `Authorization: Bearer <token>`; unset, anyone who reaches the port may scrape.
         self.METRICS_ENABLED = _bool("METRICS_ENABLED", True)
         self.METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+        # Secrets (see app/secrets.py and the README's "Secrets"). The master key that wraps every
+        # stack's data key: the standard base64 of 32 random bytes, inline or in a file (one of
+        # the two is required; `pulumi-service serve` with the embedded database makes a file).
+        self.SECRETS_MASTER_KEY = os.environ.get("SECRETS_MASTER_KEY", "")
+        self.SECRETS_MASTER_KEY_FILE = os.environ.get("SECRETS_MASTER_KEY_FILE", "")
+        # Further master keys accepted for unwrapping only (comma or space separated): the old
+        # key, or the next one, while a rotation is rolled out.
+        self.SECRETS_PREVIOUS_MASTER_KEYS = os.environ.get("SECRETS_PREVIOUS_MASTER_KEYS", "")
+        # Let viewers decrypt (by default reading secret plaintexts needs `member`).
+        self.SECRETS_VIEWERS_CAN_DECRYPT = _bool("SECRETS_VIEWERS_CAN_DECRYPT", False)
+        # Most values in one batch-encrypt/batch-decrypt call (the CLI sends at most 1000).
+        self.SECRETS_MAX_BATCH = _int("SECRETS_MAX_BATCH", 10000)
+        # Largest plaintext accepted, in bytes (ciphertexts may be larger by the format's overhead).
+        self.SECRETS_MAX_VALUE_BYTES = _int("SECRETS_MAX_VALUE_BYTES", 1024 * 1024)
+        # Advertise the batch-encrypt capability (off: the CLI encrypts one value per call).
+        self.SECRETS_BATCH_ENCRYPT = _bool("SECRETS_BATCH_ENCRYPT", True)
         for key, value in overrides.items():
             setattr(self, key, value)

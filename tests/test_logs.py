@@ -1,5 +1,6 @@
 """What gunicorn's output holds after a run: JSON lines, one access line per request, and never a
 token, a secret value or checkpoint content."""
+import base64
 import gzip
 import json
 import secrets
@@ -27,6 +28,8 @@ def test_a_full_run_logs_no_token_secret_or_checkpoint_content(server):
     content = "checkpoint-content-" + secrets.token_hex(8)
     tag = "tag-value-" + secrets.token_hex(8)
     wrong_token = "pul-" + secrets.token_hex(20)
+    config_secret = "config-secret-" + secrets.token_hex(8)
+    plaintext = base64.b64encode(config_secret.encode()).decode()
     state = {"version": 3, "deployment": {"manifest": {}, "resources": [{
         "urn": "urn:pulumi:dev::website::aws:s3/bucket:Bucket::site",
         "type": "aws:s3/bucket:Bucket",
@@ -49,7 +52,11 @@ def test_a_full_run_logs_no_token_secret_or_checkpoint_content(server):
         requests.get(gunicorn.url + "/api/user", headers={"Accept": "application/vnd.pulumi+8",
                                                           "Authorization": token}),
     ]
-    assert [c.status_code for c in calls] == [200, 204, 200, 200, 400, 400, 401, 401]
+    encrypted = requests.post(url + "/dev/encrypt", json={"plaintext": plaintext}, headers=headers)
+    decrypted = requests.post(url + "/dev/decrypt", json=encrypted.json(), headers=headers)
+    assert decrypted.json() == {"plaintext": plaintext}
+    calls += [encrypted, decrypted]
+    assert [c.status_code for c in calls] == [200, 204, 200, 200, 400, 400, 401, 401, 200, 200]
     request_ids = {c.headers["X-Request-ID"] for c in calls}
     gunicorn.access_line(calls[-1].headers["X-Request-ID"])  # the last line is written
 
@@ -57,5 +64,6 @@ def test_a_full_run_logs_no_token_secret_or_checkpoint_content(server):
     for line in logs.splitlines():
         json.loads(line)  # every line is one JSON object
     assert request_ids <= {r["request_id"] for r in gunicorn.access_lines()}
-    for value in (token, token[4:], wrong_token, secret, ciphertext, content, tag):
+    for value in (token, token[4:], wrong_token, secret, ciphertext, content, tag, config_secret,
+                  plaintext, encrypted.json()["ciphertext"]):
         assert value not in logs

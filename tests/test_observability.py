@@ -7,13 +7,13 @@ import pytest
 
 from app import create_app
 from app.auth import public
-from app.config import Config
+from tests.conftest import make_config
 
 
 @pytest.fixture
 def app_with(database_url):
     def make(**settings):
-        return create_app(Config(DATABASE_URL=database_url, TESTING=True, **settings))
+        return create_app(make_config(database_url, **settings))
     return make
 
 

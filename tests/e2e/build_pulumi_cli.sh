@@ -9,6 +9,7 @@ set -euo pipefail
 
 version="${PULUMI_CLI_VERSION:-v3.274.1}"
 yaml_version="${PULUMI_YAML_VERSION:-v1.25.0}"
+yaml_pkg_version="${PULUMI_YAML_PKG_VERSION:-v3.218.0}"
 cache_root="${PULUMI_CLI_CACHE:-$HOME/.cache/pulumi-service-e2e}"
 out="$cache_root/cli-$version-yaml-$yaml_version"
 bin="$out/bin"
@@ -19,6 +20,15 @@ if [[ -x "$bin/pulumi" && -x "$bin/pulumi-language-yaml" && -f "$out/.complete" 
 fi
 
 command -v go >/dev/null || { echo "build_pulumi_cli: Go is required to build the Pulumi CLI" >&2; exit 1; }
+
+# One build at a time per cache (parallel test runs share it).
+mkdir -p "$cache_root"
+exec 9>"$cache_root/.lock"
+flock 9
+if [[ -x "$bin/pulumi" && -x "$bin/pulumi-language-yaml" && -f "$out/.complete" ]]; then
+    echo "$bin"
+    exit 0
+fi
 
 work="$out/wrapper"
 rm -rf "$work" && mkdir -p "$work" "$bin"
@@ -49,26 +59,37 @@ for line in lines:
     print('replace ' + line)
 PY
 
-# Programs run under the YAML language host: the Python host's module
-# (github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3) is refused by the module
-# proxy here ("403 Forbidden: This module version is not available"), while pulumi-yaml is served.
 cat > tools.go <<'GO'
 //go:build tools
 
 package tools
 
-import (
-	_ "github.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml"
-	_ "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"
-)
+import _ "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"
 GO
-
-go get "github.com/pulumi/pulumi/pkg/v3@$version" "github.com/pulumi/pulumi/sdk/v3@$version" \
-    "github.com/pulumi/pulumi-yaml@$yaml_version"
+go get "github.com/pulumi/pulumi/pkg/v3@$version" "github.com/pulumi/pulumi/sdk/v3@$version"
 go mod tidy
+go build -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$version" \
+    -o "$bin/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
 
-ldflags="-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$version"
-go build -ldflags "$ldflags" -o "$bin/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
+# Test programs run under the YAML language host. The Python host's module
+# (github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3) is refused by the module
+# proxy here ("403 Forbidden: This module version is not available"); pulumi-yaml is served.
+# pulumi-yaml $yaml_version does not compile against the newest pkg/v3, so it gets a module of its
+# own, with pkg/sdk at $yaml_pkg_version: the newest release it compiles against whose builtin
+# "pulumi" package schema has pulumi:index:Stash (added in v3.208), the resource our programs use.
+yaml_work="$out/yaml-wrapper"
+rm -rf "$yaml_work" && mkdir -p "$yaml_work" && cd "$yaml_work"
+go mod init pulumi-yaml-wrapper >/dev/null 2>&1
+cat > tools.go <<'GO'
+//go:build tools
+
+package tools
+
+import _ "github.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml"
+GO
+go get "github.com/pulumi/pulumi-yaml@$yaml_version" \
+    "github.com/pulumi/pulumi/pkg/v3@$yaml_pkg_version" "github.com/pulumi/pulumi/sdk/v3@$yaml_pkg_version"
+go mod tidy
 go build -o "$bin/pulumi-language-yaml" github.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml
 touch "$out/.complete"
 echo "$bin"

@@ -1,0 +1,200 @@
+"""Secrets: the service secrets manager the CLI uses for every stack on this backend (encrypt,
+decrypt, their batch forms, and the --show-secrets notices). Values are never stored or logged;
+every decrypt is recorded in the audit log (logger `app.audit`) with caller, stack and count."""
+import base64
+import functools
+import json
+import logging
+
+from flask import Blueprint, current_app, g, jsonify
+
+from .. import secrets
+from ..auth import ROLES, requires_role
+from ..db import transaction
+from ..errors import ApiError
+from ..queries import queries
+from ..schemas import secrets as schemas
+from . import parse_body, stack_ref
+
+bp = Blueprint("secrets", __name__, url_prefix="/api/stacks")
+audit = logging.getLogger("app.audit")
+
+STACK = "/<org>/<project>/<stack>"
+
+
+def requires_decrypt_role(view):
+    """Plaintexts need `member`; viewers may read the stack but not its secrets, unless
+    SECRETS_VIEWERS_CAN_DECRYPT extends decrypt to them."""
+
+    @functools.wraps(view)
+    def checked(org, project, stack):
+        if ROLES[g.role] < ROLES["member"] and not current_app.config["SECRETS_VIEWERS_CAN_DECRYPT"]:
+            _audit("secrets.decrypt.refused", org, project, stack, 0, reason=f"role {g.role}")
+            raise ApiError(
+                403,
+                f"Forbidden: reading the secrets of stack '{stack_ref(org, project, stack)}' "
+                f"requires the 'member' role in organization '{org}'; you are '{g.role}'",
+            )
+        return view(org, project, stack)
+
+    return requires_role("viewer")(checked)
+
+
+# --- encrypt ------------------------------------------------------------------------------------
+
+@bp.post(STACK + "/encrypt")
+@requires_role("member")
+def encrypt(org, project, stack):
+    body = parse_body(schemas.encrypt_value)
+    _check_sizes([body["plaintext"]], "plaintext", _max_value())
+    cipher = _cipher(org, project, stack, create=True)
+    return jsonify(schemas.encrypt_value_response.dump(
+        {"ciphertext": cipher.encrypt(body["plaintext"])}
+    ))
+
+
+@bp.post(STACK + "/batch-encrypt")
+@requires_role("member")
+def batch_encrypt(org, project, stack):
+    body = parse_body(schemas.batch_encrypt)
+    plaintexts = body["plaintexts"]
+    _check_count(plaintexts)
+    _check_sizes(plaintexts, "plaintexts", _max_value())
+    cipher = _cipher(org, project, stack, create=True)
+    return jsonify(schemas.batch_encrypt_response.dump(
+        {"ciphertexts": [cipher.encrypt(p) for p in plaintexts]}
+    ))
+
+
+# --- decrypt ------------------------------------------------------------------------------------
+
+@bp.post(STACK + "/decrypt")
+@requires_decrypt_role
+def decrypt(org, project, stack):
+    body = parse_body(schemas.decrypt_value)
+    ciphertext = body["ciphertext"]
+    _check_sizes([ciphertext], "ciphertext", _max_value() + secrets.OVERHEAD_BYTES)
+    cipher = _cipher(org, project, stack, create=False)
+    plaintext = _decrypt_one(cipher, ciphertext, "the ciphertext", org, project, stack)
+    _audit("secrets.decrypt", org, project, stack, 1)
+    return jsonify(schemas.decrypt_value_response.dump({"plaintext": plaintext}))
+
+
+@bp.post(STACK + "/batch-decrypt")
+@requires_decrypt_role
+def batch_decrypt(org, project, stack):
+    body = parse_body(schemas.batch_decrypt)
+    ciphertexts = body["ciphertexts"]
+    _check_count(ciphertexts)
+    _check_sizes(ciphertexts, "ciphertexts", _max_value() + secrets.OVERHEAD_BYTES)
+    cipher = _cipher(org, project, stack, create=False)
+    plaintexts = {}
+    for index, ciphertext in enumerate(ciphertexts):
+        # The request's strings are canonical base64 (the schema insists), so re-encoding gives
+        # back exactly the key the CLI will look up; duplicates are decrypted once.
+        key = base64.b64encode(ciphertext).decode("ascii")
+        if key not in plaintexts:
+            plaintexts[key] = _decrypt_one(cipher, ciphertext, f"ciphertexts[{index}]",
+                                           org, project, stack)
+    _audit("secrets.decrypt", org, project, stack, len(ciphertexts))
+    return jsonify(schemas.batch_decrypt_response.dump({"plaintexts": plaintexts}))
+
+
+@bp.post(STACK + "/decrypt/log-decryption")
+@requires_role("viewer")
+def log_decryption(org, project, stack):
+    body = parse_body(schemas.decryption_notice, default={})
+    _audit("secrets.shown", org, project, stack, 1, secret_name=body["secret_name"])
+    return jsonify({})
+
+
+@bp.post(STACK + "/decrypt/log-batch-decryption")
+@requires_role("viewer")
+def log_batch_decryption(org, project, stack):
+    body = parse_body(schemas.decryption_notice, default={})
+    _audit("secrets.shown", org, project, stack, None, command=body["command_name"])
+    return jsonify({})
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+def _cipher(org, project, stack, create):
+    """The stack's data key, unwrapped once for this request (never cached across requests: an
+    unwrap costs microseconds next to the query that fetches it). With `create`, a stack that
+    has none gets one."""
+    keyring = secrets.keyring_of(current_app)
+    with transaction() as conn:
+        row = queries.stack_secret_key(conn, org_name=org, project_name=project, stack_name=stack)
+        if row is None:
+            raise ApiError(404, f"Not Found: stack '{stack_ref(org, project, stack)}' not found")
+        if row["key_id"] is None:
+            if not create:
+                return secrets.no_key_cipher()
+            try:
+                secrets.create_data_key(conn, keyring, row["stack_id"])
+            except secrets.MasterKeyError as err:
+                raise _unavailable(err)
+            row = queries.stack_secret_key_by_id(conn, stack_id=row["stack_id"])
+    try:
+        return secrets.StackCipher(keyring, row["stack_id"], row["key_id"], row["master_key_id"],
+                                   row["wrapped_key"])
+    except secrets.MasterKeyError as err:
+        raise _unavailable(err)
+
+
+def _unavailable(err):
+    # The server's configuration, not the caller: say so, and let the CLI retry (a restart with
+    # the right keys heals it).
+    current_app.logger.error("secrets: %s", err)
+    return ApiError(503, "Service Unavailable: this server cannot open the stack's secrets key "
+                         "(its master key configuration does not match the database); "
+                         "the operator has been told in the service log")
+
+
+def _decrypt_one(cipher, ciphertext, what, org, project, stack):
+    try:
+        return cipher.decrypt(ciphertext)
+    except secrets.SecretError as err:
+        _audit("secrets.decrypt.refused", org, project, stack, 0, reason=type(err).__name__)
+        raise ApiError(
+            400,
+            f"Bad Request: {what} cannot be decrypted by stack "
+            f"'{stack_ref(org, project, stack)}': {err}",
+        )
+
+
+def _max_value():
+    return current_app.config["SECRETS_MAX_VALUE_BYTES"]
+
+
+def _check_count(values):
+    limit = current_app.config["SECRETS_MAX_BATCH"]
+    if len(values) > limit:
+        raise ApiError(
+            400, f"Bad Request: {len(values)} values in one call; the limit is {limit}"
+        )
+
+
+def _check_sizes(values, name, limit):
+    """`name` is the field: "plaintext" for one value, "plaintexts" for a batch."""
+    for index, value in enumerate(values):
+        if len(value) > limit:
+            where = f"{name}[{index}]" if name.endswith("s") else name
+            raise ApiError(
+                400, f"Bad Request: {where} is {len(value)} bytes; the limit is {limit}"
+            )
+
+
+def _audit(event, org, project, stack, count, **details):
+    """One line per event: who, which stack, how many values; never a value."""
+    fields = {"caller": g.user["login"], "stack": stack_ref(org, project, stack), "count": count,
+              **details}
+    # Logins and stack names are validated names; anything else is quoted (no forged lines).
+    text = " ".join(
+        f"{k}={v if k in ('caller', 'stack', 'count') else json.dumps(v)}"
+        for k, v in fields.items() if v is not None
+    )
+    audit.info(
+        "%s %s", event, text,
+        extra={"audit_event": event, **{f"audit_{k}": v for k, v in fields.items()}},
+    )
