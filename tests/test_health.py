@@ -52,7 +52,7 @@ def lost_database(postgres):
 def behind_database(postgres):
     """An app whose database lacks the newest migration (the code was upgraded, not the schema)."""
     with throwaway_database(postgres.url()) as url:
-        app = create_app(make_config(url, AUTO_MIGRATE=False))
+        app = create_app(make_config(url))
         conn = psycopg2.connect(url)
         with conn, conn.cursor() as cur:
             cur.execute("DELETE FROM schema_migrations WHERE version = "
