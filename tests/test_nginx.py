@@ -1,6 +1,7 @@
 """The service as it runs in production: the system's nginx (deploy/nginx.conf, over TLS) in front
 of gunicorn (gunicorn.conf.py, two workers) on a database of its own."""
 import base64
+import glob
 import gzip
 import hashlib
 import json
@@ -13,6 +14,7 @@ import threading
 import psycopg2
 import pytest
 import requests
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.servers import (
@@ -159,21 +161,30 @@ def read_response(sock):
     return data
 
 
-def head_requests(text, route):
-    """HEAD requests to `route` counted by /metrics, whatever their status."""
+def head_requests(families, route):
+    """HEAD requests to `route` counted in these metric families, whatever their status."""
     return sum(sample.value
-               for family in text_string_to_metric_families(text)
+               for family in families
                for sample in family.samples
                if sample.name == "pulumi_service_http_requests_total"
                and sample.labels["route"] == route and sample.labels["method"] == "HEAD")
 
 
+def scraped_head_requests(session, url, route):
+    return head_requests(text_string_to_metric_families(session.get(url + "/metrics").text), route)
+
+
+def workers_that_answered(folder, route):
+    """The workers (their counter files) that counted HEAD requests to `route`."""
+    return {path for path in glob.glob(os.path.join(folder, "counter_*.db"))
+            if head_requests(MultiProcessCollector.merge([path]), route)}
+
+
 def test_metrics_add_up_the_requests_of_every_worker(served):
     session, url = served.nginx.session(), served.nginx.url
     route = "/api/stacks/<org>/<project>"
-    before = head_requests(session.get(url + "/metrics").text, route)
     folder = served.gunicorn.env["PROMETHEUS_MULTIPROC_DIR"]
-    counted = set()
+    before = scraped_head_requests(session, url, route)
 
     def one_request():
         response = served.nginx.session().head(url + "/api/stacks/acme/uncounted",
@@ -182,17 +193,16 @@ def test_metrics_add_up_the_requests_of_every_worker(served):
 
     sent = 0
     # Until both workers have answered some (which worker accepts a connection is the kernel's
-    # choice); each worker that counted a request has a file of its own in the folder.
-    while len(counted) < 2 or sent < 40:
+    # choice).
+    while len(workers_that_answered(folder, route)) < 2 or sent < 40:
         threads = [threading.Thread(target=one_request) for _ in range(8)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
         sent += 8
-        counted = {name for name in os.listdir(folder) if name.startswith("counter_")}
         assert sent < 4000, "one worker answered every request"
-    assert head_requests(session.get(url + "/metrics").text, route) == before + sent
+    assert scraped_head_requests(session, url, route) == before + sent
 
 
 class Traffic:
