@@ -9,7 +9,6 @@ import requests
 from werkzeug.serving import make_server
 
 from app import create_app, migrate
-
 from app.db import get_conn
 from tests.conftest import ACCEPT, Api, make_config
 from tests.helpers import assert_error, count, fresh_database

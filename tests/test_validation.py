@@ -6,7 +6,6 @@ import json
 import pytest
 
 from app import create_app
-
 from tests.conftest import Api, make_config
 from tests.helpers import assert_error, count
 
