@@ -90,6 +90,14 @@ def _check_accept():
         )
 
 
+def _check_text():
+    """PostgreSQL text cannot hold NUL: a URL carrying one can name nothing, and would otherwise
+    reach the driver and fail there (a 500)."""
+    if "\x00" in request.path or any("\x00" in key + value
+                                      for key, value in request.args.items(multi=True)):
+        raise ApiError(400, "Bad Request: the URL contains a NUL character")
+
+
 def _credential(scheme):
     header = request.headers.get("Authorization", "")
     if not header:
@@ -147,6 +155,7 @@ def _authenticate_lease():
 def before_request():
     if request.path.startswith("/api/"):
         _check_accept()
+    _check_text()
     if request.routing_exception is not None:
         raise request.routing_exception
     kind, role = declared_auth(request.url_rule.endpoint)

@@ -1,4 +1,5 @@
 """The `pulumi-service` admin command: serve, db upgrade, user, org, token, secrets."""
+import contextlib
 import os
 import signal
 import subprocess
@@ -15,10 +16,18 @@ from .queries import queries
 from .schemas.common import ORG_NAME
 
 
+@contextlib.contextmanager
 def _conn():
+    """A migrated database's connection in one transaction, closed afterwards (psycopg2's own
+    `with conn` commits but leaves the connection open)."""
     url = embedded.database_url()
     migrate.upgrade(url, log=lambda m: click.echo(m, err=True))
-    return connect(url)
+    conn = connect(url)
+    try:
+        with conn:
+            yield conn
+    finally:
+        conn.close()
 
 
 def _fail(message):
@@ -320,7 +329,7 @@ def serve(host, port):
     except secrets.MasterKeyError as err:
         _fail(str(err))
     migrate.upgrade(url, log=click.echo)
-    with connect(url) as conn:
+    with contextlib.closing(connect(url)) as conn, conn:
         try:
             secrets.check_master_key(conn, keyring)
         except secrets.MasterKeyError as err:

@@ -21,6 +21,8 @@ class Config:
         # Connections per worker process.
         self.DB_POOL_MIN = _int("DB_POOL_MIN", 1)
         self.DB_POOL_MAX = _int("DB_POOL_MAX", 10)
+        # How long a request waits for a free connection before answering 503 (seconds).
+        self.DB_POOL_TIMEOUT = _int("DB_POOL_TIMEOUT", 30)
         # Apply pending migrations when a worker starts (under an advisory lock).
         self.AUTO_MIGRATE = _bool("AUTO_MIGRATE", True)
         # Largest request body accepted, compressed or not (bytes). Checkpoints reach 100+ MB.

@@ -35,6 +35,9 @@ def _pool(app):
                     app.config["DATABASE_URL"],
                     cursor_factory=psycopg2.extras.RealDictCursor,
                 )
+                # psycopg2's pool raises at once when every connection is in use; requests of a
+                # threaded worker wait for a free one instead (see get_conn).
+                pool.slots = threading.BoundedSemaphore(pool.maxconn)
                 _pools[key] = pool
     return pool
 
@@ -59,7 +62,14 @@ def _checkout(pool):
 
 def get_conn():
     if "db" not in g:
-        g.db = _checkout(_pool(current_app))
+        pool = _pool(current_app)
+        if not pool.slots.acquire(timeout=current_app.config["DB_POOL_TIMEOUT"]):
+            raise psycopg2.OperationalError("every database connection of this worker is busy")
+        try:
+            g.db = _checkout(pool)
+        except BaseException:
+            pool.slots.release()
+            raise
     return g.db
 
 
@@ -88,6 +98,7 @@ def close_conn(exc=None):
         except psycopg2.Error:
             broken = True
     pool.putconn(conn, close=broken)
+    pool.slots.release()
 
 
 def pool_stats(app):

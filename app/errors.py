@@ -55,6 +55,14 @@ def init_app(app):
             response.headers["Allow"] = ", ".join(err.valid_methods)
         return response
 
+    @app.errorhandler(UnicodeEncodeError)
+    def handle_unencodable_text(err):
+        # JSON allows "\ud800" escapes; Python decodes them to lone surrogates, which neither
+        # UTF-8 nor PostgreSQL can hold. The Pulumi CLI never sends them; any other client gets a
+        # 400 rather than a 500, wherever in a body the text was.
+        return error_response(400, "Bad Request: the body contains text that is not valid "
+                                   "Unicode (an unpaired surrogate escape)")
+
     @app.errorhandler(psycopg2.OperationalError)
     def handle_database_down(err):
         log.warning("database unavailable: %s", err)

@@ -1,4 +1,6 @@
 """Blueprints, one per resource, and the small helpers every route uses to parse its input."""
+import json
+
 from flask import request
 from marshmallow import ValidationError
 
@@ -12,12 +14,19 @@ def parse_body(schema, default=None):
         if default is not None:
             return schema.load(default)
         raise ApiError(400, "Bad Request: a JSON body is required")
-    data = request.get_json(force=True, silent=True)
-    if data is None:
-        raise ApiError(400, "Bad Request: the body is not valid JSON")
+    try:
+        # NaN and Infinity are Python's extensions, not JSON: stored, they would make the state
+        # unreadable for the CLI.
+        data = json.loads(raw, parse_constant=_not_json)
+    except ValueError:
+        raise ApiError(400, "Bad Request: the body is not valid JSON") from None
     if not isinstance(data, dict):
         raise ApiError(400, "Bad Request: the body must be a JSON object")
     return schema.load(data)
+
+
+def _not_json(constant):
+    raise ValueError(f"{constant} is not JSON")
 
 
 def parse_query(schema):

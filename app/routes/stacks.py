@@ -131,7 +131,7 @@ def rename_stack(org, project, stack):
     new_org, new_project, new_stack = schemas.rename_stack.target(body)
     if new_org not in (None, org):
         raise ApiError(400, "Bad Request: a stack can only be renamed within its organization")
-    new_project = new_project or project
+    new_project, new_stack = new_project or project, new_stack or stack
     old, new = (org, project, stack), (org, new_project, new_stack)
     with transaction() as conn:
         row = lock_stack(conn, org, project, stack)
@@ -141,14 +141,12 @@ def rename_stack(org, project, stack):
             return "", 204
         project_id = queries.ensure_project(conn, org_name=org, project_name=new_project)
         try:
-            with conn.cursor() as cur:
-                cur.execute("SAVEPOINT rename_target")
             queries.rename_stack(conn, stack_id=row["id"], project_id=project_id,
                                  stack_name=new_stack)
         except UniqueViolation:
-            with conn.cursor() as cur:
-                cur.execute("ROLLBACK TO SAVEPOINT rename_target")
-            raise ApiError(409, f"Conflict: stack '{stack_ref(*new)}' already exists")
+            # The whole transaction rolls back with the error: the target project made above
+            # goes too.
+            raise ApiError(409, f"Conflict: stack '{stack_ref(*new)}' already exists") from None
         record_rename(conn, row, old, new)
     return "", 204
 

@@ -3,11 +3,12 @@ import re
 
 from marshmallow import Schema, ValidationError, fields, validate, EXCLUDE
 
+# `\Z`, not `$`: Python's `$` also matches before a trailing newline ("dev\n" would pass).
 # Owner: user or organization login.
-ORG_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-_]{1,38}[a-zA-Z0-9]$")
-PROJECT_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
-STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
-TAG_NAME = re.compile(r"^[a-zA-Z0-9-_.:]{1,40}$")
+ORG_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-_]{1,38}[a-zA-Z0-9]\Z")
+PROJECT_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}\Z")
+STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}\Z")
+TAG_NAME = re.compile(r"^[a-zA-Z0-9-_.:]{1,40}\Z")
 MAX_TAG_VALUE = 256
 
 
@@ -48,6 +49,21 @@ def validate_tags(tags):
             )
         if len(value) > MAX_TAG_VALUE:
             raise ValidationError(f"tag {name!r}: values are at most {MAX_TAG_VALUE} characters")
+        if not is_storable_text(value):
+            raise ValidationError(f"tag {name!r}: the value is not valid text (NUL character or "
+                                  "unpaired surrogate)")
+
+
+def is_storable_text(value):
+    """PostgreSQL text and jsonb refuse NUL characters, and a JSON "\ud800" escape decodes to a
+    lone surrogate that cannot be encoded as UTF-8 at all."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def tags_field(**kwargs):

@@ -24,6 +24,13 @@ class UntypedDeploymentSchema(Base):
                 f"unsupported deployment version {data['version']} (1 to 4)", "version"
             )
 
+    @validates_schema
+    def resources_are_a_list(self, data, **kwargs):
+        # The stored resource count is the length of this list (a string or object would be
+        # miscounted, a number would fail).
+        if not isinstance(data["deployment"].get("resources") or [], list):
+            raise ValidationError("resources must be a list", "deployment")
+
 
 class CreateStackSchema(Base):
     stack_name = stack_name_field(data_key="stackName", required=True)
@@ -35,8 +42,8 @@ class CreateStackSchema(Base):
 
 class RenameStackSchema(Base):
     """Both forms: the CLI's {"newName": "<stack>", "newProject": "<project>"} and the
-    contract's {"newName": "org/project/stack"}. Loads to org (None for the CLI form), project
-    (None when unchanged) and stack."""
+    contract's {"newName": "org/project/stack"}. With newProject present (even empty) it is the
+    CLI's form, where an empty field keeps the current name or project (apitype's rule)."""
 
     new_name = fields.String(data_key="newName", required=True)
     new_project = fields.String(data_key="newProject", allow_none=True)
@@ -44,10 +51,13 @@ class RenameStackSchema(Base):
     @validates_schema
     def parse_names(self, data, **kwargs):
         name = data["new_name"]
-        if data.get("new_project"):
-            if not PROJECT_NAME.match(data["new_project"]):
-                raise ValidationError(f"invalid project name {data['new_project']!r}", "newProject")
-            if not STACK_NAME.match(name):
+        if data.get("new_project") is not None:
+            project = data["new_project"]
+            if not name and not project:
+                raise ValidationError("give newName, newProject or both", "newName")
+            if project and not PROJECT_NAME.match(project):
+                raise ValidationError(f"invalid project name {project!r}", "newProject")
+            if name and not STACK_NAME.match(name):
                 raise ValidationError(f"invalid stack name {name!r}", "newName")
             return
         parts = name.split("/")
@@ -60,9 +70,9 @@ class RenameStackSchema(Base):
             raise ValidationError(f"invalid fully qualified stack name {name!r}", "newName")
 
     def target(self, data):
-        """(org or None, project, stack) of the rename target."""
-        if data.get("new_project"):
-            return None, data["new_project"], data["new_name"]
+        """(org, project, stack) of the rename target; None for a part that does not change."""
+        if data.get("new_project") is not None:
+            return None, data["new_project"] or None, data["new_name"] or None
         org, project, stack = data["new_name"].split("/")
         return org, project, stack
 

@@ -4,19 +4,14 @@
 INSERT INTO organizations (name) VALUES (:org_name) ON CONFLICT (name) DO NOTHING;
 
 -- name: ensure_project$
--- The project's id, creating it if needed (each statement sees rows committed before it, so a
--- concurrent creator's project is found by the SELECT after our INSERT did nothing).
-WITH ins AS (
-    INSERT INTO projects (org_id, name)
-    SELECT id, :project_name FROM organizations WHERE name = :org_name
-    ON CONFLICT (org_id, name) DO NOTHING
-    RETURNING id
-)
-SELECT id FROM ins
-UNION ALL
-SELECT p.id FROM projects p JOIN organizations o ON o.id = p.org_id
- WHERE o.name = :org_name AND p.name = :project_name
-LIMIT 1;
+-- The project's id, creating it if needed. DO UPDATE (a no-op change) rather than DO NOTHING:
+-- when another transaction creates the same project at the same moment, DO NOTHING returns no
+-- row and a SELECT in the same statement cannot see the other's row (its snapshot predates the
+-- commit), whereas DO UPDATE waits for that transaction and returns the row it made.
+INSERT INTO projects (org_id, name)
+SELECT id, :project_name FROM organizations WHERE name = :org_name
+ON CONFLICT (org_id, name) DO UPDATE SET name = excluded.name
+RETURNING id;
 
 -- name: insert_stack^
 -- Nothing is returned when the stack already exists.

@@ -1,0 +1,126 @@
+"""Small helpers shared by the tests: the error-body check, rows put straight into the database
+(updates, checkpoints, engine events that later issues' routes will write), and throwaway
+databases for the migration tests."""
+import contextlib
+import json
+import uuid
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg2
+
+from app.deployments import StoredDeployment
+
+
+def assert_error(response, status, contains=None):
+    """The response is the service's JSON error: {"code": status, "message": "..."}."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/json"
+    body = response.get_json()
+    assert body["code"] == status
+    assert isinstance(body["message"], str) and body["message"]
+    if contains is not None:
+        assert contains in body["message"]
+    return body
+
+
+def count(db, sql, *args):
+    with db.cursor() as cur:
+        cur.execute(sql, args)
+        (value,) = cur.fetchone().values()
+    db.rollback()
+    return value
+
+
+def stack_id(db, org, project, stack):
+    with db.cursor() as cur:
+        cur.execute(
+            "SELECT s.id FROM stacks s JOIN projects p ON p.id = s.project_id "
+            "JOIN organizations o ON o.id = p.org_id "
+            "WHERE o.name = %s AND p.name = %s AND s.name = %s",
+            (org, project, stack),
+        )
+        row = cur.fetchone()
+    db.rollback()
+    return row["id"] if row else None
+
+
+def add_update(db, org, project, stack, *, kind="update", status="succeeded", version=None,
+               dry_run=False, start_time="2024-03-07 16:00:00+00"):
+    """An update row as the update lifecycle writes it: a real operation claims the next stack
+    version and becomes the stack's active update. Returns the update id (str)."""
+    sid = stack_id(db, org, project, stack)
+    update_id = str(uuid.uuid4())
+    with db, db.cursor() as cur:
+        if version is None and not dry_run:
+            cur.execute("UPDATE stacks SET version = version + 1 WHERE id = %s RETURNING version",
+                        (sid,))
+            version = cur.fetchone()["version"]
+        cur.execute(
+            "INSERT INTO updates (id, stack_id, kind, dry_run, status, version, start_time) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (update_id, sid, kind, dry_run, status, version, start_time),
+        )
+        if not dry_run:
+            cur.execute("UPDATE stacks SET active_update_id = %s WHERE id = %s", (update_id, sid))
+    return update_id
+
+
+def deployment(project, stack, resources=0):
+    """An untyped deployment with `resources` resources whose URNs name the stack."""
+    return {
+        "version": 3,
+        "deployment": {
+            "manifest": {"time": "2024-03-07T16:00:00Z", "magic": "", "version": "v3"},
+            "resources": [
+                {
+                    "urn": f"urn:pulumi:{stack}::{project}::random:index/randomPet:RandomPet::pet{i}",
+                    "type": "random:index/randomPet:RandomPet",
+                    "custom": True,
+                    "id": f"pet{i}",
+                }
+                for i in range(resources)
+            ],
+        },
+    }
+
+
+def add_checkpoint(db, org, project, stack, version, resources=0, update_id=None):
+    sid = stack_id(db, org, project, stack)
+    row = StoredDeployment.from_untyped(deployment(project, stack, resources)).row()
+    with db, db.cursor() as cur:
+        cur.execute(
+            "INSERT INTO checkpoints (stack_id, version, update_id, deployment_gz, size_bytes, "
+            "sha256, resource_count) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (sid, version, update_id, row["deployment_gz"], row["size_bytes"], row["sha256"],
+             row["resource_count"]),
+        )
+
+
+def add_engine_event(db, update_id, sequence):
+    event = {"sequence": sequence, "timestamp": 0, "stdoutEvent": {"message": "hi", "color": "never"}}
+    with db, db.cursor() as cur:
+        cur.execute(
+            "INSERT INTO engine_events (update_id, sequence, type, event) VALUES (%s, %s, %s, %s)",
+            (update_id, sequence, "stdoutEvent", json.dumps(event)),
+        )
+
+
+def database_url_named(url, name):
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+@contextlib.contextmanager
+def fresh_database(url):
+    """An empty database on the session's server (no schema at all); dropped afterwards."""
+    name = "fresh_" + uuid.uuid4().hex[:12]
+    admin = psycopg2.connect(url)
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f"CREATE DATABASE {name}")
+        yield database_url_named(url, name)
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()
