@@ -3,7 +3,7 @@ import logging
 
 from flask import Flask
 
-from . import auth, db, errors, migrate
+from . import auth, db, errors, migrate, openapi
 from .bodies import BodyLimitMiddleware
 from .config import Config
 
@@ -25,10 +25,13 @@ def create_app(config=None):
     errors.init_app(app)
     auth.init_app(app)
 
-    from .routes import stacks, user
+    from .routes import openapi as openapi_routes, stacks, user
     app.register_blueprint(user.bp)
     app.register_blueprint(stacks.bp)
+    app.register_blueprint(openapi_routes.bp)
 
+    # After every blueprint: both read the whole route table.
     auth.check_declarations(app)
+    openapi.init_app(app)
     app.wsgi_app = BodyLimitMiddleware(app.wsgi_app, app.config["MAX_BODY_BYTES"])
     return app

@@ -50,9 +50,18 @@ def validate_tags(tags):
             raise ValidationError(f"tag {name!r}: values are at most {MAX_TAG_VALUE} characters")
 
 
+# validate_tags in JSON Schema, for the OpenAPI document.
+TAG_MAP_SCHEMA = {
+    "type": "object",
+    "propertyNames": {"pattern": TAG_NAME.pattern},
+    "additionalProperties": {"type": "string", "maxLength": MAX_TAG_VALUE},
+}
+
+
 def tags_field(**kwargs):
     return fields.Dict(
-        keys=fields.String(), values=fields.String(), validate=validate_tags, **kwargs
+        keys=fields.String(), values=fields.String(), validate=validate_tags,
+        metadata={"openapi": TAG_MAP_SCHEMA}, **kwargs
     )
 
 

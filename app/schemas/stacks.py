@@ -6,6 +6,7 @@ from .common import (
     ORG_NAME,
     PROJECT_NAME,
     STACK_NAME,
+    TAG_MAP_SCHEMA,
     stack_name_field,
     project_name_field,
     tags_field,
@@ -139,3 +140,31 @@ stack = StackSchema()
 list_stacks = ListStacksSchema()
 list_stacks_query = ListStacksQuerySchema()
 untyped_deployment = UntypedDeploymentSchema()
+
+
+class CreatedStackSchema(Base):
+    """The answer to a create: the stack's identity, tags and version."""
+
+    id = fields.String()
+    org_name = fields.String(data_key="orgName")
+    project_name = fields.String(data_key="projectName")
+    stack_name = fields.String(data_key="stackName")
+    tags = fields.Dict(keys=fields.String(), values=fields.String())
+    version = fields.Integer()
+
+
+class DeleteStackQuerySchema(Base):
+    # Delete even if the stack still has resources (the CLI's `stack rm --force`).
+    force = fields.Boolean(load_default=False)
+
+
+# The body of PATCH .../tags as documented: the CLI's bare map of tag names to values, or the
+# contract's {"tags": {...}} (TagsSchema loads both).
+TAGS_BODY = {"oneOf": [
+    TAG_MAP_SCHEMA,
+    {"type": "object", "required": ["tags"], "additionalProperties": False,
+     "properties": {"tags": TAG_MAP_SCHEMA}},
+]}
+
+created_stack = CreatedStackSchema()
+delete_stack_query = DeleteStackQuerySchema()
