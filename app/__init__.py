@@ -2,8 +2,9 @@
 import logging
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import auth, db, errors, migrate, openapi
+from . import auth, db, errors, migrate, openapi, server_header
 from .bodies import BodyLimitMiddleware
 from .config import Config
 
@@ -17,6 +18,7 @@ def create_app(config=None):
             "or point DATABASE_URL at PostgreSQL"
         )
     logging.basicConfig(level=logging.INFO)
+    server_header.hide()
 
     if app.config["AUTO_MIGRATE"]:
         migrate.upgrade(app.config["DATABASE_URL"], log=app.logger.info)
@@ -34,4 +36,7 @@ def create_app(config=None):
     auth.check_declarations(app)
     openapi.init_app(app)
     app.wsgi_app = BodyLimitMiddleware(app.wsgi_app, app.config["MAX_BODY_BYTES"])
+    if app.config["TRUSTED_PROXY_COUNT"] > 0:
+        # The client's address from X-Forwarded-For, as set by that many proxies in front.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["TRUSTED_PROXY_COUNT"])
     return app

@@ -8,6 +8,7 @@ import os
 import threading
 
 import psycopg2
+import psycopg2.extensions
 import psycopg2.extras
 import psycopg2.pool
 from flask import current_app, g
@@ -19,6 +20,18 @@ _pools_lock = threading.Lock()
 def connect(dsn):
     """A single connection outside the pool (admin command, migrations)."""
     return psycopg2.connect(dsn, cursor_factory=psycopg2.extras.RealDictCursor)
+
+
+def _timeouts(config):
+    """connect_timeout and statement_timeout for the pool's connections, unless DATABASE_URL
+    sets them itself: without them a database that is down or stuck makes requests hang."""
+    given = psycopg2.extensions.parse_dsn(config["DATABASE_URL"])
+    extra = {}
+    if "connect_timeout" not in given and config["DB_CONNECT_TIMEOUT"] > 0:
+        extra["connect_timeout"] = config["DB_CONNECT_TIMEOUT"]
+    if "options" not in given and config["DB_STATEMENT_TIMEOUT_MS"] > 0:
+        extra["options"] = f"-c statement_timeout={config['DB_STATEMENT_TIMEOUT_MS']}"
+    return extra
 
 
 def _pool(app):
@@ -34,6 +47,7 @@ def _pool(app):
                     app.config["DB_POOL_MAX"],
                     app.config["DATABASE_URL"],
                     cursor_factory=psycopg2.extras.RealDictCursor,
+                    **_timeouts(app.config),
                 )
                 _pools[key] = pool
     return pool
@@ -71,8 +85,10 @@ def transaction():
         yield conn
         conn.commit()
     except BaseException:
-        if not conn.closed:
-            conn.rollback()
+        # On a connection the database dropped, the rollback fails too: keep the first error.
+        with contextlib.suppress(psycopg2.Error):
+            if not conn.closed:
+                conn.rollback()
         raise
 
 
