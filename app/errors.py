@@ -71,6 +71,13 @@ def init_app(app):
         response.headers["Retry-After"] = "1"
         return response
 
+    # Class 22 "data exception" (a value the column or function refuses): input that got past
+    # validation. The caller's fault, not the service's; logged so the validation gets fixed.
+    @app.errorhandler(psycopg2.DataError)
+    def handle_bad_data(err):
+        log.warning("input refused by the database: %s", err)
+        return error_response(400, "Bad Request: a value in the request is not acceptable")
+
     @app.errorhandler(Exception)
     def handle_unexpected(err):
         request_id = getattr(request, "request_id", None) or uuid.uuid4().hex

@@ -19,7 +19,11 @@ def served(app):
     return found
 
 
+def collect_app():
+    """The app without a database, for test collection: its pool is made lazily, on the first
+    request that needs one (public routes such as the OpenAPI document need none)."""
+    return create_app(Config(DATABASE_URL="postgresql://collect-only/none", AUTO_MIGRATE=False))
+
+
 def route_table():
-    """The route table without a database (for test collection): the pool is made lazily."""
-    return served(create_app(Config(DATABASE_URL="postgresql://collect-only/none",
-                                    AUTO_MIGRATE=False)))
+    return served(collect_app())

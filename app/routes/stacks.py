@@ -138,7 +138,8 @@ def delete_stack(org, project, stack):
 
 @bp.post(STACK + "/rename")
 @requires_role("member")
-@documented(body=schemas.rename_stack, status=204, responses={
+@documented(body=schemas.RENAME_BODY, status=204, responses={
+    400: "Bad Request: invalid names, or a target in another organization",
     409: "Conflict: the new name is taken, or an update is in progress",
 })
 def rename_stack(org, project, stack):

@@ -4,11 +4,21 @@ import re
 from marshmallow import Schema, ValidationError, fields, validate, EXCLUDE
 
 # Owner: user or organization login.
-ORG_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-_]{1,38}[a-zA-Z0-9]$")
+ORG_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]{1,38}[a-zA-Z0-9]$")
 PROJECT_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
-TAG_NAME = re.compile(r"^[a-zA-Z0-9-_.:]{1,40}$")
+TAG_NAME = re.compile(r"^[a-zA-Z0-9_.:-]{1,40}$")
 MAX_TAG_VALUE = 256
+
+
+# PostgreSQL text and jsonb cannot hold NUL characters: refused as input rather than failing
+# in the database. A Regexp, so that the OpenAPI document states it too.
+NO_NUL = validate.Regexp(r"^[^\x00]*$", error="may not contain NUL characters")
+
+
+def text_field(**kwargs):
+    """A string stored or queried as text."""
+    return fields.String(validate=NO_NUL, **kwargs)
 
 
 class Base(Schema):
@@ -48,13 +58,16 @@ def validate_tags(tags):
             )
         if len(value) > MAX_TAG_VALUE:
             raise ValidationError(f"tag {name!r}: values are at most {MAX_TAG_VALUE} characters")
+        if "\x00" in value:
+            raise ValidationError(f"tag {name!r}: values may not contain NUL characters")
 
 
 # validate_tags in JSON Schema, for the OpenAPI document.
 TAG_MAP_SCHEMA = {
     "type": "object",
     "propertyNames": {"pattern": TAG_NAME.pattern},
-    "additionalProperties": {"type": "string", "maxLength": MAX_TAG_VALUE},
+    "additionalProperties": {"type": "string", "maxLength": MAX_TAG_VALUE,
+                             "pattern": NO_NUL.regex.pattern},
 }
 
 
