@@ -28,10 +28,11 @@ EXAMPLES_PER_OPERATION = int(os.environ.get("FUZZ_EXAMPLES_PER_OPERATION", "250"
 ON_GUNICORN = os.environ.get("FUZZ_GUNICORN") == "1"
 DERANDOMIZE = os.environ.get("FUZZ_RANDOM") != "1"
 
-# The document as the app serves it, loaded at collection (no database is needed for it); the
-# requests go to the app of `target`, which has one.
-schema = fuzzing.install(
-    schemathesis.openapi.from_wsgi("/api/openapi", collect_app(), config=fuzzing.config()))
+# The document as the app serves it, fetched at collection (no database is needed for it); the
+# requests go to `target`, which has one.
+served = collect_app().test_client().get("/api/openapi")
+assert served.status_code == 200, served.get_data(as_text=True)
+schema = fuzzing.install(schemathesis.openapi.from_dict(served.get_json(), config=fuzzing.config()))
 
 
 @pytest.fixture(scope="module")
@@ -40,12 +41,13 @@ def target(database_url):
     # it meet 429s.
     if not ON_GUNICORN:
         yield {"app": create_app(Config(DATABASE_URL=database_url, TESTING=True,
-                                        AUTH_FAIL_LIMIT=0))}
+                                        AUTH_FAIL_LIMIT=0)),
+               "base_url": "http://localhost"}
         return
     from tests.servers import gunicorn
 
     service = gunicorn(database_url, env={"AUTH_FAIL_LIMIT": "0"})
-    yield {"base_url": service.url}
+    yield {"app": None, "base_url": service.url}
     service.stop()
 
 
@@ -63,4 +65,9 @@ def world(database_url):
 @settings(max_examples=EXAMPLES_PER_OPERATION, derandomize=DERANDOMIZE, database=None,
           deadline=None, suppress_health_check=list(HealthCheck))
 def test_operation(case, target, world):
-    case.call_and_validate(**target, additional_checks=[fuzzing.error_body_is_the_error_shape])
+    # The app (if any) goes on the schema, so that the fuzzer's own probes (e.g. the same
+    # request without credentials) take the same way as the case.
+    case.operation.schema.app = target["app"]
+    via = {"app": target["app"]} if target["app"] is not None else {}
+    case.call_and_validate(base_url=target["base_url"], **via,
+                           additional_checks=[fuzzing.error_body_is_the_error_shape])
