@@ -34,9 +34,14 @@ def _timeouts(config):
     return extra
 
 
+def _key(app):
+    # Keyed by process id so that a pool is never shared across a gunicorn fork, and by the
+    # connection settings so that apps with different timeouts (tests) never share one.
+    return (os.getpid(), app.config["DATABASE_URL"], tuple(sorted(_timeouts(app.config).items())))
+
+
 def _pool(app):
-    # Keyed by process id so that a pool is never shared across a gunicorn fork.
-    key = (os.getpid(), app.config["DATABASE_URL"])
+    key = _key(app)
     pool = _pools.get(key)
     if pool is None:
         with _pools_lock:
@@ -107,7 +112,7 @@ def close_conn(exc=None):
 
 
 def pool_stats(app):
-    pool = _pools.get((os.getpid(), app.config["DATABASE_URL"]))
+    pool = _pools.get(_key(app))
     if pool is None:
         return {"in_use": 0, "idle": 0, "max": app.config["DB_POOL_MAX"]}
     return {"in_use": len(pool._used), "idle": len(pool._pool), "max": pool.maxconn}
