@@ -15,9 +15,10 @@ import uuid
 import pytest
 from flask import Blueprint, jsonify
 
-from app import create_app
+from app import create_app, deployments
 from app.auth import ROLES, authenticated, hash_token, new_token, requires_lease
 from app.config import Config
+from app.queries import queries
 from tests.routes import route_table, served
 
 ALLOW = "allow"
@@ -91,8 +92,28 @@ class World:
             created = admin.post(f"/api/stacks/{self.ORG}/{self.PROJECT}",
                                  body={"stackName": stack})
             assert created.status_code == 200, created.get_json()
+        self._first_version(self.STACK)
         self.update_id, self.lease = self._running_update(self.STACK)
         self.other_update_id, self.other_lease = self._running_update(self.OTHER_STACK)
+
+    def _first_version(self, stack):
+        """Version 1 of the stack: a succeeded update with its checkpoint, so that routes about
+        a version (<version> = 1: history, export of a version) find one."""
+        update_id = str(uuid.uuid4())
+        stored = deployments.StoredDeployment.from_untyped(deployments.EMPTY_DEPLOYMENT)
+        with self.db:
+            row = queries.get_stack(self.db, org_name=self.ORG, project_name=self.PROJECT,
+                                    stack_name=stack)
+            with self.db.cursor() as cur:
+                cur.execute(
+                    """INSERT INTO updates (id, stack_id, kind, status, version, start_time,
+                                            end_time, resource_count)
+                       VALUES (%s, %s, 'update', 'succeeded', 1, now(), now(), 0)""",
+                    (update_id, row["id"]))
+                cur.execute("UPDATE stacks SET version = 1, active_update_id = %s WHERE id = %s",
+                            (update_id, row["id"]))
+            queries.put_checkpoint(self.db, stack_id=row["id"], version=1, update_id=update_id,
+                                   **stored.row())
 
     def _running_update(self, stack):
         """A running update with a live lease, inserted directly (the row the update routes

@@ -96,3 +96,26 @@ def test_no_server_banner_on_a_413_from_the_body_limit(server, token):
                              headers={"Accept": ACCEPT}, timeout=30)
     assert response.status_code == 413
     assert "Server" not in response.headers
+
+
+def test_failed_authentications_are_counted_across_gunicorn_workers(postgres):
+    # Two workers, each with its own pool and no shared memory: the count lives in PostgreSQL.
+    limit = 6
+    service = gunicorn(new_database(postgres), env={"AUTH_FAIL_LIMIT": str(limit)}, workers=2)
+    try:
+        token = service.user("ratelimited")
+        statuses = []
+        for _ in range(limit):
+            # A new connection each time, so that requests spread over both workers.
+            statuses.append(requests.get(f"{service.url}/api/user", timeout=30, headers={
+                "Accept": ACCEPT, "Authorization": "token pul-not-a-token",
+                "Connection": "close"}).status_code)
+        assert statuses == [401] * limit
+        blocked = requests.get(f"{service.url}/api/user", timeout=30, headers={
+            "Accept": ACCEPT, "Authorization": f"token {token}"})
+        assert blocked.status_code == 429
+        assert blocked.json()["code"] == 429
+        assert int(blocked.headers["Retry-After"]) >= 1
+        assert "Server" not in blocked.headers
+    finally:
+        service.stop()
