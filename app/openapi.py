@@ -20,6 +20,8 @@ ACCEPT_NOTE = (
     "(or a newer API level), as the Pulumi CLI does; others get 415."
 )
 
+DOCUMENT_VERSION = "1"
+
 _ARG = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
 _PARAM_TYPES = {
     "int": {"type": "integer", "minimum": 0},
@@ -223,7 +225,8 @@ def build(app):
     plugin = MarshmallowPlugin()
     spec = APISpec(
         title=TITLE,
-        version=app.config.get("SERVICE_VERSION", "1"),
+        # The document's version, not the software's: the service publishes no version banner.
+        version=DOCUMENT_VERSION,
         openapi_version="3.1.0",
         plugins=[plugin],
         info={"description": ACCEPT_NOTE},
