@@ -1,7 +1,7 @@
 """The Pulumi Service backend: create_app() reads like the table of contents of the service."""
 from flask import Flask
 
-from . import auth, db, errors, logs, migrate, observability, secrets
+from . import auth, db, errors, logs, migrate, observability, openapi, secrets, server_header
 from .bodies import BodyLimitMiddleware
 from .config import Config
 
@@ -15,6 +15,7 @@ def create_app(config=None):
             "or point DATABASE_URL at PostgreSQL"
         )
     logs.configure(app.config["LOG_LEVEL"])
+    server_header.hide()
 
     if app.config["AUTO_MIGRATE"]:
         migrate.upgrade(app.config["DATABASE_URL"], log=app.logger.info)
@@ -25,13 +26,16 @@ def create_app(config=None):
     auth.init_app(app)
     secrets.init_app(app)
 
-    from .routes import health, secrets as secrets_routes, stacks, user
+    from .routes import health, openapi as openapi_routes, secrets as secrets_routes, stacks, user
     app.register_blueprint(health.bp)
     app.register_blueprint(user.bp)
     app.register_blueprint(stacks.bp)
     app.register_blueprint(secrets_routes.bp)
+    app.register_blueprint(openapi_routes.bp)
 
+    # After every blueprint: both read the whole route table.
     auth.check_declarations(app)
+    openapi.init_app(app)
     app.wsgi_app = BodyLimitMiddleware(app.wsgi_app, app.config["MAX_BODY_BYTES"])
     observability.wrap(app)
     return app

@@ -74,7 +74,10 @@ def _read(environ, limit):
     else:
         chunks, total = [], 0
         while True:
-            chunk = stream.read(1 << 20)
+            # Never ask for more than one byte past the limit: a server's read(n) may wait for
+            # all n bytes, so a larger read would hang on a client that sent just over the
+            # limit and then stalled, instead of refusing it.
+            chunk = stream.read(min(1 << 20, limit + 1 - total))
             if not chunk:
                 break
             total += len(chunk)

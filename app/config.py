@@ -59,5 +59,14 @@ class Config:
         self.SECRETS_MAX_VALUE_BYTES = _int("SECRETS_MAX_VALUE_BYTES", 1024 * 1024)
         # Advertise the batch-encrypt capability (off: the CLI encrypts one value per call).
         self.SECRETS_BATCH_ENCRYPT = _bool("SECRETS_BATCH_ENCRYPT", True)
+        # Seconds to wait for a new database connection, and the longest a statement may run
+        # (ms, 0 = no limit): with the database gone, requests fail with 503 instead of hanging.
+        self.DB_CONNECT_TIMEOUT = _int("DB_CONNECT_TIMEOUT", 5)
+        self.DB_STATEMENT_TIMEOUT_MS = _int("DB_STATEMENT_TIMEOUT_MS", 120_000)
+        # Failed authentications (unknown, revoked or malformed credentials) one client address
+        # may make in a window before every authenticated request from it gets 429 with
+        # Retry-After until the window is over. AUTH_FAIL_LIMIT=0 turns this off.
+        self.AUTH_FAIL_LIMIT = _int("AUTH_FAIL_LIMIT", 30)
+        self.AUTH_FAIL_WINDOW_SECONDS = _int("AUTH_FAIL_WINDOW_SECONDS", 60)
         for key, value in overrides.items():
             setattr(self, key, value)

@@ -24,6 +24,7 @@ from app.cli import create_token, create_user
 from app.db import connect
 from app.queries import queries
 from tests.conftest import MASTER_KEY
+from tests.e2e.harness import Service
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCEPT = "application/vnd.pulumi+8"
@@ -303,3 +304,20 @@ def pulumi_headers(token=None, **extra):
         headers["Authorization"] = f"token {token}"
     headers.update(extra)
     return headers
+
+
+# Used by the wire, fault and fuzz tests: the e2e harness's gunicorn, on a database of its own.
+def new_database(postgres):
+    """A fresh database in `postgres`, apart from the one unit tests truncate."""
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    conn = psycopg2.connect(postgres.url(database="postgres"))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {name}")
+    conn.close()
+    return postgres.url(database=name)
+
+
+def gunicorn(database_url, env=None, workers=2, threads=4):
+    """A started gunicorn (stop() it when done)."""
+    return Service(database_url, env=env, workers=workers, threads=threads).start()
