@@ -1,7 +1,9 @@
 """The route table as tests see it: every (METHOD, rule, view) the app serves, and the values
 that fill each path argument from the fixtures of tests/test_authz_matrix.py."""
-from app import create_app
-from app.config import Config
+from unittest import mock
+
+from app import create_app, secrets
+from tests.conftest import make_config
 
 
 def served(app):
@@ -21,8 +23,13 @@ def served(app):
 
 def collect_app():
     """The app without a database, for test collection: its pool is made lazily, on the first
-    request that needs one (public routes such as the OpenAPI document need none)."""
-    return create_app(Config(DATABASE_URL="postgresql://collect-only/none", AUTO_MIGRATE=False))
+    request that needs one (public routes such as the OpenAPI document need none). The secrets
+    start-up check, which reads the database, is left out: only the route table is wanted."""
+    def keyring_only(app):
+        app.extensions["secrets_keyring"] = secrets.Keyring.from_settings(app.config)
+
+    with mock.patch.object(secrets, "init_app", keyring_only):
+        return create_app(make_config("postgresql://collect-only/none", AUTO_MIGRATE=False))
 
 
 def route_table():

@@ -7,7 +7,7 @@ from flask import Blueprint
 
 from app import create_app
 from app.auth import authenticated, new_token, public
-from app.config import Config
+from tests.conftest import make_config
 from tests.conftest import ACCEPT
 
 LIMIT = 3
@@ -17,8 +17,7 @@ LIMIT = 3
 def limited(database_url):
     """The app with a small failure limit (the counters live in the database, shared by every
     app instance and worker)."""
-    return lambda **extra: create_app(Config(DATABASE_URL=database_url, TESTING=True,
-                                             AUTO_MIGRATE=False, AUTH_FAIL_LIMIT=LIMIT,
+    return lambda **extra: create_app(make_config(database_url, AUTO_MIGRATE=False, AUTH_FAIL_LIMIT=LIMIT,
                                              AUTH_FAIL_WINDOW_SECONDS=60, **extra))
 
 
@@ -125,7 +124,7 @@ def test_each_client_is_one_row(limited, people, db):
 
 
 def test_limit_zero_turns_slowing_down_off(database_url, people):
-    app = create_app(Config(DATABASE_URL=database_url, TESTING=True, AUTO_MIGRATE=False,
+    app = create_app(make_config(database_url, AUTO_MIGRATE=False,
                             AUTH_FAIL_LIMIT=0))
     for _ in range(LIMIT * 2):
         assert get(app, new_token()).status_code == 401
@@ -195,7 +194,7 @@ def test_a_500_body_has_no_traceback(database_url, monkeypatch):
         raise RuntimeError(f"boom at {secret_path}")
 
     monkeypatch.setattr(stack_routes, "bp", bp)
-    app = create_app(Config(DATABASE_URL=database_url, TESTING=True, AUTO_MIGRATE=False))
+    app = create_app(make_config(database_url, AUTO_MIGRATE=False))
     response = app.test_client().get("/api/explode", headers={"Accept": ACCEPT})
     assert response.status_code == 500
     body = response.get_json()
@@ -219,7 +218,7 @@ def test_an_authenticated_500_has_no_traceback_either(database_url, people, monk
 
     monkeypatch.setattr(stack_routes, "bp", bp)
     token = people.user("vera").token
-    app = create_app(Config(DATABASE_URL=database_url, TESTING=True, AUTO_MIGRATE=False))
+    app = create_app(make_config(database_url, AUTO_MIGRATE=False))
     response = app.test_client().get(
         "/api/explode", headers={"Accept": ACCEPT, "Authorization": f"token {token}"})
     assert response.status_code == 500

@@ -17,7 +17,7 @@ from flask import Blueprint, jsonify
 
 from app import create_app, deployments
 from app.auth import ROLES, authenticated, hash_token, new_token, requires_lease
-from app.config import Config
+from tests.conftest import make_config
 from app.queries import queries
 from tests.routes import route_table, served
 
@@ -30,8 +30,10 @@ LEASE_CALLERS = ["no token", "api token instead of lease", "lease of another upd
                  "expired lease", "own lease"]
 
 
-def expected(auth, caller):
-    """What `caller` must get from a route declared with `auth` = (kind, role)."""
+def expected(auth, caller, plaintext_role=None, settings=None):
+    """What `caller` must get from a route declared with `auth` = (kind, role); routes that
+    return secret plaintexts also declare `plaintext_role` = (role, setting that lowers it to
+    the route's own role)."""
     if auth is None:
         pytest.fail("the route has no auth declaration (@requires_role, @authenticated, "
                     "@requires_lease or @public)")
@@ -50,6 +52,8 @@ def expected(auth, caller):
         return ALLOW
     if caller == "user of another org":
         return 404
+    if plaintext_role and not (settings or {}).get(plaintext_role[1]):
+        role = plaintext_role[0]
     return ALLOW if ROLES[caller] >= ROLES[role] else 403
 
 
@@ -209,7 +213,8 @@ def rule_of(app, method, path):
 @pytest.mark.parametrize("method,path,caller", cases(route_table()))
 def test_route_as_caller(app, world, method, path, caller):
     rule, view = rule_of(app, method, path)
-    outcome = expected(getattr(view, "auth", None), caller)
+    outcome = expected(getattr(view, "auth", None), caller, getattr(view, "plaintext_role", None),
+                       app.config)
     check(call(app, world, method, rule, caller), outcome, method, rule, caller)
 
 
@@ -230,7 +235,7 @@ def probe_app(database_url):
     def lease_probe(org, project, stack, update_id):
         return jsonify({})
 
-    app = create_app(Config(DATABASE_URL=database_url, TESTING=True))
+    app = create_app(make_config(database_url))
     app.register_blueprint(bp)
     return app
 
@@ -272,7 +277,7 @@ def test_app_refuses_to_start_with_an_undeclared_route(database_url, monkeypatch
 
     blueprint_in_place_of_stacks(monkeypatch, unguarded, "/api/unguarded")
     with pytest.raises(RuntimeError, match="routes without an auth declaration.*/api/unguarded"):
-        create_app(Config(DATABASE_URL=database_url, TESTING=True))
+        create_app(make_config(database_url))
 
 
 def test_app_starts_with_the_same_route_declared(database_url, monkeypatch):
@@ -281,5 +286,5 @@ def test_app_starts_with_the_same_route_declared(database_url, monkeypatch):
         return jsonify({})
 
     blueprint_in_place_of_stacks(monkeypatch, guarded, "/api/guarded")
-    app = create_app(Config(DATABASE_URL=database_url, TESTING=True))
+    app = create_app(make_config(database_url))
     assert "/api/guarded" in {rule.rule for rule in app.url_map.iter_rules()}

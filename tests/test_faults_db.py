@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from app import create_app
-from app.config import Config
+from tests.conftest import make_config
 
 from tests.conftest import ACCEPT, Api
 from tests.pgserver import factory
@@ -179,7 +179,7 @@ def test_a_stuck_database_answers_503_after_the_statement_timeout(database_url, 
     # DB_STATEMENT_TIMEOUT_MS with a 503, instead of holding a worker thread indefinitely.
     api = people.user("vera", {"acme": "admin"})
     assert api.post("/api/stacks/acme/proj", body={"stackName": "dev"}).status_code == 200
-    app = create_app(Config(DATABASE_URL=database_url, TESTING=True, AUTO_MIGRATE=False,
+    app = create_app(make_config(database_url, AUTO_MIGRATE=False,
                             DB_STATEMENT_TIMEOUT_MS=300))
     client = Api(app.test_client(), api.token)
     answers = []

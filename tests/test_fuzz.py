@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, settings
 from app import create_app
 from app.auth import hash_token
 from app.cli import create_user
-from app.config import Config
+from tests.conftest import make_config
 from app.db import connect
 from app.queries import queries
 from tests import fuzzing
@@ -40,8 +40,7 @@ def target(database_url):
     # The fuzzer is one client: counting its (deliberately) bad credentials would only make
     # it meet 429s.
     if not ON_GUNICORN:
-        yield {"app": create_app(Config(DATABASE_URL=database_url, TESTING=True,
-                                        AUTH_FAIL_LIMIT=0)),
+        yield {"app": create_app(make_config(database_url, AUTH_FAIL_LIMIT=0)),
                "base_url": "http://localhost"}
         return
     from tests.servers import gunicorn

@@ -5,7 +5,7 @@ from openapi_spec_validator import validate
 
 from app import create_app, openapi
 from app.auth import authenticated
-from app.config import Config
+from tests.conftest import make_config
 
 SPEC_PATHS = ["/api/openapi", "/api/openapi/pulumi-spec.json"]
 
@@ -59,7 +59,7 @@ def test_a_route_without_a_declaration_is_reported(database_url):
     def extra(org):
         return {}
 
-    app = create_app(Config(DATABASE_URL=database_url, TESTING=True))
+    app = create_app(make_config(database_url))
     app.register_blueprint(bp)
     document = openapi.build(app)
     assert openapi.undocumented(document) == [("GET", "/api/extra/{org}")]

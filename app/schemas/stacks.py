@@ -166,8 +166,9 @@ class CreatedStackSchema(Base):
 
 
 class DeleteStackQuerySchema(Base):
-    # Delete even if the stack still has resources (the CLI's `stack rm --force`).
-    force = fields.Boolean(load_default=False)
+    # Delete even if the stack still has resources (the CLI's `stack rm --force`); an empty
+    # value (`?force=`) is false.
+    force = fields.Boolean(load_default=False, falsy=fields.Boolean.falsy | {""})
 
 
 # The body of PATCH .../tags as documented: the CLI's bare map of tag names to values, or the
