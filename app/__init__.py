@@ -1,9 +1,7 @@
 """The Pulumi Service backend: create_app() reads like the table of contents of the service."""
-import logging
-
 from flask import Flask
 
-from . import auth, db, errors, migrate, secrets
+from . import auth, db, errors, logs, migrate, observability, openapi, secrets, server_header
 from .bodies import BodyLimitMiddleware
 from .config import Config
 
@@ -16,23 +14,33 @@ def create_app(config=None):
             "DATABASE_URL is not set: run `pulumi-service serve` for the embedded database, "
             "or point DATABASE_URL at PostgreSQL"
         )
-    logging.basicConfig(level=logging.INFO)
+    logs.configure(app.config["LOG_LEVEL"])
+    server_header.hide()
 
     if app.config["AUTO_MIGRATE"]:
         migrate.upgrade(app.config["DATABASE_URL"], log=app.logger.info)
 
     db.init_app(app)
     errors.init_app(app)
+    observability.init_app(app)
     auth.init_app(app)
     secrets.init_app(app)
 
-    from .routes import history, secrets as secrets_routes, stacks, updates, user
+    from .routes import (
+        health, history, openapi as openapi_routes, secrets as secrets_routes, stacks, updates,
+        user,
+    )
+    app.register_blueprint(health.bp)
     app.register_blueprint(user.bp)
     app.register_blueprint(stacks.bp)
     app.register_blueprint(secrets_routes.bp)
     app.register_blueprint(updates.bp)
     app.register_blueprint(history.bp)
+    app.register_blueprint(openapi_routes.bp)
 
+    # After every blueprint: both read the whole route table.
     auth.check_declarations(app)
+    openapi.init_app(app)
     app.wsgi_app = BodyLimitMiddleware(app.wsgi_app, app.config["MAX_BODY_BYTES"])
+    observability.wrap(app)
     return app

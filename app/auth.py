@@ -118,11 +118,15 @@ def _credential(scheme):
 
 def _authenticate_token():
     token = _credential("token")
+    # Tokens are looked up by their SHA-256 (only hashes are stored): the database compares
+    # hashes, so the time a lookup takes tells nothing about how much of a guessed token was
+    # right, and no token is ever compared in Python.
     with transaction() as conn:
         user = queries.user_by_token(conn, token_hash=hash_token(token))
-        if user is None:
-            raise ApiError(401, "Unauthorized: No credentials provided or are invalid.")
-        queries.touch_token(conn, token_id=user["token_id"])
+        if user is not None:
+            queries.touch_token(conn, token_id=user["token_id"])
+    if user is None:
+        raise ApiError(401, "Unauthorized: No credentials provided or are invalid.")
     g.user = user
 
 
@@ -145,6 +149,7 @@ def _authenticate_lease(finished_ok=False):
     token = _credential("update-token")
     args = request.view_args
     with transaction() as conn:
+        # By hash, like API tokens (see _authenticate_token).
         lease = queries.update_by_lease(conn, lease_token_hash=hash_token(token))
     if lease is None:
         raise ApiError(401, "Unauthorized: unknown update token")
@@ -159,20 +164,66 @@ def _authenticate_lease(finished_ok=False):
     g.lease = lease
 
 
+# --- failed authentications -----------------------------------------------------------------------
+# Counted per client address in PostgreSQL (migration 0005), so that the limit holds across
+# gunicorn workers and hosts: one upsert per failure, one primary-key lookup per authenticated
+# request. Requests that authenticate are never counted.
+
+def _client():
+    return request.remote_addr or "unknown"
+
+
+def _refuse_blocked_client():
+    limit = current_app.config["AUTH_FAIL_LIMIT"]
+    if limit <= 0:
+        return
+    with transaction() as conn:
+        retry_after = queries.auth_retry_after(
+            conn, client=_client(), failure_limit=limit,
+            window_seconds=current_app.config["AUTH_FAIL_WINDOW_SECONDS"])
+    if retry_after is not None:
+        raise ApiError(
+            429, "Too Many Requests: too many failed authentications from this address; "
+            f"retry in {max(retry_after, 1)} seconds",
+            headers={"Retry-After": str(max(retry_after, 1))},
+        )
+
+
+def _record_failure():
+    if current_app.config["AUTH_FAIL_LIMIT"] <= 0:
+        return
+    with transaction() as conn:
+        queries.record_auth_failure(
+            conn, client=_client(), window_seconds=current_app.config["AUTH_FAIL_WINDOW_SECONDS"])
+
+
+def _authenticate(kind, role=None):
+    """The caller behind the credentials; a failure with credentials present (malformed,
+    unknown, revoked) counts against the client, a request without any does not."""
+    _refuse_blocked_client()
+    try:
+        if kind == "lease":
+            _authenticate_lease(finished_ok=role == "finished_ok")
+        else:
+            _authenticate_token()
+    except ApiError as err:
+        if err.status == 401 and request.headers.get("Authorization"):
+            _record_failure()
+        raise
+
+
 def before_request():
-    if request.path.startswith("/api/"):
+    view = current_app.view_functions.get(request.url_rule.endpoint) if request.url_rule else None
+    if request.path.startswith("/api/") and not getattr(view, "accepts_any", False):
         _check_accept()
     _check_text()
     if request.routing_exception is not None:
         raise request.routing_exception
-    kind, role = declared_auth(request.url_rule.endpoint)
+    kind, role = view.auth
     if kind == "public":
         return
-    if kind == "lease":
-        _authenticate_lease(finished_ok=role == "finished_ok")
-        return
-    _authenticate_token()
-    if role is not None:
+    _authenticate(kind, role)
+    if kind == "token" and role is not None:
         _authorize_org(role)
 
 

@@ -349,7 +349,8 @@ def serve(host, port):
     command.append("app:create_app()")
     click.echo(f"serving on http://{host}:{port}")
     proc = subprocess.Popen(command, env=env)
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    # SIGHUP too: gunicorn reloads (new workers on the code now on disk, none of its requests lost).
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda s, f: proc.send_signal(s))
     sys.exit(proc.wait())
 

@@ -34,6 +34,15 @@ class Config:
         self.ABANDONED_AFTER_SECONDS = _int("ABANDONED_AFTER_SECONDS", 600)
         # Page size of GET .../update/{id}/events.
         self.EVENTS_PAGE_SIZE = _int("EVENTS_PAGE_SIZE", 500)
+        # Proxies in front of the service whose X-Forwarded-For/-Proto/-Host are believed (nginx
+        # alone: 1). 0 trusts none of these headers, so a client cannot spoof its address.
+        self.TRUSTED_PROXY_COUNT = _int("TRUSTED_PROXY_COUNT", 0)
+        # Level of the service's log lines (JSON, one per line on stderr; the access log on stdout).
+        self.LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
+        # GET /metrics (Prometheus). With METRICS_TOKEN set, scrapes must send
+        # `Authorization: Bearer <token>`; unset, anyone who reaches the port may scrape.
+        self.METRICS_ENABLED = _bool("METRICS_ENABLED", True)
+        self.METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
         # Secrets (see app/secrets.py and the README's "Secrets"). The master key that wraps every
         # stack's data key: the standard base64 of 32 random bytes, inline or in a file (one of
         # the two is required; `pulumi-service serve` with the embedded database makes a file).
@@ -50,5 +59,14 @@ class Config:
         self.SECRETS_MAX_VALUE_BYTES = _int("SECRETS_MAX_VALUE_BYTES", 1024 * 1024)
         # Advertise the batch-encrypt capability (off: the CLI encrypts one value per call).
         self.SECRETS_BATCH_ENCRYPT = _bool("SECRETS_BATCH_ENCRYPT", True)
+        # Seconds to wait for a new database connection, and the longest a statement may run
+        # (ms, 0 = no limit): with the database gone, requests fail with 503 instead of hanging.
+        self.DB_CONNECT_TIMEOUT = _int("DB_CONNECT_TIMEOUT", 5)
+        self.DB_STATEMENT_TIMEOUT_MS = _int("DB_STATEMENT_TIMEOUT_MS", 120_000)
+        # Failed authentications (unknown, revoked or malformed credentials) one client address
+        # may make in a window before every authenticated request from it gets 429 with
+        # Retry-After until the window is over. AUTH_FAIL_LIMIT=0 turns this off.
+        self.AUTH_FAIL_LIMIT = _int("AUTH_FAIL_LIMIT", 30)
+        self.AUTH_FAIL_WINDOW_SECONDS = _int("AUTH_FAIL_WINDOW_SECONDS", 60)
         for key, value in overrides.items():
             setattr(self, key, value)

@@ -8,6 +8,7 @@ import os
 import threading
 
 import psycopg2
+import psycopg2.extensions
 import psycopg2.extras
 import psycopg2.pool
 from flask import current_app, g
@@ -21,9 +22,26 @@ def connect(dsn):
     return psycopg2.connect(dsn, cursor_factory=psycopg2.extras.RealDictCursor)
 
 
+def _timeouts(config):
+    """connect_timeout and statement_timeout for the pool's connections, unless DATABASE_URL
+    sets them itself: without them a database that is down or stuck makes requests hang."""
+    given = psycopg2.extensions.parse_dsn(config["DATABASE_URL"])
+    extra = {}
+    if "connect_timeout" not in given and config["DB_CONNECT_TIMEOUT"] > 0:
+        extra["connect_timeout"] = config["DB_CONNECT_TIMEOUT"]
+    if "options" not in given and config["DB_STATEMENT_TIMEOUT_MS"] > 0:
+        extra["options"] = f"-c statement_timeout={config['DB_STATEMENT_TIMEOUT_MS']}"
+    return extra
+
+
+def _key(app):
+    # Keyed by process id so that a pool is never shared across a gunicorn fork, and by the
+    # connection settings so that apps with different timeouts (tests) never share one.
+    return (os.getpid(), app.config["DATABASE_URL"], tuple(sorted(_timeouts(app.config).items())))
+
+
 def _pool(app):
-    # Keyed by process id so that a pool is never shared across a gunicorn fork.
-    key = (os.getpid(), app.config["DATABASE_URL"])
+    key = _key(app)
     pool = _pools.get(key)
     if pool is None:
         with _pools_lock:
@@ -34,6 +52,7 @@ def _pool(app):
                     app.config["DB_POOL_MAX"],
                     app.config["DATABASE_URL"],
                     cursor_factory=psycopg2.extras.RealDictCursor,
+                    **_timeouts(app.config),
                 )
                 # psycopg2's pool raises at once when every connection is in use; requests of a
                 # threaded worker wait for a free one instead (see get_conn).
@@ -81,8 +100,10 @@ def transaction():
         yield conn
         conn.commit()
     except BaseException:
-        if not conn.closed:
-            conn.rollback()
+        # On a connection the database dropped, the rollback fails too: keep the first error.
+        with contextlib.suppress(psycopg2.Error):
+            if not conn.closed:
+                conn.rollback()
         raise
 
 
@@ -102,7 +123,7 @@ def close_conn(exc=None):
 
 
 def pool_stats(app):
-    pool = _pools.get((os.getpid(), app.config["DATABASE_URL"]))
+    pool = _pools.get(_key(app))
     if pool is None:
         return {"in_use": 0, "idle": 0, "max": app.config["DB_POOL_MAX"]}
     return {"in_use": len(pool._used), "idle": len(pool._pool), "max": pool.maxconn}

@@ -3,6 +3,7 @@ import logging
 import uuid
 
 import psycopg2
+import psycopg2.pool
 from flask import jsonify, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
@@ -11,10 +12,11 @@ log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
-    def __init__(self, status, message):
+    def __init__(self, status, message, headers=None):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers or {}
 
 
 def error_response(status, message, **extra):
@@ -42,7 +44,9 @@ def _validation_message(messages, prefix=""):
 def init_app(app):
     @app.errorhandler(ApiError)
     def handle_api_error(err):
-        return error_response(err.status, err.message)
+        response = error_response(err.status, err.message)
+        response.headers.update(err.headers)
+        return response
 
     @app.errorhandler(ValidationError)
     def handle_validation_error(err):
@@ -63,12 +67,24 @@ def init_app(app):
         return error_response(400, "Bad Request: the body contains text that is not valid "
                                    "Unicode (an unpaired surrogate escape)")
 
+    # A database that is down, restarting or unreachable: the connection attempt failed
+    # (OperationalError), a pooled connection died under us (InterfaceError), or every pooled
+    # connection is in use (PoolError). All are worth a retry, none is the caller's fault.
     @app.errorhandler(psycopg2.OperationalError)
+    @app.errorhandler(psycopg2.InterfaceError)
+    @app.errorhandler(psycopg2.pool.PoolError)
     def handle_database_down(err):
         log.warning("database unavailable: %s", err)
         response = error_response(503, "Service Unavailable: the database cannot be reached")
         response.headers["Retry-After"] = "1"
         return response
+
+    # Class 22 "data exception" (a value the column or function refuses): input that got past
+    # validation. The caller's fault, not the service's; logged so the validation gets fixed.
+    @app.errorhandler(psycopg2.DataError)
+    def handle_bad_data(err):
+        log.warning("input refused by the database: %s", err)
+        return error_response(400, "Bad Request: a value in the request is not acceptable")
 
     @app.errorhandler(Exception)
     def handle_unexpected(err):

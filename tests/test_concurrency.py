@@ -9,9 +9,8 @@ import requests
 from werkzeug.serving import make_server
 
 from app import create_app, migrate
-from app.config import Config
 from app.db import get_conn
-from tests.conftest import ACCEPT, Api
+from tests.conftest import ACCEPT, Api, make_config
 from tests.helpers import assert_error, count, fresh_database
 
 CLIENTS = 20
@@ -117,9 +116,9 @@ def test_request_finding_every_connection_busy_waits_then_answers_503(database_u
     """A worker's pool is bounded: past DB_POOL_TIMEOUT a request gets a retryable 503."""
     people.user("mona")
     # A URL of its own so that this app gets a pool of its own (pools are per URL).
-    busy = create_app(Config(DATABASE_URL=database_url + "?application_name=busy", TESTING=True,
-                             DB_POOL_MIN=1, DB_POOL_MAX=1, DB_POOL_TIMEOUT=0,
-                             AUTO_MIGRATE=False))
+    busy = create_app(make_config(database_url + "?application_name=busy",
+                                  DB_POOL_MIN=1, DB_POOL_MAX=1, DB_POOL_TIMEOUT=0,
+                                  AUTO_MIGRATE=False))
     api = Api(busy.test_client(), people.tokens["mona"])
     holding, release = threading.Event(), threading.Event()
 

@@ -6,8 +6,7 @@ import json
 import pytest
 
 from app import create_app
-from app.config import Config
-from tests.conftest import Api
+from tests.conftest import Api, make_config
 from tests.helpers import assert_error, count
 
 STACK = "/api/stacks/acme/proj/dev"
@@ -258,8 +257,7 @@ def test_corrupt_gzip_body_is_400(acme, db):
 
 @pytest.fixture
 def small_app(database_url):
-    return create_app(Config(DATABASE_URL=database_url, TESTING=True, MAX_BODY_BYTES=1024,
-                             AUTO_MIGRATE=False))
+    return create_app(make_config(database_url, MAX_BODY_BYTES=1024, AUTO_MIGRATE=False))
 
 
 @pytest.fixture

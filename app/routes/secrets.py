@@ -37,6 +37,8 @@ def requires_decrypt_role(view):
             )
         return view(org, project, stack)
 
+    # Declared for the authorization matrix: plaintexts need this role unless the setting says.
+    checked.plaintext_role = ("member", "SECRETS_VIEWERS_CAN_DECRYPT")
     return requires_role("viewer")(checked)
 
 

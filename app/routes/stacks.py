@@ -2,17 +2,18 @@
 import json
 import uuid
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, g, jsonify
 from psycopg2.errors import UniqueViolation
 
-from .. import deployments
+from .. import deployments, metrics
 from ..auth import requires_role
 from ..db import transaction
 from ..errors import ApiError
+from ..openapi import documented
 from ..queries import queries
 from ..schemas import stacks as schemas
 from ..schemas.common import check_path_names
-from . import parse_body, stack_ref, unix
+from . import parse_body, parse_query, stack_ref, unix
 
 bp = Blueprint("stacks", __name__, url_prefix="/api/stacks")
 
@@ -66,7 +67,10 @@ def stack_json(row):
 
 @bp.post("/<org>/<project>")
 @requires_role("member")
+@documented(body=schemas.create_stack, response=schemas.created_stack,
+            responses={409: "Conflict: the stack already exists"})
 def create_stack(org, project):
+    """Create a stack (and its project, and the organization's record of it)."""
     check_path_names(project=project)
     body = parse_body(schemas.create_stack)
     name = body["stack_name"]
@@ -83,19 +87,22 @@ def create_stack(org, project):
             stored = deployments.StoredDeployment.from_untyped(body["state"])
             queries.put_checkpoint(conn, stack_id=created["id"], version=0, update_id=None,
                                    **stored.row())
-    return jsonify({
+            metrics.observe_checkpoint(len(stored.text))
+    return jsonify(schemas.created_stack.dump({
         "id": stack_ref(org, project, name),
-        "orgName": org,
-        "projectName": project,
-        "stackName": name,
+        "org_name": org,
+        "project_name": project,
+        "stack_name": name,
         "tags": created["tags"],
         "version": created["version"],
-    })
+    }))
 
 
 @bp.route("/<org>/<project>", methods=["HEAD"])
 @requires_role("viewer")
+@documented(responses={404: "Not Found: the project has no stacks in this organization"})
 def project_exists(org, project):
+    """Whether a project exists (200) or not (404), without a body."""
     with transaction() as conn:
         exists = queries.project_exists(conn, org_name=org, project_name=project)
     return ("", 200) if exists else ("", 404)
@@ -103,7 +110,9 @@ def project_exists(org, project):
 
 @bp.get(STACK)
 @requires_role("viewer")
+@documented(response=schemas.stack)
 def get_stack(org, project, stack):
+    """A stack, its tags, version and any running operation."""
     with transaction() as conn:
         row = load_stack(conn, org, project, stack)
     return jsonify(stack_json(row))
@@ -111,8 +120,13 @@ def get_stack(org, project, stack):
 
 @bp.delete(STACK)
 @requires_role("admin")
+@documented(query=schemas.delete_stack_query, status=204, responses={
+    400: STILL_HAS_RESOURCES + " (delete with ?force=true)",
+    409: "Conflict: an update is in progress on this stack",
+})
 def delete_stack(org, project, stack):
-    force = request.args.get("force", "false").lower() in ("true", "1")
+    """Delete a stack and its history."""
+    force = parse_query(schemas.delete_stack_query)["force"]
     with transaction() as conn:
         row = lock_stack(conn, org, project, stack)
         if row["busy"]:
@@ -125,7 +139,12 @@ def delete_stack(org, project, stack):
 
 @bp.post(STACK + "/rename")
 @requires_role("member")
+@documented(body=schemas.RENAME_BODY, status=204, responses={
+    400: "Bad Request: invalid names, or a target in another organization",
+    409: "Conflict: the new name is taken, or an update is in progress",
+})
 def rename_stack(org, project, stack):
+    """Rename a stack within its organization, optionally into another project."""
     body = parse_body(schemas.rename_stack)
     new_org, new_project, new_stack = schemas.rename_stack.target(body)
     if new_org not in (None, org):
@@ -169,11 +188,14 @@ def record_rename(conn, row, old, new):
         stored = deployments.StoredDeployment.from_untyped(renamed)
         queries.put_checkpoint(conn, stack_id=row["id"], version=version,
                                update_id=str(update_id), **stored.row())
+        metrics.observe_checkpoint(len(stored.text))
 
 
 @bp.patch(STACK + "/tags")
 @requires_role("member")
+@documented(body=schemas.TAGS_BODY, status=204)
 def set_tags(org, project, stack):
+    """Replace the stack's tags."""
     body = parse_body(schemas.stack_tags)
     with transaction() as conn:
         row = load_stack(conn, org, project, stack)

@@ -6,8 +6,10 @@ from ..auth import authenticated
 from ..capabilities import advertised
 from ..db import transaction
 from ..errors import ApiError
+from ..openapi import documented
 from ..queries import queries
 from ..schemas import stacks as schemas
+from ..schemas import user as user_schemas
 from . import parse_query, stack_ref, unix
 from .stacks import RESULTS
 
@@ -16,41 +18,50 @@ bp = Blueprint("user", __name__, url_prefix="/api")
 
 @bp.get("/user")
 @authenticated
+@documented(response=user_schemas.user)
 def get_user():
+    """The caller and the organizations they belong to."""
     user = g.user
     with transaction() as conn:
         orgs = queries.orgs_of_user(conn, user_id=user["id"])
     # githubLogin must be non-empty for the user and every organization, or the CLI refuses.
-    return jsonify({
+    return jsonify(user_schemas.user.dump({
         "id": str(user["id"]),
-        "githubLogin": user["login"],
+        "github_login": user["login"],
         "name": user["name"] or user["login"],
         "email": user["email"],
-        "avatarUrl": "",
+        "avatar_url": "",
         "organizations": [
-            {"name": o["name"], "githubLogin": o["name"], "avatarUrl": ""} for o in orgs
+            {"name": o["name"], "github_login": o["name"], "avatar_url": ""} for o in orgs
         ],
         "identities": [],
-        "siteAdmin": False,
-    })
+        "site_admin": False,
+    }))
 
 
 @bp.get("/user/organizations/default")
 @authenticated
+@documented(response=user_schemas.default_org)
 def default_org():
-    # No JSON tags on the CLI's type: the field names are Go's.
-    return jsonify({"GitHubLogin": g.user["login"], "Messages": []})
+    """The caller's default organization (their personal one)."""
+    return jsonify(user_schemas.default_org.dump({"github_login": g.user["login"],
+                                                 "messages": []}))
 
 
 @bp.get("/capabilities")
 @authenticated
+@documented(response=user_schemas.capabilities)
 def capabilities():
-    return jsonify({"capabilities": advertised(current_app.config)})
+    """What the service supports beyond the basic API (the CLI adapts to it)."""
+    return jsonify(user_schemas.capabilities.dump({"capabilities": advertised(current_app.config)}))
 
 
 @bp.get("/user/stacks")
 @authenticated
+@documented(query=schemas.list_stacks_query, response=schemas.list_stacks,
+            responses={400: "Bad Request: invalid continuationToken"})
 def list_stacks():
+    """The stacks the caller can see, filtered and paginated."""
     query = parse_query(schemas.list_stacks_query)
     after = query.get("continuation_token", "0")
     if not after.isdigit():

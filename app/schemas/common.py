@@ -3,13 +3,36 @@ import re
 
 from marshmallow import Schema, ValidationError, fields, validate, EXCLUDE
 
-# `\Z`, not `$`: Python's `$` also matches before a trailing newline ("dev\n" would pass).
+
+class _Name:
+    """A name rule. `pattern` is portable (the OpenAPI document's JSON Schema dialect); matching
+    is whole-string, because Python's `$` alone also matches before a trailing newline ("dev\n"
+    would pass)."""
+
+    def __init__(self, pattern):
+        self.pattern = pattern
+        self._regex = re.compile(pattern)
+
+    def match(self, value):
+        return self._regex.fullmatch(value)
+
+
 # Owner: user or organization login.
-ORG_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-_]{1,38}[a-zA-Z0-9]\Z")
-PROJECT_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}\Z")
-STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}\Z")
-TAG_NAME = re.compile(r"^[a-zA-Z0-9-_.:]{1,40}\Z")
+ORG_NAME = _Name(r"^[a-zA-Z0-9][a-zA-Z0-9_-]{1,38}[a-zA-Z0-9]$")
+PROJECT_NAME = _Name(r"^[A-Za-z0-9_.-]{1,100}$")
+STACK_NAME = _Name(r"^[A-Za-z0-9_.-]{1,100}$")
+TAG_NAME = _Name(r"^[a-zA-Z0-9_.:-]{1,40}$")
 MAX_TAG_VALUE = 256
+
+
+# PostgreSQL text and jsonb cannot hold NUL characters: refused as input rather than failing
+# in the database. A Regexp, so that the OpenAPI document states it too.
+NO_NUL = validate.Regexp(r"^[^\x00]*$", error="may not contain NUL characters")
+
+
+def text_field(**kwargs):
+    """A string stored or queried as text."""
+    return fields.String(validate=NO_NUL, **kwargs)
 
 
 class Base(Schema):
@@ -54,6 +77,15 @@ def validate_tags(tags):
                                   "unpaired surrogate)")
 
 
+# validate_tags in JSON Schema, for the OpenAPI document.
+TAG_MAP_SCHEMA = {
+    "type": "object",
+    "propertyNames": {"pattern": TAG_NAME.pattern},
+    "additionalProperties": {"type": "string", "maxLength": MAX_TAG_VALUE,
+                             "pattern": NO_NUL.regex.pattern},
+}
+
+
 def is_storable_text(value):
     """PostgreSQL text and jsonb refuse NUL characters, and a JSON "\ud800" escape decodes to a
     lone surrogate that cannot be encoded as UTF-8 at all."""
@@ -68,7 +100,8 @@ def is_storable_text(value):
 
 def tags_field(**kwargs):
     return fields.Dict(
-        keys=fields.String(), values=fields.String(), validate=validate_tags, **kwargs
+        keys=fields.String(), values=fields.String(), validate=validate_tags,
+        metadata={"openapi": TAG_MAP_SCHEMA}, **kwargs
     )
 
 

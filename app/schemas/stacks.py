@@ -1,28 +1,27 @@
 """Stack shapes: create, rename, tags, and the stack and summary responses."""
-from marshmallow import ValidationError, fields, pre_load, validates_schema
+from marshmallow import ValidationError, fields, pre_load, validate, validates_schema
 
 from .common import (
     Base,
     ORG_NAME,
     PROJECT_NAME,
     STACK_NAME,
+    TAG_MAP_SCHEMA,
     stack_name_field,
     project_name_field,
     tags_field,
+    text_field,
 )
 
 
 class UntypedDeploymentSchema(Base):
-    version = fields.Integer(required=True)
+    # A validator rather than a check in code, so that the OpenAPI document states the range.
+    version = fields.Integer(
+        required=True,
+        validate=validate.Range(1, 4, error="unsupported deployment version {input} (1 to 4)"),
+    )
     features = fields.List(fields.String())
     deployment = fields.Dict(required=True)
-
-    @validates_schema
-    def known_version(self, data, **kwargs):
-        if not 1 <= data["version"] <= 4:
-            raise ValidationError(
-                f"unsupported deployment version {data['version']} (1 to 4)", "version"
-            )
 
     @validates_schema
     def resources_are_a_list(self, data, **kwargs):
@@ -135,11 +134,15 @@ class ListStacksSchema(Base):
 
 
 class ListStacksQuerySchema(Base):
-    organization = fields.String()
-    project = fields.String()
-    tag_name = fields.String(data_key="tagName")
-    tag_value = fields.String(data_key="tagValue")
-    continuation_token = fields.String(data_key="continuationToken")
+    organization = text_field()
+    project = text_field()
+    tag_name = text_field(data_key="tagName")
+    tag_value = text_field(data_key="tagValue")
+    # The id of the last stack of the previous page (a bigint).
+    continuation_token = fields.String(
+        data_key="continuationToken",
+        validate=validate.Regexp(r"^[0-9]{1,18}$", error="invalid continuationToken"),
+    )
 
 
 create_stack = CreateStackSchema()
@@ -149,3 +152,45 @@ stack = StackSchema()
 list_stacks = ListStacksSchema()
 list_stacks_query = ListStacksQuerySchema()
 untyped_deployment = UntypedDeploymentSchema()
+
+
+class CreatedStackSchema(Base):
+    """The answer to a create: the stack's identity, tags and version."""
+
+    id = fields.String()
+    org_name = fields.String(data_key="orgName")
+    project_name = fields.String(data_key="projectName")
+    stack_name = fields.String(data_key="stackName")
+    tags = fields.Dict(keys=fields.String(), values=fields.String())
+    version = fields.Integer()
+
+
+class DeleteStackQuerySchema(Base):
+    # Delete even if the stack still has resources (the CLI's `stack rm --force`); an empty
+    # value (`?force=`) is false.
+    force = fields.Boolean(load_default=False, falsy=fields.Boolean.falsy | {""})
+
+
+# The body of PATCH .../tags as documented: the CLI's bare map of tag names to values, or the
+# contract's {"tags": {...}} (TagsSchema loads both).
+# The body of POST .../rename as documented: the CLI's form (a stack name and a project) or the
+# contract's fully qualified name (RenameStackSchema loads both).
+FULLY_QUALIFIED = (f"^{ORG_NAME.pattern[1:-1]}/{PROJECT_NAME.pattern[1:-1]}/"
+                   f"{STACK_NAME.pattern[1:-1]}$")
+RENAME_BODY = {"oneOf": [
+    {"type": "object", "required": ["newName", "newProject"],
+     "properties": {"newName": {"type": "string", "pattern": STACK_NAME.pattern},
+                    "newProject": {"type": "string", "pattern": PROJECT_NAME.pattern}}},
+    {"type": "object", "required": ["newName"],
+     "properties": {"newName": {"type": "string", "pattern": FULLY_QUALIFIED},
+                    "newProject": {"enum": ["", None]}}},
+]}
+
+TAGS_BODY = {"oneOf": [
+    TAG_MAP_SCHEMA,
+    {"type": "object", "required": ["tags"], "additionalProperties": False,
+     "properties": {"tags": TAG_MAP_SCHEMA}},
+]}
+
+created_stack = CreatedStackSchema()
+delete_stack_query = DeleteStackQuerySchema()

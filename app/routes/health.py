@@ -1,0 +1,58 @@
+"""What a platform asks of the service: is the process alive (/healthz), can it serve, with its
+database reachable and its schema current (/readyz), and its Prometheus metrics (/metrics)."""
+import hmac
+import logging
+
+import psycopg2
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from .. import metrics, migrate
+from ..auth import public
+from ..db import transaction
+from ..errors import ApiError
+from ..queries import queries
+
+bp = Blueprint("health", __name__)
+log = logging.getLogger(__name__)
+
+
+@bp.get("/healthz")
+@public
+def healthz():
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/readyz")
+@public
+def readyz():
+    try:
+        with transaction() as conn:
+            pending = migrate.pending(conn)
+    except psycopg2.Error as err:
+        log.warning("not ready: the database cannot be reached: %s", err)
+        raise ApiError(503, "Service Unavailable: the database cannot be reached")
+    if pending:
+        names = ", ".join(name for _, name, _ in pending)
+        raise ApiError(503, f"Service Unavailable: database migrations pending: {names} "
+                            "(run `pulumi-service db upgrade`)")
+    return jsonify({"status": "ready"})
+
+
+@bp.get("/metrics")
+@public
+def prometheus_metrics():
+    if not current_app.config["METRICS_ENABLED"]:
+        raise ApiError(404, "Not Found: metrics are disabled (METRICS_ENABLED)")
+    token = current_app.config["METRICS_TOKEN"]
+    if token:
+        given = request.headers.get("Authorization", "").encode("utf-8", "replace")
+        if not hmac.compare_digest(given, f"Bearer {token}".encode()):
+            raise ApiError(401, "Unauthorized: /metrics needs 'Authorization: Bearer <METRICS_TOKEN>'")
+    try:
+        with transaction() as conn:
+            running = {row["kind"]: row["running"] for row in queries.running_updates_by_kind(conn)}
+    except psycopg2.Error as err:
+        # Still serve what the workers know; pulumi_service_database_up says what is missing.
+        log.warning("metrics without the database: %s", err)
+        running = None
+    return Response(metrics.render(running), mimetype=None, content_type=metrics.CONTENT_TYPE)

@@ -1,0 +1,42 @@
+"""The caller's shapes: user, default organization, capabilities."""
+from marshmallow import fields
+
+from .common import Base
+
+
+class OrganizationSummarySchema(Base):
+    name = fields.String()
+    github_login = fields.String(data_key="githubLogin")
+    avatar_url = fields.String(data_key="avatarUrl")
+
+
+class UserSchema(Base):
+    id = fields.String()
+    github_login = fields.String(data_key="githubLogin")
+    name = fields.String()
+    email = fields.String()
+    avatar_url = fields.String(data_key="avatarUrl")
+    organizations = fields.List(fields.Nested(OrganizationSummarySchema))
+    identities = fields.List(fields.String())
+    site_admin = fields.Boolean(data_key="siteAdmin")
+
+
+class DefaultOrgSchema(Base):
+    # No JSON tags on the CLI's type: the field names are Go's.
+    github_login = fields.String(data_key="GitHubLogin")
+    messages = fields.List(fields.Dict(), data_key="Messages")
+
+
+class CapabilitySchema(Base):
+    capability = fields.String()
+    version = fields.Integer()
+    configuration = fields.Dict()
+
+
+class CapabilitiesSchema(Base):
+    capabilities = fields.List(fields.Nested(CapabilitySchema))
+
+
+user = UserSchema()
+default_org = DefaultOrgSchema()
+capabilities = CapabilitiesSchema()

@@ -1,0 +1,290 @@
+"""The authorization matrix: every route of the app's route table called by every kind of caller.
+
+Nothing here lists routes. The expected outcome of each (route, caller) is derived from the one
+auth declaration next to the route (`view.auth`, set by app/auth.py's decorators), so a new route
+is checked as soon as it exists, and one without a declaration fails (the app also refuses to
+start with one, see the last tests).
+
+An allowed caller must get past authorization: any status but 401/403/404 (a 400 or 409 for the
+minimal `{}` body is fine), and never a 5xx. A refused caller must get exactly the status its
+kind is due, never a 2xx.
+"""
+import datetime
+import uuid
+
+import pytest
+from flask import Blueprint, jsonify
+
+from app import create_app, deployments
+from app.auth import ROLES, authenticated, hash_token, new_token, requires_lease
+from tests.conftest import make_config
+from app.queries import queries
+from tests.routes import route_table, served
+
+ALLOW = "allow"
+
+# Token callers, in order; the lease callers apply to @requires_lease routes only.
+TOKEN_CALLERS = ["no token", "malformed header", "unknown token", "revoked token",
+                 "user of another org", "viewer", "member", "admin"]
+LEASE_CALLERS = ["no token", "api token instead of lease", "lease of another update",
+                 "expired lease", "own lease"]
+
+
+def expected(auth, caller, plaintext_role=None, settings=None):
+    """What `caller` must get from a route declared with `auth` = (kind, role); routes that
+    return secret plaintexts also declare `plaintext_role` = (role, setting that lowers it to
+    the route's own role)."""
+    if auth is None:
+        pytest.fail("the route has no auth declaration (@requires_role, @authenticated, "
+                    "@requires_lease or @public)")
+    kind, role = auth
+    if kind == "public":
+        return ALLOW
+    if kind == "lease":
+        return {
+            "no token": 401, "api token instead of lease": 401,
+            "lease of another update": 403, "expired lease": 403, "own lease": ALLOW,
+        }[caller]
+    assert kind == "token", f"unknown auth kind {kind!r}"
+    if caller in ("no token", "malformed header", "unknown token", "revoked token"):
+        return 401
+    if role is None:
+        return ALLOW
+    if caller == "user of another org":
+        return 404
+    if plaintext_role and not (settings or {}).get(plaintext_role[1]):
+        role = plaintext_role[0]
+    return ALLOW if ROLES[caller] >= ROLES[role] else 403
+
+
+def callers_of(view):
+    kind = getattr(view, "auth", (None, None))[0]
+    return LEASE_CALLERS if kind == "lease" else TOKEN_CALLERS
+
+
+def cases(table):
+    return [
+        pytest.param(method, rule.rule, caller, id=f"{method} {rule.rule} as {caller}")
+        for method, rule, view in table
+        for caller in callers_of(view)
+    ]
+
+
+class World:
+    """Organization acme with a project, a stack and a running update holding a lease; a second
+    stack with a running update of its own; one user of each role; an outsider; a revoked
+    token of an acme admin."""
+
+    ORG, PROJECT, STACK, OTHER_STACK = "acme", "proj", "dev", "other"
+
+    def __init__(self, people, db):
+        self.db = db
+        self.api = {
+            "viewer": people.user("vera", {"acme": "viewer"}),
+            "member": people.user("mona", {"acme": "member"}),
+            "admin": people.user("adam", {"acme": "admin"}),
+            "user of another org": people.user("otto", {"globex": "admin"}),
+        }
+        self.tokens = {name: api.token for name, api in self.api.items()}
+        revoked = people.user("rick", {"acme": "admin"}).token
+        with db, db.cursor() as cur:
+            cur.execute("UPDATE access_tokens SET revoked_at = now() WHERE token_hash = %s",
+                        (hash_token(revoked),))
+        self.tokens["revoked token"] = revoked
+        admin = self.api["admin"]
+        for stack in (self.STACK, self.OTHER_STACK):
+            created = admin.post(f"/api/stacks/{self.ORG}/{self.PROJECT}",
+                                 body={"stackName": stack})
+            assert created.status_code == 200, created.get_json()
+        self._first_version(self.STACK)
+        self.update_id, self.lease = self._running_update(self.STACK)
+        self.other_update_id, self.other_lease = self._running_update(self.OTHER_STACK)
+
+    def _first_version(self, stack):
+        """Version 1 of the stack: a succeeded update with its checkpoint, so that routes about
+        a version (<version> = 1: history, export of a version) find one."""
+        update_id = str(uuid.uuid4())
+        stored = deployments.StoredDeployment.from_untyped(deployments.EMPTY_DEPLOYMENT)
+        with self.db:
+            row = queries.get_stack(self.db, org_name=self.ORG, project_name=self.PROJECT,
+                                    stack_name=stack)
+            with self.db.cursor() as cur:
+                cur.execute(
+                    """INSERT INTO updates (id, stack_id, kind, status, version, start_time,
+                                            end_time, resource_count)
+                       VALUES (%s, %s, 'update', 'succeeded', 1, now(), now(), 0)""",
+                    (update_id, row["id"]))
+                cur.execute("UPDATE stacks SET version = 1, active_update_id = %s WHERE id = %s",
+                            (update_id, row["id"]))
+            queries.put_checkpoint(self.db, stack_id=row["id"], version=1, update_id=update_id,
+                                   **stored.row())
+
+    def _running_update(self, stack):
+        """A running update with a live lease, inserted directly (the row the update routes
+        create), so the lease routes can be checked whatever creates it."""
+        update_id, lease = str(uuid.uuid4()), new_token()
+        with self.db, self.db.cursor() as cur:
+            cur.execute(
+                """INSERT INTO updates (id, stack_id, kind, status, version, initiator_id,
+                                        start_time, lease_token_hash, lease_expires_at)
+                   SELECT %s, s.id, 'update', 'running', s.version + 1, u.id, now(), %s,
+                          now() + interval '1 hour'
+                     FROM stacks s JOIN projects p ON p.id = s.project_id
+                     JOIN organizations o ON o.id = p.org_id, users u
+                    WHERE o.name = %s AND p.name = %s AND s.name = %s AND u.login = 'mona'""",
+                (update_id, hash_token(lease), self.ORG, self.PROJECT, stack))
+            assert cur.rowcount == 1
+        return update_id, lease
+
+    def expire_lease(self):
+        with self.db, self.db.cursor() as cur:
+            cur.execute("UPDATE updates SET lease_expires_at = now() - interval '1 second' "
+                        "WHERE id = %s", (self.update_id,))
+
+    # The value of each path argument a route may have; a route with another one fails here.
+    def path_value(self, name):
+        values = {
+            "org": self.ORG, "project": self.PROJECT, "stack": self.STACK,
+            "update_id": self.update_id, "version": "1",
+        }
+        if name not in values:
+            pytest.fail(f"no fixture value for the path argument <{name}>: add one to "
+                        "World.path_value in tests/test_authz_matrix.py")
+        return values[name]
+
+    def headers(self, caller):
+        token = {
+            "no token": None,
+            "malformed header": "Bearer-ish nonsense",
+            "unknown token": "token " + new_token(),
+            "revoked token": "token " + self.tokens["revoked token"],
+            "api token instead of lease": "token " + self.tokens["member"],
+            "lease of another update": "update-token " + self.other_lease,
+            "expired lease": "update-token " + self.lease,
+            "own lease": "update-token " + self.lease,
+        }.get(caller)
+        if token is None and caller in self.tokens:
+            token = "token " + self.tokens[caller]
+        return {"Authorization": token} if token else {}
+
+
+def call(app, world, method, rule, caller):
+    if caller == "expired lease":
+        world.expire_lease()
+    path = rule.rule
+    for name in rule.arguments:
+        path = path.replace(f"<{name}>", world.path_value(name))
+        for converter in ("int", "uuid", "string", "path"):
+            path = path.replace(f"<{converter}:{name}>", world.path_value(name))
+    assert "<" not in path, f"unfilled path argument in {path}"
+    client = app.test_client()
+    headers = {"Accept": "application/vnd.pulumi+8", "Content-Type": "application/json"}
+    headers.update(world.headers(caller))
+    data = "{}" if method in ("POST", "PUT", "PATCH") else None
+    return client.open(path, method=method, headers=headers, data=data)
+
+
+def check(response, outcome, method, rule, caller):
+    where = f"{method} {rule.rule} as {caller}"
+    body = response.get_data(as_text=True)[:300]
+    assert response.status_code < 500, f"{where}: {response.status_code} {body}"
+    if outcome == ALLOW:
+        assert response.status_code not in (401, 403, 404), \
+            f"{where} must be let through, got {response.status_code} {body}"
+    else:
+        assert response.status_code == outcome, \
+            f"{where} must get {outcome}, got {response.status_code} {body}"
+        if method != "HEAD":
+            assert response.get_json()["code"] == outcome
+
+
+@pytest.fixture
+def world(people, db):
+    return World(people, db)
+
+
+def rule_of(app, method, path):
+    for m, rule, view in served(app):
+        if m == method and rule.rule == path:
+            return rule, view
+    pytest.fail(f"{method} {path} is no longer served")
+
+
+@pytest.mark.parametrize("method,path,caller", cases(route_table()))
+def test_route_as_caller(app, world, method, path, caller):
+    rule, view = rule_of(app, method, path)
+    outcome = expected(getattr(view, "auth", None), caller, getattr(view, "plaintext_role", None),
+                       app.config)
+    check(call(app, world, method, rule, caller), outcome, method, rule, caller)
+
+
+def test_matrix_covers_every_route_and_caller():
+    table = route_table()
+    assert table, "no routes found"
+    covered = {(p.values[0], p.values[1]) for p in cases(table)}
+    assert covered == {(method, rule.rule) for method, rule, _ in table}
+
+
+# --- the matrix's own machinery, on probe routes (lease routes live on another branch) ---------
+
+def probe_app(database_url):
+    bp = Blueprint("probe", __name__)
+
+    @bp.post("/api/stacks/<org>/<project>/<stack>/update/<update_id>/probe")
+    @requires_lease
+    def lease_probe(org, project, stack, update_id):
+        return jsonify({})
+
+    app = create_app(make_config(database_url))
+    app.register_blueprint(bp)
+    return app
+
+
+@pytest.mark.parametrize("caller", LEASE_CALLERS)
+def test_lease_route_as_caller(database_url, world, caller):
+    app = probe_app(database_url)
+    rule, view = rule_of(app, "POST", "/api/stacks/<org>/<project>/<stack>/update/<update_id>/probe")
+    outcome = expected(view.auth, caller)
+    check(call(app, world, "POST", rule, caller), outcome, "POST", rule, caller)
+
+
+def test_lease_of_the_right_update_on_another_stack_url_is_refused(database_url, world):
+    app = probe_app(database_url)
+    response = app.test_client().post(
+        f"/api/stacks/acme/proj/{World.OTHER_STACK}/update/{world.update_id}/probe",
+        headers={"Accept": "application/vnd.pulumi+8",
+                 "Authorization": "update-token " + world.lease})
+    assert response.status_code == 403
+
+
+def test_undeclared_route_fails_the_matrix():
+    with pytest.raises(pytest.fail.Exception, match="no auth declaration"):
+        expected(None, "admin")
+
+
+def blueprint_in_place_of_stacks(monkeypatch, view, rule):
+    """create_app() registering `view` at `rule` in place of the stack routes."""
+    import app.routes.stacks as stack_routes
+
+    bp = Blueprint("stacks", __name__)
+    bp.get(rule)(view)
+    monkeypatch.setattr(stack_routes, "bp", bp)
+
+
+def test_app_refuses_to_start_with_an_undeclared_route(database_url, monkeypatch):
+    def unguarded():
+        return jsonify({})
+
+    blueprint_in_place_of_stacks(monkeypatch, unguarded, "/api/unguarded")
+    with pytest.raises(RuntimeError, match="routes without an auth declaration.*/api/unguarded"):
+        create_app(make_config(database_url))
+
+
+def test_app_starts_with_the_same_route_declared(database_url, monkeypatch):
+    @authenticated
+    def guarded():
+        return jsonify({})
+
+    blueprint_in_place_of_stacks(monkeypatch, guarded, "/api/guarded")
+    app = create_app(make_config(database_url))
+    assert "/api/guarded" in {rule.rule for rule in app.url_map.iter_rules()}

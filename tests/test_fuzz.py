@@ -1,0 +1,72 @@
+"""Fuzzing: schemathesis generates requests from the OpenAPI document the app serves and calls
+every operation with an admin's credentials. Checked: no 5xx, every response conforms to the
+document (status, content type, headers, body schema), schema-valid requests are accepted and
+invalid ones refused, and every error body is {"code": <status>, "message": ...}.
+
+In CI: in-process, derandomized (the same cases every run), about 2000 cases. bench/fuzz.py runs
+the same test longer, seeded, against a real gunicorn (FUZZ_* settings below). Each defect found
+has a regression test in test_fuzz_regressions.py."""
+import os
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+
+from app import create_app
+from app.auth import hash_token
+from app.cli import create_user
+from tests.conftest import make_config
+from app.db import connect
+from app.queries import queries
+from tests import fuzzing
+from tests.routes import collect_app
+
+# About 2000 cases in all over the service's operations (a couple of minutes on 2 cores).
+EXAMPLES_PER_OPERATION = int(os.environ.get("FUZZ_EXAMPLES_PER_OPERATION", "250"))
+# bench/fuzz.py: a real gunicorn instead of the app in-process, and a seed of its own
+# (pytest --hypothesis-seed) instead of the fixed derandomized cases.
+ON_GUNICORN = os.environ.get("FUZZ_GUNICORN") == "1"
+DERANDOMIZE = os.environ.get("FUZZ_RANDOM") != "1"
+
+# The document as the app serves it, fetched at collection (no database is needed for it); the
+# requests go to `target`, which has one.
+served = collect_app().test_client().get("/api/openapi")
+assert served.status_code == 200, served.get_data(as_text=True)
+schema = fuzzing.install(schemathesis.openapi.from_dict(served.get_json(), config=fuzzing.config()))
+
+
+@pytest.fixture(scope="module")
+def target(database_url):
+    # The fuzzer is one client: counting its (deliberately) bad credentials would only make
+    # it meet 429s.
+    if not ON_GUNICORN:
+        yield {"app": create_app(make_config(database_url, AUTH_FAIL_LIMIT=0)),
+               "base_url": "http://localhost"}
+        return
+    from tests.servers import gunicorn
+
+    service = gunicorn(database_url, env={"AUTH_FAIL_LIMIT": "0"})
+    yield {"app": None, "base_url": service.url}
+    service.stop()
+
+
+@pytest.fixture
+def world(database_url):
+    conn = connect(database_url)
+    try:
+        with conn:
+            fuzzing.make_world(conn, create_user, hash_token, queries)
+    finally:
+        conn.close()
+
+
+@schema.parametrize()
+@settings(max_examples=EXAMPLES_PER_OPERATION, derandomize=DERANDOMIZE, database=None,
+          deadline=None, suppress_health_check=list(HealthCheck))
+def test_operation(case, target, world):
+    # The app (if any) goes on the schema, so that the fuzzer's own probes (e.g. the same
+    # request without credentials) take the same way as the case.
+    case.operation.schema.app = target["app"]
+    via = {"app": target["app"]} if target["app"] is not None else {}
+    case.call_and_validate(base_url=target["base_url"], **via,
+                           additional_checks=[fuzzing.error_body_is_the_error_shape])

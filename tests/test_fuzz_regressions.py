@@ -1,0 +1,123 @@
+"""One test per defect the fuzzer (tests/test_fuzz.py) or the wire tests found, so that each
+stays fixed even if the fuzzer's generated cases change."""
+import pytest
+
+from app.schemas.common import TAG_NAME
+from tests.conftest import ACCEPT
+
+
+@pytest.fixture
+def admin(acme):
+    api = acme["admin"]
+    assert api.post("/api/stacks/acme/proj", body={"stackName": "dev"}).status_code == 200
+    return api
+
+
+def test_nul_in_a_tag_value_is_refused_not_a_500(admin):
+    # Found: PostgreSQL's jsonb cannot hold \u0000 (UntranslatableCharacter -> 500).
+    response = admin.patch("/api/stacks/acme/proj/dev/tags", body={"env": "a\u0000b"})
+    assert response.status_code == 400
+    assert "NUL" in response.get_json()["message"]
+
+
+def test_nul_in_a_tag_value_at_create_is_refused(admin):
+    response = admin.post("/api/stacks/acme/proj",
+                          body={"stackName": "nul", "tags": {"env": "\u0000"}})
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize("param", ["organization", "project", "tagName", "tagValue"])
+def test_nul_in_a_stack_list_filter_is_refused_not_a_500(admin, param):
+    # Found: psycopg2 refuses to send a string with NUL (ValueError -> 500).
+    response = admin.get(f"/api/user/stacks?{param}=a%00b")
+    assert response.status_code == 400
+    assert response.get_json()["code"] == 400
+
+
+@pytest.mark.parametrize("token", ["99999999999999999999", "12a", "-1", "\u0663"])
+def test_continuation_token_out_of_range_or_not_digits_is_refused(admin, token):
+    # Found: a digit string past bigint reached PostgreSQL (NumericValueOutOfRange -> 500).
+    response = admin.get("/api/user/stacks", query_string={"continuationToken": token})
+    assert response.status_code == 400
+    assert response.get_json() == {"code": 400,
+                                   "message": "Bad Request: continuationToken: invalid continuationToken"}
+
+
+def test_largest_documented_continuation_token_is_accepted(admin):
+    response = admin.get("/api/user/stacks", query_string={"continuationToken": "9" * 18})
+    assert response.status_code == 200
+    assert response.get_json()["stacks"] == []
+
+
+def test_document_states_the_deployment_version_range(app):
+    # Found: a version outside 1..4 was refused (400) while the document allowed any integer.
+    schema = app.extensions["openapi"]["components"]["schemas"]["UntypedDeployment"]
+    assert schema["properties"]["version"]["minimum"] == 1
+    assert schema["properties"]["version"]["maximum"] == 4
+
+
+def test_deployment_version_outside_the_range_is_refused(admin):
+    response = admin.post("/api/stacks/acme/proj", body={
+        "stackName": "v", "state": {"version": 1024, "deployment": {}}})
+    assert response.status_code == 400
+    assert "unsupported deployment version 1024" in response.get_json()["message"]
+
+
+def test_document_states_both_rename_forms(app):
+    # Found: the document allowed any newName; the service requires a stack name with
+    # newProject (the CLI's form) or org/project/stack (the contract's).
+    body = app.extensions["openapi"]["paths"]["/api/stacks/{org}/{project}/{stack}/rename"][
+        "post"]["requestBody"]["content"]["application/json"]["schema"]
+    cli_form, qualified_form = body["oneOf"]
+    assert cli_form["required"] == ["newName", "newProject"]
+    assert qualified_form["properties"]["newName"]["pattern"].count("/") == 2
+
+
+def test_document_states_tag_rules(app):
+    # Tag names and values have rules (a custom validator) the document must state too.
+    create = app.extensions["openapi"]["components"]["schemas"]["CreateStack"]
+    tags = create["properties"]["tags"]
+    assert tags["propertyNames"]["pattern"] == TAG_NAME.pattern
+    assert tags["additionalProperties"]["maxLength"] == 256
+
+
+def test_document_patterns_are_portable_regular_expressions(app):
+    # JSON Schema patterns are ECMA-262: a '-' between a range and another character in a
+    # class (Python's [a-z0-9-_]) is an error there.
+    import re
+
+    def patterns(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "pattern":
+                    yield value
+                else:
+                    yield from patterns(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from patterns(value)
+
+    found = list(patterns(app.extensions["openapi"]))
+    assert found
+    for pattern in found:
+        assert not re.search(r"[0-9a-zA-Z]-[0-9a-zA-Z]-", pattern), pattern
+
+
+def test_renaming_across_organizations_is_refused_with_400(admin):
+    response = admin.post("/api/stacks/acme/proj/dev/rename", body={"newName": "globex/p/s"})
+    assert response.status_code == 400
+
+
+def test_a_value_the_database_refuses_is_a_400_not_a_500(app, admin, monkeypatch):
+    # The safety net under validation: PostgreSQL's class 22 (data exception) is the caller's.
+    import psycopg2.errors
+
+    from app.routes import user as user_routes
+
+    def refuse(*args, **kwargs):
+        raise psycopg2.errors.NumericValueOutOfRange("bigint out of range")
+
+    monkeypatch.setattr(user_routes.queries, "list_stacks", refuse)
+    response = admin.get("/api/user/stacks")
+    assert response.status_code == 400
+    assert response.get_json()["code"] == 400
