@@ -10,6 +10,7 @@ minimal `{}` body is fine), and never a 5xx. A refused caller must get exactly t
 kind is due, never a 2xx.
 """
 import datetime
+import re
 import uuid
 
 import pytest
@@ -145,7 +146,7 @@ class World:
     def path_value(self, name):
         values = {
             "org": self.ORG, "project": self.PROJECT, "stack": self.STACK,
-            "update_id": self.update_id, "version": "1",
+            "update_id": self.update_id, "version": "1", "kind": "update",
         }
         if name not in values:
             pytest.fail(f"no fixture value for the path argument <{name}>: add one to "
@@ -173,9 +174,8 @@ def call(app, world, method, rule, caller):
         world.expire_lease()
     path = rule.rule
     for name in rule.arguments:
-        path = path.replace(f"<{name}>", world.path_value(name))
-        for converter in ("int", "uuid", "string", "path"):
-            path = path.replace(f"<{converter}:{name}>", world.path_value(name))
+        # <name>, <int:name>, <any(a, b):name> ...: any converter.
+        path = re.sub(rf"<(?:[^<>:]+:)?{name}>", world.path_value(name), path)
     assert "<" not in path, f"unfilled path argument in {path}"
     client = app.test_client()
     headers = {"Accept": "application/vnd.pulumi+8", "Content-Type": "application/json"}
