@@ -22,7 +22,7 @@ ACCEPT_NOTE = (
 
 DOCUMENT_VERSION = "1"
 
-_ARG = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
+_ARG = re.compile(r"<(?:(\w+)(?:\(([^)]*)\))?:)?(\w+)>")
 _PARAM_TYPES = {
     "int": {"type": "integer", "minimum": 0},
     "uuid": {"type": "string", "format": "uuid"},
@@ -83,11 +83,13 @@ def _path(rule):
     params = []
 
     def param(match):
-        converter, name = match.group(1), match.group(2)
-        params.append({
-            "in": "path", "name": name, "required": True,
-            "schema": dict(_PARAM_TYPES.get(converter, {"type": "string", "minLength": 1})),
-        })
+        converter, arguments, name = match.group(1), match.group(2), match.group(3)
+        schema = dict(_PARAM_TYPES.get(converter, {"type": "string", "minLength": 1}))
+        if converter == "any":
+            # <any(update, preview):kind>: one of the listed words.
+            schema = {"type": "string",
+                      "enum": [word.strip().strip("'\"") for word in arguments.split(",")]}
+        params.append({"in": "path", "name": name, "required": True, "schema": schema})
         return "{" + name + "}"
 
     return _ARG.sub(param, rule.rule), params

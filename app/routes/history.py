@@ -9,6 +9,7 @@ from .. import deployments
 from ..auth import requires_role
 from ..db import transaction
 from ..errors import ApiError
+from ..openapi import documented
 from ..queries import queries
 from ..schemas import updates as schemas
 from . import parse_query, stack_ref, unix
@@ -49,7 +50,9 @@ def page_of(query):
 
 @bp.get(STACK + "/updates")
 @requires_role("viewer")
+@documented(query=schemas.history_query, response=schemas.history)
 def stack_history(org, project, stack):
+    """The stack's recorded operations, newest first (previews are not history)."""
     limit, offset = page_of(parse_query(schemas.history_query))
     with transaction() as conn:
         row = load_stack(conn, org, project, stack)
@@ -60,7 +63,10 @@ def stack_history(org, project, stack):
 
 @bp.get(STACK + "/updates/latest")
 @requires_role("viewer")
+@documented(response=schemas.latest_update,
+            responses={404: "Not Found: the stack has no updates"})
 def latest_update(org, project, stack):
+    """The stack's latest recorded operation."""
     with transaction() as conn:
         row = load_stack(conn, org, project, stack)
         latest = next(iter(queries.stack_history(conn, stack_id=row["id"], limit=1, offset=0)),
@@ -72,7 +78,9 @@ def latest_update(org, project, stack):
 
 @bp.get(STACK + "/updates/<int:version>")
 @requires_role("viewer")
+@documented(response=schemas.update_info, responses={404: "Not Found: no such version"})
 def update_at_version(org, project, stack, version):
+    """The recorded operation that made a version."""
     with transaction() as conn:
         row = load_stack(conn, org, project, stack)
         found = queries.history_at_version(conn, stack_id=row["id"], version=version)
@@ -84,7 +92,9 @@ def update_at_version(org, project, stack, version):
 
 @bp.get(STACK + "/updates/latest/previews")
 @requires_role("viewer")
+@documented(query=schemas.previews_query, response=schemas.previews)
 def latest_previews(org, project, stack):
+    """The stack's previews, newest first unless asc=true."""
     query = parse_query(schemas.previews_query)
     limit, offset = page_of(query)
     with transaction() as conn:
@@ -107,7 +117,9 @@ def deployment_response(deployment_gz):
 
 @bp.get(STACK + "/export")
 @requires_role("viewer")
+@documented(response=schemas.import_deployment)
 def export_stack(org, project, stack):
+    """The stack's current state (a valid empty deployment if it was never deployed)."""
     with transaction() as conn:
         row = load_stack(conn, org, project, stack)
         latest = queries.latest_checkpoint(conn, stack_id=row["id"])
@@ -119,7 +131,9 @@ def export_stack(org, project, stack):
 
 @bp.get(STACK + "/export/<int:version>")
 @requires_role("viewer")
+@documented(response=schemas.import_deployment, responses={404: "Not Found: no such version"})
 def export_stack_version(org, project, stack, version):
+    """The stack's state as it was at the end of a version."""
     with transaction() as conn:
         row = load_stack(conn, org, project, stack)
         found = queries.checkpoint_at_version(conn, stack_id=row["id"], version=version)
@@ -131,7 +145,11 @@ def export_stack_version(org, project, stack, version):
 
 @bp.post(STACK + "/import")
 @requires_role("member")
+@documented(body=schemas.import_deployment, response=schemas.imported, responses={
+    409: "Conflict: Another update is currently in progress.",
+})
 def import_stack(org, project, stack):
+    """Replace the stack's state, as a new version of kind import."""
     try:
         parsed = deployments.parse_body(request.get_data(cache=False))
     except deployments.BadBody as err:

@@ -15,6 +15,7 @@ from .. import deployments
 from ..auth import hash_token, new_token, requires_lease, requires_role
 from ..db import transaction
 from ..errors import ApiError
+from ..openapi import documented
 from ..queries import queries
 from ..schemas import updates as schemas
 from . import parse_body, stack_ref, unix
@@ -57,7 +58,9 @@ def finish_version(conn, stack_id, update_id, version):
 
 @bp.post(STACK + "/" + KIND)
 @requires_role("member")
+@documented(body=schemas.update_program, response=schemas.created_update)
 def create_update(org, project, stack, kind):
+    """Create an update of the given kind (update, preview, refresh or destroy)."""
     body = parse_body(schemas.update_program)
     options = body.get("options") or {}
     metadata = body.get("metadata") or {}
@@ -81,7 +84,11 @@ def create_update(org, project, stack, kind):
 
 @bp.post(UPDATE)
 @requires_role("member")
+@documented(body=schemas.start_update, response=schemas.started_update, responses={
+    409: CONFLICT + " (or: the update was already started)",
+})
 def start_update(org, project, stack, kind, update_id):
+    """Start an update: claim the next version (real operations) and a lease token."""
     body = parse_body(schemas.start_update, default={})
     token = new_token()
     with transaction() as conn:
@@ -121,7 +128,9 @@ def start_update(org, project, stack, kind, update_id):
 
 @bp.post(UPDATE + "/renew_lease")
 @requires_lease
+@documented(body=schemas.renew_lease, response=schemas.renewed_lease)
 def renew_lease(org, project, stack, kind, update_id):
+    """Extend the update's lease; 403 once the update is over or its lease expired."""
     body = parse_body(schemas.renew_lease, default={})
     longest = current_app.config["LEASE_SECONDS"]
     seconds = min(body["duration"], longest) if body["duration"] > 0 else longest
@@ -138,7 +147,9 @@ def renew_lease(org, project, stack, kind, update_id):
 
 @bp.patch(UPDATE + "/checkpoint")
 @requires_lease
+@documented(body=schemas.checkpoint, status=204)
 def patch_checkpoint(org, project, stack, kind, update_id):
+    """Store the running update's whole state as its version's (and the stack's current) state."""
     if g.lease["dry_run"]:
         raise ApiError(400, "Bad Request: a preview has no checkpoint")
     try:
@@ -154,15 +165,35 @@ def patch_checkpoint(org, project, stack, kind, update_id):
     return "", 204
 
 
+def storable(value):
+    """A JSON value jsonb can hold: it refuses NUL characters and unpaired surrogates, which a
+    program's output may well contain; they become U+FFFD rather than costing the whole batch."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            value = value.replace("\x00", "\ufffd")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in value)
+        return value
+    if isinstance(value, list):
+        return [storable(v) for v in value]
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    return value
+
+
 @bp.post(UPDATE + "/events/batch")
 @requires_lease
+@documented(body=schemas.engine_event_batch, status=204)
 def record_events(org, project, stack, kind, update_id):
+    """Store a batch of engine events (batches may repeat and arrive out of order)."""
     batch = parse_body(schemas.engine_event_batch)
     summary = next((e["summary_event"] for e in batch["events"] if "summary_event" in e), None)
+    events = storable(request.get_json()["events"])
     with transaction() as conn:
-        # The request's own text goes to the database: the events are stored as they came.
         queries.insert_engine_events(conn, update_id=str(update_id),
-                                     batch=request.get_data(as_text=True))
+                                     batch=json.dumps({"events": events}))
         if summary is not None:
             queries.record_resource_changes(
                 conn, update_id=str(update_id),
@@ -173,7 +204,11 @@ def record_events(org, project, stack, kind, update_id):
 
 @bp.post(UPDATE + "/complete")
 @requires_lease(finished_ok=True)
+@documented(body=schemas.complete_update, status=204, responses={
+    409: "Conflict: the update already ended with another status",
+})
 def complete_update(org, project, stack, kind, update_id):
+    """End the update with its status; repeating the same status is harmless."""
     body = parse_body(schemas.complete_update)
     lease = g.lease
     if lease["status"] in OVER:
@@ -190,7 +225,9 @@ def complete_update(org, project, stack, kind, update_id):
 
 @bp.post(UPDATE + "/cancel")
 @requires_role("member")
+@documented(status=204, responses={409: "Conflict: the update already ended"})
 def cancel_update(org, project, stack, kind, update_id):
+    """Cancel a running update (`pulumi cancel`): its lease stops working."""
     with transaction() as conn:
         # The update row alone is locked (not the stack's): a checkpoint being written holds the
         # update row shared and then needs the stack row, so taking both here could deadlock.
@@ -208,7 +245,9 @@ def cancel_update(org, project, stack, kind, update_id):
 
 @bp.get(UPDATE)
 @requires_role("viewer")
+@documented(response=schemas.update_results)
 def update_status(org, project, stack, kind, update_id):
+    """The update's status (`pulumi stack import` polls it until continuationToken is absent)."""
     with transaction() as conn:
         update = load_update(conn, org, project, stack, update_id)
     # Only `pulumi stack import` polls this: it stops once the token is null.
@@ -220,7 +259,9 @@ def update_status(org, project, stack, kind, update_id):
 
 @bp.get(UPDATE + "/events")
 @requires_role("viewer")
+@documented(query=schemas.events_query, response=schemas.update_events)
 def update_events(org, project, stack, kind, update_id):
+    """The update's engine events in order, a page at a time."""
     query = schemas.events_query.load(
         {**request.args.to_dict(), "type": request.args.getlist("type")}
     )

@@ -1,8 +1,10 @@
 """Update shapes: the program request, start, lease, checkpoint envelope, engine events, status,
 history and export/import."""
-from marshmallow import ValidationError, fields, validate, validates_schema
+from marshmallow import INCLUDE, fields, validate
 
-from .common import Base, tags_field
+from .common import Base, tags_field, text_field
+
+MAX_INT32 = 2 ** 31 - 1
 
 UPDATE_KINDS = ("update", "preview", "refresh", "destroy")
 FINAL_STATUSES = ("succeeded", "failed", "cancelled")
@@ -11,9 +13,9 @@ FINAL_STATUSES = ("succeeded", "failed", "cancelled")
 # --- requests -----------------------------------------------------------------------------------
 
 class UpdateOptionsSchema(Base):
-    local_policy_pack_paths = fields.List(fields.String(), data_key="localPolicyPackPaths",
+    local_policy_pack_paths = fields.List(text_field(), data_key="localPolicyPackPaths",
                                           allow_none=True)
-    color = fields.String()
+    color = text_field()
     dry_run = fields.Boolean(data_key="dryRun", load_default=False)
     parallel = fields.Integer()
     show_config = fields.Boolean(data_key="showConfig")
@@ -24,26 +26,26 @@ class UpdateOptionsSchema(Base):
 
 
 class ConfigValueSchema(Base):
-    string = fields.String(load_default="")
+    string = text_field(load_default="")
     secret = fields.Boolean(load_default=False)
     object = fields.Boolean(load_default=False)
 
 
 class UpdateMetadataSchema(Base):
-    message = fields.String(load_default="", allow_none=True)
-    environment = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict,
+    message = text_field(load_default="", allow_none=True)
+    environment = fields.Dict(keys=text_field(), values=text_field(), load_default=dict,
                               allow_none=True)
 
 
 class UpdateProgramSchema(Base):
     """UpdateProgramRequest: what `pulumi up/preview/refresh/destroy` is about to run."""
 
-    name = fields.String(load_default="")
-    runtime = fields.String(load_default="")
-    main = fields.String(load_default="")
-    description = fields.String(load_default="")
+    name = text_field(load_default="")
+    runtime = text_field(load_default="")
+    main = text_field(load_default="")
+    description = text_field(load_default="")
     options = fields.Nested(UpdateOptionsSchema, load_default=lambda: {"dry_run": False})
-    config = fields.Dict(keys=fields.String(), values=fields.Nested(ConfigValueSchema),
+    config = fields.Dict(keys=text_field(), values=fields.Nested(ConfigValueSchema),
                          load_default=dict, allow_none=True)
     metadata = fields.Nested(UpdateMetadataSchema, load_default=lambda: {"message": "",
                                                                           "environment": {}})
@@ -66,27 +68,31 @@ class CompleteUpdateSchema(Base):
     status = fields.String(required=True, validate=validate.OneOf(FINAL_STATUSES))
 
 
+class DeploymentSchema(Base):
+    """A deployment as the service reads it: opaque, but for its resources, which are counted."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    resources = fields.List(fields.Dict(), allow_none=True)
+
+
 class CheckpointSchema(Base):
     """PatchUpdateCheckpointRequest's envelope (its deployment is stored as sent)."""
 
     is_invalid = fields.Boolean(data_key="isInvalid", load_default=False)
-    version = fields.Integer(required=True)
+    version = fields.Integer(required=True, validate=validate.Range(min=1, max=4))
     features = fields.List(fields.String(), allow_none=True)
-    deployment = fields.Dict(required=True)
-
-    @validates_schema
-    def known_version(self, data, **kwargs):
-        if not 1 <= data["version"] <= 4:
-            raise ValidationError(
-                f"unsupported deployment version {data['version']} (1 to 4)", "version"
-            )
-        resources = data["deployment"].get("resources")
-        if resources is not None and not isinstance(resources, list):
-            raise ValidationError("resources must be an array", "deployment")
+    deployment = fields.Nested(DeploymentSchema, required=True)
 
 
-class ImportSchema(CheckpointSchema):
-    """UntypedDeployment, the body of POST .../import (its deployment is stored as sent)."""
+class DeploymentEnvelopeSchema(Base):
+    """UntypedDeployment, the body of POST .../import and of every export (its deployment is
+    stored and served as sent)."""
+
+    version = fields.Integer(required=True, validate=validate.Range(min=1, max=4))
+    features = fields.List(fields.String(), allow_none=True)
+    deployment = fields.Nested(DeploymentSchema, required=True)
 
 
 class SummaryEventSchema(Base):
@@ -95,7 +101,13 @@ class SummaryEventSchema(Base):
 
 
 class EngineEventSchema(Base):
-    sequence = fields.Integer(required=True, validate=validate.Range(min=0))
+    """One engine event: its sequence number, time, and one payload member (stdoutEvent,
+    summaryEvent, ...), kept as sent."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    sequence = fields.Integer(required=True, validate=validate.Range(min=0, max=MAX_INT32))
     timestamp = fields.Integer()
     summary_event = fields.Nested(SummaryEventSchema, data_key="summaryEvent")
 
@@ -105,8 +117,8 @@ class EngineEventBatchSchema(Base):
 
 
 class HistoryQuerySchema(Base):
-    page_size = fields.Integer(data_key="pageSize", validate=validate.Range(min=0))
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page_size = fields.Integer(data_key="pageSize", validate=validate.Range(min=0, max=10_000))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_INT32))
 
 
 class PreviewsQuerySchema(HistoryQuerySchema):
@@ -115,9 +127,9 @@ class PreviewsQuerySchema(HistoryQuerySchema):
 
 class EventsQuerySchema(Base):
     continuation_token = fields.Integer(data_key="continuationToken",
-                                        validate=validate.Range(min=-1))
-    type = fields.List(fields.String(), load_default=list)
-    urn = fields.String()
+                                        validate=validate.Range(min=-1, max=MAX_INT32))
+    type = fields.List(text_field(), load_default=list)
+    urn = text_field()
     include_non_activated = fields.Boolean()
 
 
@@ -139,13 +151,14 @@ class RenewLeaseResponseSchema(Base):
 
 
 class UpdateResultsSchema(Base):
-    status = fields.String()
+    status = fields.String(validate=validate.OneOf(
+        ("not started", "requested", "running", "failed", "succeeded", "cancelled")))
     events = fields.List(fields.Dict())
     continuation_token = fields.String(data_key="continuationToken", allow_none=True)
 
 
 class UpdateEventsSchema(Base):
-    events = fields.List(fields.Raw())
+    events = fields.List(fields.Dict())
     # Serialised as null, not left out, once everything was delivered and the update is over.
     continuation_token = fields.String(data_key="continuationToken", allow_none=True)
 
@@ -190,7 +203,7 @@ start_update = StartUpdateSchema()
 renew_lease = RenewLeaseSchema()
 complete_update = CompleteUpdateSchema()
 checkpoint = CheckpointSchema()
-import_deployment = ImportSchema()
+import_deployment = DeploymentEnvelopeSchema()
 engine_event_batch = EngineEventBatchSchema()
 history_query = HistoryQuerySchema()
 previews_query = PreviewsQuerySchema()
