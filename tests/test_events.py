@@ -146,3 +146,11 @@ def test_summary_event_feeds_the_history(member, running):
 
 def test_viewer_can_read_events(acme, member, running):
     assert acme["viewer"].get(f"{running.path}/events").status_code == 200
+
+
+def test_event_text_jsonb_cannot_hold_is_stored_replaced(member, running):
+    text = '{"events": [{"sequence": 0, "stdoutEvent": {"message": "a\\u0000b \\ud800c"}}]}'
+    assert running.lease_call("POST", "/events/batch", data=text).status_code == 204
+    running.complete()
+    [stored] = read_all(member, running)[0]
+    assert stored["stdoutEvent"]["message"] == "a\ufffdb \ufffdc"
