@@ -7,4 +7,14 @@ def advertised(config):
     if config.get("SECRETS_BATCH_ENCRYPT", True):
         # Any version: the CLI then sends state secrets in batch-encrypt calls of up to 1000.
         capabilities.append({"capability": "batch-encrypt"})
+    if config.get("DELTA_CHECKPOINTS_ENABLED", True):
+        # Version 2 is the only one the CLI honours. (Journaling has no capability: it is
+        # negotiated per update in start-update.)
+        capabilities.append({
+            "capability": "delta-checkpoint-uploads-v2",
+            "version": 2,
+            "configuration": {
+                "checkpointCutoffSizeBytes": config.get("DELTA_CHECKPOINT_CUTOFF_BYTES", 65536),
+            },
+        })
     return capabilities

@@ -68,5 +68,17 @@ class Config:
         # Retry-After until the window is over. AUTH_FAIL_LIMIT=0 turns this off.
         self.AUTH_FAIL_LIMIT = _int("AUTH_FAIL_LIMIT", 30)
         self.AUTH_FAIL_WINDOW_SECONDS = _int("AUTH_FAIL_WINDOW_SECONDS", 60)
+        # How the CLI may send an update's state (each can be turned off; with both off it sends
+        # the whole state after every step). Journaling: journal entries, replayed by the service
+        # (the CLI asks for it by default). Delta checkpoints: the state's text once, then edits
+        # of it, for states of at least DELTA_CHECKPOINT_CUTOFF_BYTES (the CLI uses them only
+        # when journaling is off: PULUMI_DISABLE_JOURNALING=true).
+        self.JOURNALING_ENABLED = _bool("JOURNALING_ENABLED", True)
+        self.DELTA_CHECKPOINTS_ENABLED = _bool("DELTA_CHECKPOINTS_ENABLED", True)
+        self.DELTA_CHECKPOINT_CUTOFF_BYTES = _int("DELTA_CHECKPOINT_CUTOFF_BYTES", 64 * 1024)
+        # Largest journal batch accepted (entries, bytes once decompressed): larger ones get 413,
+        # which makes the CLI split them. The CLI batches at most 100 entries.
+        self.JOURNAL_MAX_BATCH_ENTRIES = _int("JOURNAL_MAX_BATCH_ENTRIES", 1000)
+        self.JOURNAL_MAX_BATCH_BYTES = _int("JOURNAL_MAX_BATCH_BYTES", 64 * 1024 * 1024)
         for key, value in overrides.items():
             setattr(self, key, value)

@@ -252,3 +252,55 @@ def rename_stack_in(untyped, old, new):
                                   "stack": new_stack}}
     renamed["deployment"] = deployment
     return renamed
+
+
+# --- delta checkpoints -----------------------------------------------------------------------------
+
+class BadDelta(ValueError):
+    """A checkpoint delta that cannot be applied to the stored text."""
+
+
+def apply_delta(old, edits):
+    """Apply the CLI's text edits (gotextdiff TextEdit JSON: ascending, non-overlapping spans of
+    byte offsets into the previous text, each replaced by NewText) to `old` (bytes)."""
+    out, pos = [], 0
+    for edit in edits:
+        try:
+            span = edit["Span"]
+            start, end = span["start"]["offset"], span["end"]["offset"]
+            new_text = edit.get("NewText", "")
+        except (KeyError, TypeError):
+            raise BadDelta("an edit lacks its Span offsets") from None
+        if not (isinstance(start, int) and isinstance(end, int) and isinstance(new_text, str)):
+            raise BadDelta("an edit's offsets must be integers and its NewText a string")
+        if not pos <= start <= end <= len(old):
+            raise BadDelta(f"edit span {start}..{end} is out of order or outside the text")
+        out.append(old[pos:start])
+        out.append(new_text.encode("utf-8"))
+        pos = end
+    out.append(old[pos:])
+    return b"".join(out)
+
+
+def count_resources(text):
+    """The number of resources of an UntypedDeployment's text (parsed once, keeping nothing
+    but the envelope)."""
+    members = parse_body(text).members
+    deployment = members.get("deployment")
+    resources = deployment.get("resources") if isinstance(deployment, dict) else None
+    return len(resources) if isinstance(resources, list) else 0
+
+
+def fix_pending_operations_key(text):
+    """The CLI's verbatim/delta serializer writes more than nine pending operations under
+    `pendingOperations`, a key its own reader ignores (it reads `pending_operations`); the
+    service renames it so that they are not lost. Returns the text unchanged when it has none."""
+    if b'"pendingOperations"' not in text:
+        return text
+    untyped = json.loads(text)
+    deployment = untyped.get("deployment") or {}
+    if "pendingOperations" not in deployment:
+        return text
+    deployment["pending_operations"] = (deployment.pop("pendingOperations") or []) + (
+        deployment.get("pending_operations") or [])
+    return json.dumps(untyped, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

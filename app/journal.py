@@ -4,11 +4,16 @@ entries the CLI sent for it (`PATCH .../journalentries`).
 A port of the CLI's own `JournalReplayer` (pkg/backend/journal.go), which is the reference: the
 service must produce exactly the state the CLI holds. Entries and resources are the CLI's JSON
 objects (dicts) and pass through untouched except where the algorithm sets a flag. Replay is one
-pass over the entries plus one over the resources: O(entries + resources).
+pass over the entries plus one over the resources: O(entries + resources), done when the state is
+read while the update runs and once when it ends, never per batch received.
 """
 import copy
 import hashlib
+import json
 from datetime import datetime, timezone
+
+from . import deployments
+from .queries import queries
 
 BEGIN, SUCCESS, FAILURE, REFRESH_SUCCESS, OUTPUTS, WRITE, SECRETS_MANAGER, REBUILT_BASE_STATE, \
     EXTENSION_PARAMETERIZE, SNIPPETS, STATE_MIGRATION = range(11)
@@ -242,7 +247,10 @@ def _rebuild_dependencies(resources):
                 kept = [u for u in deps if u in referenceable]
                 if kept:
                     rebuilt[key] = kept
-            res["propertyDependencies"] = rebuilt
+            if rebuilt:
+                res["propertyDependencies"] = rebuilt
+            else:
+                res.pop("propertyDependencies")  # an empty map is omitted (omitempty)
         referenceable.add(res.get("urn"))
     # Re-parent children of deleted parents onto the nearest surviving ancestor.
     available_parents = {}
@@ -316,3 +324,16 @@ def _new_urn(urn, parent_type):
     own_type = parts[2].split("$")[-1]
     name = "::".join(parts[3:])
     return f"{stack_project}::{parent_type}${own_type}::{name}"
+
+
+# --- the journal as stored -----------------------------------------------------------------------
+
+def replayed_state(conn, stack_id, update_id, version, cli_version):
+    """The state of a journaled update: its base (the stack's latest version before its own)
+    with every entry stored so far replayed onto it, in sequence order."""
+    base = queries.base_checkpoint(conn, stack_id=stack_id, version=version)
+    base_untyped = (json.loads(deployments.load(base["deployment_gz"])) if base is not None
+                    else deployments.EMPTY_DEPLOYMENT)
+    entries = (json.loads(row["entry"])
+               for row in queries.journal_entries(conn, update_id=str(update_id)))
+    return replay(base_untyped, entries, cli_version=cli_version or None)

@@ -65,10 +65,16 @@ def test_first_real_update_gets_version_1_and_a_lease(member):
     assert "journalVersion" not in body
 
 
-def test_start_ignores_the_journal_version_asked_for(member):
+def test_start_offers_journal_version_1_to_a_cli_asking_for_journaling(member):
     op = Operation(member)
     response = member.post(op.path, body={"journalVersion": 2})
     assert response.status_code == 200
+    assert response.get_json()["journalVersion"] == 1
+
+
+def test_start_offers_no_journaling_for_a_preview(member):
+    op = Operation(member, dry_run=True)
+    response = member.post(op.path, body={"journalVersion": 2})
     assert "journalVersion" not in response.get_json()
 
 

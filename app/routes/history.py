@@ -5,7 +5,7 @@ import uuid
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from .. import deployments
+from .. import deployments, journal
 from ..auth import requires_role
 from ..db import transaction
 from ..errors import ApiError
@@ -122,6 +122,13 @@ def export_stack(org, project, stack):
     """The stack's current state (a valid empty deployment if it was never deployed)."""
     with transaction() as conn:
         row = load_stack(conn, org, project, stack)
+        running = queries.running_journaled_update(conn, stack_id=row["id"])
+        if running is not None:
+            # A journaled update's state so far exists only as its journal: replay it.
+            untyped = journal.replayed_state(conn, row["id"], running["id"], running["version"],
+                                             running["cli_version"])
+            return Response(deployments.StoredDeployment.from_untyped(untyped).text,
+                            mimetype="application/json")
         latest = queries.latest_checkpoint(conn, stack_id=row["id"])
     if latest is None:
         # Never deployed (and no state given at create): a valid, empty deployment.

@@ -5,13 +5,15 @@ Per-update paths use the literal segment `update` whatever the kind (the CLI has
 preview, refresh and destroy are accepted in that place too. Every call the CLI retries (lease
 renewal, checkpoints, event batches, complete, cancel) gives the same result when repeated.
 """
+import hashlib
 import json
+import re
 import uuid
 
 from flask import Blueprint, current_app, g, jsonify, request
 from psycopg2.errors import UniqueViolation
 
-from .. import deployments
+from .. import deployments, journal, metrics
 from ..auth import hash_token, new_token, requires_lease, requires_role
 from ..db import transaction
 from ..errors import ApiError
@@ -50,10 +52,37 @@ def abandon_expired_update(conn, stack_id):
 
 
 def finish_version(conn, stack_id, update_id, version):
-    """A real operation's version always ends with a state: its own, or the one it started from."""
-    if version is not None:
-        queries.carry_checkpoint_forward(conn, stack_id=stack_id, version=version,
-                                         update_id=str(update_id))
+    """A real operation's version always ends with a state: the journal replayed onto the state
+    it started from (journaled updates), its last checkpoint (checkpoint modes), or else the
+    state it started from."""
+    if version is None:
+        return
+    persistence = queries.persistence_of_update(conn, update_id=str(update_id))
+    if persistence["journal_version"]:
+        try:
+            untyped = journal.replayed_state(conn, stack_id, update_id, version,
+                                             persistence["cli_version"])
+        except journal.JournalError:
+            # Entries are checked as they arrive, so this is a defect: keep the base state
+            # rather than leave the stack without one, and say so loudly.
+            current_app.logger.exception("update %s: the journal cannot be replayed", update_id)
+        else:
+            stored = deployments.StoredDeployment.from_untyped(untyped)
+            queries.put_checkpoint(conn, stack_id=stack_id, version=version,
+                                   update_id=str(update_id), **stored.row())
+            metrics.observe_checkpoint(len(stored.text))
+            return
+    elif persistence["checkpoint_sequence"]:
+        # Verbatim/delta checkpoints: counted once here rather than on every delta, with the
+        # serializer's misplaced pending operations put where the CLI reads them.
+        found = queries.checkpoint_at_version(conn, stack_id=stack_id, version=version)
+        if found is not None:
+            text = deployments.fix_pending_operations_key(deployments.load(found["deployment_gz"]))
+            stored = deployments.StoredDeployment(text, deployments.count_resources(text))
+            queries.put_checkpoint(conn, stack_id=stack_id, version=version,
+                                   update_id=str(update_id), **stored.row())
+    queries.carry_checkpoint_forward(conn, stack_id=stack_id, version=version,
+                                     update_id=str(update_id))
 
 
 @bp.post(STACK + "/" + KIND)
@@ -91,6 +120,7 @@ def start_update(org, project, stack, kind, update_id):
     """Start an update: claim the next version (real operations) and a lease token."""
     body = parse_body(schemas.start_update, default={})
     token = new_token()
+    journaled = (body["journal_version"] >= 1 and current_app.config["JOURNALING_ENABLED"])
     with transaction() as conn:
         row = lock_stack(conn, org, project, stack)
         update = queries.lock_update(conn, update_id=str(update_id), stack_id=row["id"])
@@ -111,6 +141,8 @@ def start_update(org, project, stack, kind, update_id):
                 conn, update_id=str(update_id), version=version,
                 lease_token_hash=hash_token(token),
                 lease_seconds=current_app.config["LEASE_SECONDS"], user_id=g.user["id"],
+                journal_version=1 if journaled and not update["dry_run"] else 0,
+                cli_version=cli_version(),
             )
         except UniqueViolation:
             # Only reachable if the stack lock were bypassed: the database has the last word.
@@ -119,11 +151,23 @@ def start_update(org, project, stack, kind, update_id):
             queries.set_active_update(conn, stack_id=row["id"], update_id=str(update_id))
         if body.get("tags") is not None:
             queries.set_tags(conn, stack_id=row["id"], tags=json.dumps(body["tags"]))
-    return jsonify(schemas.started_update.dump({
+    answer = {
         "version": started["version"],
         "token": token,
         "token_expiration": unix(started["lease_expires_at"]),
-    }))
+    }
+    if started["journal_version"]:
+        answer["journal_version"] = started["journal_version"]
+    return jsonify(schemas.started_update.dump(answer))
+
+
+_CLI_VERSION = re.compile(r"pulumi-cli/\d+ \((v?[0-9][^;)\s]*)")
+
+
+def cli_version():
+    """The CLI's version from its User-Agent (`pulumi-cli/1 (v3.274.1; linux; ...)`)."""
+    match = _CLI_VERSION.search(request.headers.get("User-Agent", ""))
+    return match.group(1) if match else ""
 
 
 @bp.post(UPDATE + "/renew_lease")
@@ -163,6 +207,99 @@ def patch_checkpoint(org, project, stack, kind, update_id):
     if written is None:
         raise ApiError(403, "Forbidden: the update's lease has expired or the update is over")
     return "", 204
+
+
+@bp.patch(UPDATE + "/journalentries")
+@requires_lease
+@documented(body=schemas.journal_entries, status=204, responses={
+    400: "Bad Request: the update does not journal, or an entry is not one the service replays",
+    413: "Request Entity Too Large: the batch is over the limit (the CLI splits it and retries)",
+})
+def patch_journal_entries(org, project, stack, kind, update_id):
+    """Store a batch of the update's journal entries (batches may repeat)."""
+    limit_entries = current_app.config["JOURNAL_MAX_BATCH_ENTRIES"]
+    limit_bytes = current_app.config["JOURNAL_MAX_BATCH_BYTES"]
+    if (request.content_length or 0) > limit_bytes:
+        raise ApiError(413, f"Request Entity Too Large: journal batches are limited to "
+                            f"{limit_bytes} bytes")
+    if not g.lease["journal_version"]:
+        raise ApiError(400, "Bad Request: this update does not journal (it was not started with "
+                            "journalVersion 1): send checkpoints")
+    body = parse_body(schemas.journal_entries)
+    if len(body["entries"]) > limit_entries:
+        raise ApiError(413, f"Request Entity Too Large: journal batches are limited to "
+                            f"{limit_entries} entries")
+    entries = request.get_json()["entries"]
+    with transaction() as conn:
+        queries.insert_journal_entries(
+            conn, update_id=str(update_id),
+            sequence_ids=[e["sequence_id"] for e in body["entries"]],
+            entries=[json.dumps(e, separators=(",", ":")) for e in entries],
+        )
+    return "", 204
+
+
+@bp.patch(UPDATE + "/checkpointverbatim")
+@requires_lease
+@documented(body=schemas.verbatim_checkpoint, status=204)
+def patch_checkpoint_verbatim(org, project, stack, kind, update_id):
+    """Store the update's whole state exactly as sent: the text later deltas edit."""
+    try:
+        parsed = deployments.parse_body(request.get_data(cache=False))
+    except deployments.BadBody as err:
+        raise ApiError(400, f"Bad Request: {err}") from None
+    body = schemas.verbatim_checkpoint.load(parsed.members)
+    resources = body["untyped_deployment"]["deployment"].get("resources") or []
+    stored = deployments.StoredDeployment(parsed.raw_value("untypedDeployment"), len(resources))
+    save_checkpoint_text(update_id, stored, body["sequence_number"])
+    return "", 204
+
+
+@bp.patch(UPDATE + "/checkpointdelta")
+@requires_lease
+@documented(body=schemas.delta_checkpoint, status=204, responses={
+    400: "Bad Request: the delta does not apply, or the result's hash differs (the CLI then "
+         "sends the whole state verbatim)",
+    409: "Conflict: the delta does not follow the last checkpoint (likewise)",
+})
+def patch_checkpoint_delta(org, project, stack, kind, update_id):
+    """Apply an edit of the last stored text; a retry of an applied delta changes nothing."""
+    body = parse_body(schemas.delta_checkpoint)
+    sequence = body["sequence_number"]
+    with transaction() as conn:
+        current = queries.lock_update_checkpoint(conn, update_id=str(update_id))
+        if current is None:
+            raise ApiError(403, "Forbidden: the update's lease has expired or the update is over")
+        if sequence <= current["checkpoint_sequence"]:
+            return "", 204  # already applied: a retry
+        if sequence != current["checkpoint_sequence"] + 1 or current["deployment_gz"] is None:
+            raise ApiError(409, f"Conflict: checkpoint {sequence} does not follow the last one "
+                                f"stored ({current['checkpoint_sequence']})")
+        try:
+            text = deployments.apply_delta(deployments.load(current["deployment_gz"]),
+                                           body["deployment_delta"])
+        except deployments.BadDelta as err:
+            raise ApiError(400, f"Bad Request: {err}") from None
+        if hashlib.sha256(text).hexdigest() != body["checkpoint_hash"]:
+            raise ApiError(400, "Bad Request: the edited checkpoint does not match its hash")
+        # The resource count is taken when the update ends (counting means parsing it all).
+        stored = deployments.StoredDeployment(text, current["resource_count"] or 0)
+        write_checkpoint(conn, update_id, stored, sequence)
+    return "", 204
+
+
+def save_checkpoint_text(update_id, stored, sequence):
+    with transaction() as conn:
+        if queries.lock_update_checkpoint(conn, update_id=str(update_id)) is None:
+            raise ApiError(403, "Forbidden: the update's lease has expired or the update is over")
+        write_checkpoint(conn, update_id, stored, sequence)
+
+
+def write_checkpoint(conn, update_id, stored, sequence):
+    row = stored.row()
+    queries.put_update_checkpoint(conn, update_id=str(update_id), **row)
+    queries.set_checkpoint_sequence(conn, update_id=str(update_id), sequence=sequence)
+    metrics.observe_checkpoint(row["size_bytes"])
 
 
 def storable(value):

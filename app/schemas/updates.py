@@ -54,8 +54,8 @@ class UpdateProgramSchema(Base):
 class StartUpdateSchema(Base):
     # The full new tag set of the stack; absent leaves the tags as they are.
     tags = tags_field(allow_none=True)
-    # Journaling is not offered yet: the answer never carries a journal version.
-    journal_version = fields.Integer(data_key="journalVersion")
+    # The journal format the CLI can write (it sends its newest, 2, unless journaling is off).
+    journal_version = fields.Integer(data_key="journalVersion", load_default=0)
 
 
 class RenewLeaseSchema(Base):
@@ -143,6 +143,45 @@ class StartUpdateResponseSchema(Base):
     version = fields.Integer()
     token = fields.String()
     token_expiration = fields.Integer(data_key="tokenExpiration")
+    # 1: persist state as journal entries; absent: checkpoints.
+    journal_version = fields.Integer(data_key="journalVersion")
+
+
+class JournalEntrySchema(Base):
+    """One entry as the service needs it: the rest is kept as sent and read at replay."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    version = fields.Integer(required=True, validate=validate.Equal(
+        1, error="only journal entries of version 1 are accepted"))
+    kind = fields.Integer(required=True, validate=validate.Range(0, 9))
+    sequence_id = fields.Integer(data_key="sequenceID", required=True,
+                                 validate=validate.Range(0, 2 ** 63 - 1))
+    operation_id = fields.Integer(data_key="operationID", load_default=0)
+
+
+class JournalEntriesSchema(Base):
+    entries = fields.List(fields.Nested(JournalEntrySchema), load_default=list)
+
+
+class VerbatimCheckpointSchema(Base):
+    # The deployment schema version; the deployment itself is kept byte for byte.
+    version = fields.Integer(required=True)
+    untyped_deployment = fields.Nested(DeploymentEnvelopeSchema, data_key="untypedDeployment",
+                                       required=True)
+    sequence_number = fields.Integer(data_key="sequenceNumber", required=True,
+                                     validate=validate.Range(1, 2 ** 31 - 1))
+
+
+class DeltaCheckpointSchema(Base):
+    version = fields.Integer(required=True)
+    checkpoint_hash = fields.String(data_key="checkpointHash", required=True,
+                                    validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    sequence_number = fields.Integer(data_key="sequenceNumber", required=True,
+                                     validate=validate.Range(1, 2 ** 31 - 1))
+    # gotextdiff TextEdits: {"Span": {"start": {"offset"}, "end": {"offset"}}, "NewText"}.
+    deployment_delta = fields.List(fields.Dict(), data_key="deploymentDelta", load_default=list)
 
 
 class RenewLeaseResponseSchema(Base):
@@ -200,6 +239,9 @@ class ImportResponseSchema(Base):
 
 update_program = UpdateProgramSchema()
 start_update = StartUpdateSchema()
+journal_entries = JournalEntriesSchema()
+verbatim_checkpoint = VerbatimCheckpointSchema()
+delta_checkpoint = DeltaCheckpointSchema()
 renew_lease = RenewLeaseSchema()
 complete_update = CompleteUpdateSchema()
 checkpoint = CheckpointSchema()

@@ -3,7 +3,7 @@
 -- name: update_by_lease^
 -- The update holding a lease token, with the stack it belongs to.
 SELECT u.id, u.stack_id, u.kind, u.dry_run, u.status, u.version, u.initiator_id,
-       iu.login AS initiator_login,
+       u.journal_version, iu.login AS initiator_login,
        u.lease_expires_at < now() AS expired,
        o.name AS org_name, p.name AS project_name, s.name AS stack_name
   FROM updates u
@@ -68,9 +68,11 @@ UPDATE updates
        start_time = now(),
        lease_token_hash = :lease_token_hash,
        lease_expires_at = now() + make_interval(secs => :lease_seconds),
-       initiator_id = coalesce(initiator_id, :user_id)
+       initiator_id = coalesce(initiator_id, :user_id),
+       journal_version = :journal_version,
+       cli_version = :cli_version
  WHERE id = CAST(:update_id AS uuid) AND status = 'not started'
-RETURNING version, lease_expires_at;
+RETURNING version, lease_expires_at, journal_version;
 
 -- name: renew_lease^
 UPDATE updates

@@ -45,7 +45,8 @@ def make_database(postgres):
 
 @pytest.fixture(scope="session")
 def service(postgres):
-    svc = Service(make_database(postgres)).start()
+    # Deltas from the first byte, so that the delta mode of small test stacks sends deltas.
+    svc = Service(make_database(postgres), env={"DELTA_CHECKPOINT_CUTOFF_BYTES": "0"}).start()
     yield svc
     svc.stop()
 

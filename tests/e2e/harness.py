@@ -138,6 +138,8 @@ class Pulumi:
         self.cwd = self.root / "project"
         self.home.mkdir(parents=True, exist_ok=True)
         self.cwd.mkdir(parents=True, exist_ok=True)
+        # Variables every command of this CLI gets (a persistence mode, say).
+        self.extra_env = {}
 
     def env(self, **extra):
         env = {
@@ -150,6 +152,7 @@ class Pulumi:
         }
         if self.token is not None:
             env["PULUMI_ACCESS_TOKEN"] = self.token
+        env.update(self.extra_env)
         env.update({k: str(v) for k, v in extra.items()})
         return env
 

@@ -1,0 +1,126 @@
+"""The three ways the CLI persists an update's state, each against the real CLI: journaling (its
+default), delta checkpoints (journaling disabled in the CLI) and full checkpoints (both off). In
+each mode, after every operation, the service's state equals what the same program leaves on the
+CLI's own file:// backend (normalised: times, ids, ciphertexts and the secrets provider differ)."""
+import json
+
+import psycopg2
+import pytest
+
+from tests.e2e.harness import Pulumi, stash_program
+
+MODES = {
+    "journal": {},
+    "delta": {"PULUMI_DISABLE_JOURNALING": "true"},
+    "full": {"PULUMI_DISABLE_JOURNALING": "true", "PULUMI_OPTIMIZED_CHECKPOINT_PATCH": "false"},
+}
+
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+
+STEPS = [
+    # (program, command)
+    (stash_program({"a": "one", "b": "two", "c": "three"},
+                   outputs={"greeting": "hello", "hidden": {"fn::secret": "s3cr3t"}}), "up"),
+    # a changes (update), b is replaced, c goes, d comes
+    (stash_program({"a": "uno", "b": {"input": "zwei", "replaceOnChanges": ["*"]}, "d": "four"},
+                   outputs={"greeting": "hi"}), "up"),
+    (None, "refresh"),
+    (None, "destroy"),
+]
+
+
+def normalised(untyped):
+    deployment = untyped["deployment"]
+
+    def clean(value):
+        if isinstance(value, dict):
+            if value.get(SECRET_SIG):
+                return "<secret>"
+            return {k: clean(v) for k, v in value.items()
+                    if k not in ("created", "modified", "id")}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    resources = []
+    for res in deployment.get("resources") or []:
+        res = clean(res)
+        if "provider" in res:
+            res["provider"] = res["provider"].rsplit("::", 1)[0]
+        resources.append(res)
+    # Independent resources are created in parallel, so their order is that of completion.
+    return {"resources": sorted(resources, key=lambda r: r["urn"]),
+            "pending_operations": clean(deployment.get("pending_operations") or [])}
+
+
+def export(cli):
+    return json.loads(cli.run("stack", "export").stdout)
+
+
+@pytest.fixture(params=list(MODES))
+def mode(request):
+    return request.param
+
+
+@pytest.fixture
+def file_backend(pulumi_bin, tmp_path):
+    pulumi = Pulumi(pulumi_bin, None, None, tmp_path / "file-backend")
+    state = tmp_path / "file-state"
+    state.mkdir()
+    pulumi.extra_env = {"PULUMI_CONFIG_PASSPHRASE": "test"}
+    pulumi.run("login", f"file://{state}")
+    return pulumi
+
+
+def persistence_of_updates(service, stack_id_path):
+    conn = psycopg2.connect(service.database_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT u.kind, u.journal_version, u.checkpoint_sequence,"
+                " (SELECT count(*) FROM journal_entries j WHERE j.update_id = u.id)"
+                " FROM updates u JOIN stacks s ON s.id = u.stack_id"
+                " JOIN projects p ON p.id = s.project_id JOIN organizations o ON o.id = p.org_id"
+                " WHERE o.name || '/' || p.name || '/' || s.name = %s AND NOT u.dry_run"
+                " ORDER BY u.version", (stack_id_path,))
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def test_every_operation_leaves_the_state_the_file_backend_leaves(mode, cli, file_backend,
+                                                                   service):
+    cli.extra_env = dict(MODES[mode])
+    file_backend.extra_env.update(MODES[mode])
+    for pulumi in (cli, file_backend):
+        pulumi.write_program(STEPS[0][0])
+        pulumi.run("stack", "init", "dev")
+    for program, command in STEPS:
+        for pulumi in (cli, file_backend):
+            if program is not None:
+                pulumi.write_program(program)
+            pulumi.run(command, "--yes", "--skip-preview")
+        ours, theirs = normalised(export(cli)), normalised(export(file_backend))
+        assert ours == theirs, command
+
+    # The mode really was the one intended.
+    updates = persistence_of_updates(service, f"{cli.login_name}/proj/dev")
+    assert [u[0] for u in updates] == ["update", "update", "refresh", "destroy"]
+    for kind, journal_version, checkpoint_sequence, entries in updates:
+        if mode == "journal":
+            assert journal_version == 1 and entries > 0 and checkpoint_sequence == 0
+        elif mode == "delta":
+            assert journal_version == 0 and entries == 0 and checkpoint_sequence > 0
+        else:
+            assert journal_version == 0 and entries == 0 and checkpoint_sequence == 0
+    # Secrets still decrypt through the service from the stored state.
+    assert "s3cr3t" not in cli.run("stack", "export").stdout
+
+
+def test_preview_after_up_shows_no_changes_in_every_mode(mode, cli):
+    cli.extra_env = dict(MODES[mode])
+    cli.write_program(stash_program({f"r{i}": i for i in range(30)}, outputs={"x": 1}))
+    cli.run("stack", "init", "dev")
+    cli.run("up", "--yes", "--skip-preview")
+    result = cli.run("preview", "--expect-no-changes")
+    assert result.returncode == 0

@@ -1,0 +1,199 @@
+"""Journaled updates (PATCH .../journalentries) and delta checkpoints (checkpointverbatim and
+checkpointdelta), driven the way the CLI drives them."""
+import hashlib
+import json
+
+import pytest
+
+from app.journal import BEGIN, SUCCESS
+from tests.lifecycle import STACK, Operation, export_json, make_stack, run, untyped
+
+ROOT = "urn:pulumi:dev::proj::pulumi:pulumi:Stack::proj-dev"
+
+
+@pytest.fixture
+def member(acme):
+    make_stack(acme["member"])
+    return acme["member"]
+
+
+def resource(name, **fields):
+    return {"urn": f"urn:pulumi:dev::proj::pulumi:index:Stash::{name}", "custom": True,
+            "type": "pulumi:index:Stash", "parent": ROOT, **fields}
+
+
+def entry(kind, op, seq, **fields):
+    return {"version": 1, "kind": kind, "sequenceID": seq, "operationID": op,
+            "removeOld": None, "removeNew": None, **fields}
+
+
+def journaled(api, **meta):
+    op = Operation(api, **meta)
+    response = api.post(op.path, body={"journalVersion": 2})
+    assert response.get_json()["journalVersion"] == 1
+    op.token, op.version = response.get_json()["token"], response.get_json()["version"]
+    return op
+
+
+def send(op, *entries):
+    return op.lease_call("PATCH", "/journalentries", {"entries": list(entries)})
+
+
+def names(untyped_deployment):
+    return [r["urn"].rsplit("::", 1)[1]
+            for r in untyped_deployment["deployment"].get("resources", [])]
+
+
+def test_journaled_update_ends_with_the_replayed_state(member):
+    run(member, 2)  # version 1: the root and thing1
+    op = journaled(member)
+    assert send(op, entry(BEGIN, 1, 1, operation={"resource": resource("a"), "type": "creating"}),
+                entry(SUCCESS, 1, 2, state=resource("a", outputs={"v": 1}))).status_code == 204
+    assert op.complete().status_code == 204
+    state = export_json(member, f"{STACK}/export")
+    assert names(state) == ["a", "proj-dev", "thing1"]
+    assert export_json(member, f"{STACK}/export/2") == state
+    assert member.get(STACK).get_json()["resourceCount"] == 3
+
+
+def test_state_of_a_running_journaled_update_is_read_through_its_journal(member):
+    op = journaled(member)
+    send(op, entry(BEGIN, 1, 1, operation={"resource": resource("a"), "type": "creating"}))
+    pending = export_json(member, f"{STACK}/export")["deployment"]["pending_operations"]
+    assert [p["resource"]["urn"] for p in pending] == [resource("a")["urn"]]
+    send(op, entry(SUCCESS, 1, 2, state=resource("a")))
+    assert names(export_json(member, f"{STACK}/export")) == ["a"]
+
+
+def test_retried_and_out_of_order_batches_are_applied_once_in_sequence_order(member):
+    op = journaled(member)
+    second = [entry(SUCCESS, 2, 3, state=resource("b")), entry(SUCCESS, 3, 4, removeNew=1)]
+    first = [entry(SUCCESS, 1, 1, state=resource("a"))]
+    for batch in (second, first, second, first):
+        assert send(op, *batch).status_code == 204
+    op.complete()
+    assert names(export_json(member, f"{STACK}/export")) == ["b"]
+
+
+def test_cancelled_journaled_update_keeps_its_pending_operations(member, acme):
+    op = journaled(member)
+    send(op, entry(SUCCESS, 1, 1, state=resource("done")),
+         entry(BEGIN, 2, 2, operation={"resource": resource("half"), "type": "creating"}))
+    assert op.cancel(acme["member"]).status_code == 204
+    state = export_json(member, f"{STACK}/export/1")["deployment"]
+    assert [r["urn"] for r in state["resources"]] == [resource("done")["urn"]]
+    assert state["pending_operations"][0]["type"] == "creating"
+
+
+def test_batches_over_the_limit_get_413(member, app, monkeypatch):
+    monkeypatch.setitem(app.config, "JOURNAL_MAX_BATCH_ENTRIES", 2)
+    op = journaled(member)
+    too_many = [entry(SUCCESS, i, i, state=resource(f"r{i}")) for i in range(1, 4)]
+    assert send(op, *too_many).status_code == 413
+    assert send(op, *too_many[:2]).status_code == 204
+
+
+def test_entries_of_an_unknown_kind_or_version_are_refused(member):
+    op = journaled(member)
+    assert send(op, entry(42, 1, 1)).status_code == 400
+    assert send(op, dict(entry(SUCCESS, 1, 1), version=2)).status_code == 400
+    assert send(op, {"kind": 1}).status_code == 400
+
+
+def test_journal_entries_for_an_update_that_does_not_journal_are_refused(member):
+    op = Operation(member)
+    op.start()
+    assert send(op, entry(SUCCESS, 1, 1, state=resource("a"))).status_code == 400
+
+
+def test_journaling_can_be_turned_off(member, app, monkeypatch):
+    monkeypatch.setitem(app.config, "JOURNALING_ENABLED", False)
+    op = Operation(member)
+    response = member.post(op.path, body={"journalVersion": 2})
+    assert "journalVersion" not in response.get_json()
+
+
+# --- delta checkpoints ------------------------------------------------------------------------------
+
+def text_of(untyped_deployment):
+    return json.dumps(untyped_deployment, separators=(",", ":")).encode()
+
+
+def verbatim(op, text, sequence):
+    body = (b'{"version":3,"untypedDeployment":' + text + b',"sequenceNumber":'
+            + str(sequence).encode() + b"}")
+    return op.lease_call("PATCH", "/checkpointverbatim", data=body)
+
+
+def delta(op, old, new, sequence):
+    """A delta the way the CLI makes one: one edit replacing the differing middle."""
+    start = 0
+    while start < min(len(old), len(new)) and old[start] == new[start]:
+        start += 1
+    end_old, end_new = len(old), len(new)
+    while end_old > start and end_new > start and old[end_old - 1] == new[end_new - 1]:
+        end_old, end_new = end_old - 1, end_new - 1
+    edit = {"Span": {"uri": "", "start": {"line": 1, "column": 1, "offset": start},
+                     "end": {"line": 1, "column": 1, "offset": end_old}},
+            "NewText": new[start:end_new].decode()}
+    return op.lease_call("PATCH", "/checkpointdelta", {
+        "version": 3, "checkpointHash": hashlib.sha256(new).hexdigest(),
+        "sequenceNumber": sequence, "deploymentDelta": [edit]})
+
+
+def test_verbatim_text_is_kept_byte_for_byte(member):
+    op = Operation(member)
+    op.start()
+    text = b'{"version":3,"deployment":{"manifest":{"time":"t","magic":"","version":""},' \
+           b'"resources":[{"urn":"u","type":"t\\u003c"}]}}'
+    assert verbatim(op, text, 1).status_code == 204
+    assert member.get(f"{STACK}/export").get_data() == text
+
+
+def test_deltas_apply_in_sequence_and_retries_are_not_applied_twice(member):
+    op = Operation(member)
+    op.start()
+    one, two, three = (text_of(untyped(n)) for n in (1, 2, 3))
+    assert verbatim(op, one, 1).status_code == 204
+    assert delta(op, one, two, 2).status_code == 204
+    assert delta(op, one, two, 2).status_code == 204  # a retry: acknowledged, not applied
+    assert member.get(f"{STACK}/export").get_data() == two
+    assert delta(op, two, three, 3).status_code == 204
+    op.complete()
+    assert export_json(member, f"{STACK}/export/1") == untyped(3)
+    assert member.get(STACK).get_json()["resourceCount"] == 3
+
+
+def test_a_delta_after_a_gap_or_with_a_wrong_hash_is_refused(member):
+    op = Operation(member)
+    op.start()
+    one, two = text_of(untyped(1)), text_of(untyped(2))
+    verbatim(op, one, 1)
+    assert delta(op, one, two, 3).status_code == 409
+    bad = delta(op, one + b" ", two, 2)  # computed against other text: the hash differs
+    assert bad.status_code == 400
+    assert member.get(f"{STACK}/export").get_data() == one
+    # The CLI's fallback: the whole text verbatim, with the same sequence number.
+    assert verbatim(op, two, 2).status_code == 204
+    assert member.get(f"{STACK}/export").get_data() == two
+
+
+def test_more_than_nine_pending_operations_are_kept_where_the_cli_reads_them(member, acme):
+    op = Operation(member)
+    op.start()
+    state = untyped(1)
+    ops = [{"resource": resource(f"p{i}"), "type": "creating"} for i in range(12)]
+    # The CLI's verbatim serializer writes them under this key when there are more than nine.
+    state["deployment"]["pendingOperations"] = ops
+    verbatim(op, text_of(state), 1)
+    op.cancel(acme["member"])
+    kept = export_json(member, f"{STACK}/export/1")["deployment"]
+    assert kept["pending_operations"] == ops and "pendingOperations" not in kept
+
+
+def test_delta_capability_is_advertised_and_can_be_turned_off(member, app, monkeypatch):
+    names_of = lambda: {c["capability"] for c in member.get("/api/capabilities")
+                        .get_json()["capabilities"]}
+    assert "delta-checkpoint-uploads-v2" in names_of()
+    monkeypatch.setitem(app.config, "DELTA_CHECKPOINTS_ENABLED", False)
+    assert "delta-checkpoint-uploads-v2" not in names_of()
