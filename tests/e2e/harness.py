@@ -183,6 +183,15 @@ class Pulumi:
         (self.cwd / "Pulumi.yaml").write_text(f"name: {project}\nruntime: yaml\n{text}")
 
 
+# The three ways the CLI persists an update's state, chosen by its environment: journal entries
+# (its default), delta checkpoints (journaling off) and full checkpoints (both off).
+PERSISTENCE_MODES = {
+    "journal": {},
+    "delta": {"PULUMI_DISABLE_JOURNALING": "true"},
+    "full": {"PULUMI_DISABLE_JOURNALING": "true", "PULUMI_OPTIMIZED_CHECKPOINT_PATCH": "false"},
+}
+
+
 def stash_program(resources, outputs=None):
     """YAML for `pulumi:index:Stash` resources: {name: input value or dict of properties/options}."""
     lines = ["resources:"]

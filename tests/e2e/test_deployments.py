@@ -7,7 +7,14 @@ import time
 
 import pytest
 
-from tests.e2e.harness import stash_program
+from tests.e2e.harness import PERSISTENCE_MODES, stash_program
+
+
+@pytest.fixture(autouse=True, params=list(PERSISTENCE_MODES))
+def mode(request, cli):
+    """Every test here runs in each of the CLI's three persistence modes."""
+    cli.extra_env.update(PERSISTENCE_MODES[request.param])
+    return request.param
 
 
 def stack_path(cli, stack="dev", project="proj"):
@@ -237,6 +244,7 @@ def test_second_up_is_refused_while_one_runs(cli, service):
     assert [(e["version"], e["result"]) for e in history(cli)] == [(1, "succeeded")]
 
 
+@pytest.mark.parametrize("mode", ["journal"], indirect=True)  # the CLI's default; the others
 def test_a_stack_of_1000_resources_is_created_and_destroyed(cli, service):
     cli.write_program(many(1000))
     cli.run("stack", "init", "dev")

@@ -7,13 +7,7 @@ import json
 import psycopg2
 import pytest
 
-from tests.e2e.harness import Pulumi, stash_program
-
-MODES = {
-    "journal": {},
-    "delta": {"PULUMI_DISABLE_JOURNALING": "true"},
-    "full": {"PULUMI_DISABLE_JOURNALING": "true", "PULUMI_OPTIMIZED_CHECKPOINT_PATCH": "false"},
-}
+from tests.e2e.harness import PERSISTENCE_MODES as MODES, Pulumi, stash_program
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
 
