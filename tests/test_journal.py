@@ -197,3 +197,39 @@ def test_delta_capability_is_advertised_and_can_be_turned_off(member, app, monke
     assert "delta-checkpoint-uploads-v2" in names_of()
     monkeypatch.setitem(app.config, "DELTA_CHECKPOINTS_ENABLED", False)
     assert "delta-checkpoint-uploads-v2" not in names_of()
+
+
+def step_event(sequence, payload, op, name):
+    urn = resource(name)["urn"]
+    state = {"type": "pulumi:index:Stash", "urn": urn, "custom": True, "parent": ROOT,
+             "inputs": {"input": "[secret]"}, "outputs": {}}
+    return {"sequence": sequence, "timestamp": 1, payload: {"metadata": {
+        "op": op, "urn": urn, "type": "pulumi:index:Stash", "old": state if op == "delete" else None,
+        "new": None if op == "delete" else state, "provider": ""}}}
+
+
+def test_nine_or_fewer_pending_operations_dropped_by_the_cli_are_recovered(member, acme):
+    op = Operation(member)
+    op.start()
+    verbatim(op, text_of(untyped(1)), 1)  # the serializer wrote no pending operations
+    op.events(step_event(0, "resourcePreEvent", "create", "done"),
+              step_event(1, "resOutputsEvent", "create", "done"),
+              step_event(2, "resourcePreEvent", "create", "half"),
+              step_event(3, "resourcePreEvent", "delete", "going"),
+              step_event(4, "resourcePreEvent", "update", "failing"),
+              step_event(5, "resOpFailedEvent", "update", "failing"))
+    op.cancel(acme["member"])
+    pending = export_json(member, f"{STACK}/export/1")["deployment"]["pending_operations"]
+    assert [(p["type"], p["resource"]["urn"].rsplit("::", 1)[1]) for p in pending] == [
+        ("creating", "half"), ("deleting", "going")]
+    assert all("inputs" not in p["resource"] for p in pending)  # events mask secrets
+
+
+def test_a_completed_delta_update_gets_no_invented_pending_operations(member):
+    op = Operation(member)
+    op.start()
+    verbatim(op, text_of(untyped(1)), 1)
+    op.events(step_event(0, "resourcePreEvent", "create", "a"),
+              step_event(1, "resOutputsEvent", "create", "a"))
+    op.complete()
+    assert "pending_operations" not in export_json(member, f"{STACK}/export/1")["deployment"]

@@ -78,6 +78,11 @@ def finish_version(conn, stack_id, update_id, version):
         found = queries.checkpoint_at_version(conn, stack_id=stack_id, version=version)
         if found is not None:
             text = deployments.fix_pending_operations_key(deployments.load(found["deployment_gz"]))
+            # With nine or fewer steps in flight the serializer writes no pending operations at
+            # all: those of an update that stopped half-way are recovered from its events.
+            in_flight = deployments.pending_operations_from_events(
+                row["event"] for row in queries.unfinished_steps(conn, update_id=str(update_id)))
+            text = deployments.with_pending_operations(text, in_flight)
             stored = deployments.StoredDeployment(text, deployments.count_resources(text))
             queries.put_checkpoint(conn, stack_id=stack_id, version=version,
                                    update_id=str(update_id), **stored.row())

@@ -37,3 +37,16 @@ SELECT sequence, event
    AND (CAST(:urn AS text) IS NULL OR urn = :urn)
  ORDER BY sequence
  LIMIT :limit;
+
+-- name: unfinished_steps
+-- The resource steps of an update that began (resourcePreEvent) and never finished or failed:
+-- the operations that were in flight when it stopped.
+SELECT e.event
+  FROM engine_events e
+ WHERE e.update_id = CAST(:update_id AS uuid)
+   AND e.type = 'resourcePreEvent'
+   AND NOT EXISTS (
+       SELECT 1 FROM engine_events d
+        WHERE d.update_id = e.update_id AND d.urn = e.urn AND d.sequence > e.sequence
+          AND d.type IN ('resOutputsEvent', 'resOpFailedEvent'))
+ ORDER BY e.sequence;
