@@ -2,7 +2,7 @@
 stays fixed even if the fuzzer's generated cases change."""
 import pytest
 
-from app.schemas.common import TAG_NAME
+from app.schemas.common import STACK_NAME, TAG_NAME
 from tests.conftest import ACCEPT
 
 
@@ -121,3 +121,18 @@ def test_a_value_the_database_refuses_is_a_400_not_a_500(app, admin, monkeypatch
     response = admin.get("/api/user/stacks")
     assert response.status_code == 400
     assert response.get_json()["code"] == 400
+
+
+def test_document_states_the_create_stack_name_rule(app):
+    # Found: the name rules became objects that apispec does not read as Regexp validators, so
+    # stackName lost its pattern and the fuzzer's schema-valid names (say "ül") were refused.
+    schema = app.extensions["openapi"]["components"]["schemas"]["CreateStack"]
+    assert schema["properties"]["stackName"]["pattern"] == STACK_NAME.pattern
+
+
+@pytest.mark.parametrize("name", ["\u00fcl", "dev\n"])
+def test_stack_name_outside_the_documented_pattern_is_refused(admin, name):
+    # The validator the document reads matches whole strings ("dev\n" too is refused).
+    response = admin.post("/api/stacks/acme/proj", body={"stackName": name})
+    assert response.status_code == 400
+    assert "stack names may only contain" in response.get_json()["message"]
