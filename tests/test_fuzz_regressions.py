@@ -1,8 +1,11 @@
 """One test per defect the fuzzer (tests/test_fuzz.py) or the wire tests found, so that each
 stays fixed even if the fuzzer's generated cases change."""
+import re
+
 import pytest
 
 from app.schemas.common import STACK_NAME, TAG_NAME
+from app.schemas.secrets import CANONICAL_BASE64
 from tests.conftest import ACCEPT
 
 
@@ -136,3 +139,22 @@ def test_stack_name_outside_the_documented_pattern_is_refused(admin, name):
     response = admin.post("/api/stacks/acme/proj", body={"stackName": name})
     assert response.status_code == 400
     assert "stack names may only contain" in response.get_json()["message"]
+
+
+def test_document_states_secret_values_are_standard_padded_base64(app):
+    # Found: the secrets routes were undocumented, and their Base64Bytes field has no JSON
+    # Schema type of its own: the fuzzer sent any JSON value and the service refused it.
+    schemas = app.extensions["openapi"]["components"]["schemas"]
+    for name, prop in [("EncryptValue", "plaintext"), ("DecryptValue", "ciphertext")]:
+        value = schemas[name]["properties"][prop]
+        assert value == {"type": "string", "format": "byte", "pattern": CANONICAL_BASE64}
+    for name, prop in [("BatchEncrypt", "plaintexts"), ("BatchDecrypt", "ciphertexts")]:
+        assert schemas[name]["properties"][prop]["items"]["pattern"] == CANONICAL_BASE64
+
+
+@pytest.mark.parametrize("value", ["", "QQ==", "QUI=", "QUJD", "QR==", "QUJ=", "QQ", "QQ=",
+                                   "Q===", "QUJD\n", "QU JD", "QUJD-_=="])
+def test_the_documented_base64_pattern_is_the_rule_the_service_enforces(admin, value):
+    documented = re.fullmatch(CANONICAL_BASE64, value) is not None
+    response = admin.post("/api/stacks/acme/proj/dev/encrypt", body={"plaintext": value})
+    assert response.status_code == (200 if documented else 400), response.get_json()
