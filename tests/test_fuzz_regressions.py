@@ -158,3 +158,28 @@ def test_the_documented_base64_pattern_is_the_rule_the_service_enforces(admin, v
     documented = re.fullmatch(CANONICAL_BASE64, value) is not None
     response = admin.post("/api/stacks/acme/proj/dev/encrypt", body={"plaintext": value})
     assert response.status_code == (200 if documented else 400), response.get_json()
+
+
+def rename_body_schema(app):
+    return app.extensions["openapi"]["paths"]["/api/stacks/{org}/{project}/{stack}/rename"][
+        "post"]["requestBody"]["content"]["application/json"]["schema"]
+
+
+@pytest.mark.parametrize("body, status", [
+    # Found: an empty newProject (keep the project, the CLI's rule) was accepted by the service
+    # while the document required a project name.
+    ({"newName": "renamed", "newProject": ""}, 204),
+    ({"newName": "", "newProject": "other"}, 204),
+    ({"newName": "", "newProject": ""}, 400),
+    # With newProject present, even empty, it is the CLI's form: no qualified name then.
+    ({"newName": "acme/proj/renamed", "newProject": ""}, 400),
+    ({"newName": "acme/proj/renamed", "newProject": None}, 204),
+    ({"newName": "acme/proj/renamed"}, 204),
+])
+def test_document_and_service_agree_on_rename_bodies(app, admin, body, status):
+    import jsonschema
+
+    valid = jsonschema.Draft202012Validator(rename_body_schema(app)).is_valid(body)
+    assert valid == (status == 204)
+    response = admin.post("/api/stacks/acme/proj/dev/rename", body=body)
+    assert response.status_code == status, response.get_data(as_text=True)
