@@ -183,3 +183,13 @@ def test_document_and_service_agree_on_rename_bodies(app, admin, body, status):
     assert valid == (status == 204)
     response = admin.post("/api/stacks/acme/proj/dev/rename", body=body)
     assert response.status_code == status, response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("route", ["decrypt", "batch-decrypt"])
+def test_document_lists_the_decrypt_refusals(app, route):
+    # Found: schema-valid ciphertexts that the stack's key did not make are refused (400), and
+    # viewers are refused plaintexts (403): the document must say so (the fuzzer sends only
+    # ciphertexts the service made for the stack as schema-valid ones, tests/fuzzing.py).
+    operation = app.extensions["openapi"]["paths"][f"/api/stacks/{{org}}/{{project}}/{{stack}}/{route}"]["post"]
+    assert "did not make" in operation["responses"]["400"]["description"]
+    assert "member" in operation["responses"]["403"]["description"]
