@@ -13,6 +13,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema, fields
 
 from .auth import ROLES
+from .schemas.secrets import Base64Bytes
 
 TITLE = "Pulumi Service (self-hosted)"
 ACCEPT_NOTE = (
@@ -26,6 +27,13 @@ _ARG = re.compile(r"<(?:(\w+)(?:\(([^)]*)\))?:)?(\w+)>")
 _PARAM_TYPES = {
     "int": {"type": "integer", "minimum": 0},
     "uuid": {"type": "string", "format": "uuid"},
+}
+
+
+# The app's own field classes, with the JSON Schema (type, format) they travel as: apispec knows
+# only marshmallow's (a plain Field would be documented as any JSON value).
+FIELD_TYPES = {
+    Base64Bytes: ("string", "byte"),
 }
 
 
@@ -233,6 +241,8 @@ def build(app):
         plugins=[plugin],
         info={"description": ACCEPT_NOTE},
     )
+    for field_class, (json_type, json_format) in FIELD_TYPES.items():
+        plugin.map_to_openapi_type(field_class, json_type, json_format)
     plugin.converter.add_attribute_function(_field_extras)
     spec.components.schema("ErrorResponse", schema=ErrorResponseSchema)
     for name, response in _standard_responses().items():

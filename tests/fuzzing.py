@@ -1,14 +1,30 @@
 """What the fuzzer (schemathesis) checks beyond its built-in conformance checks, and the world it
 runs in: shared by tests/test_fuzz.py (CI, in-process) and bench/fuzz.py (long, real gunicorn)."""
+import base64
 import json
 
 import schemathesis
 from hypothesis import strategies as st
+from schemathesis.generation.modes import GenerationMode
 
 ACCEPT = "application/vnd.pulumi+8"
 
 # The fixtures path parameters are drawn from (half of the time; the other half is generated).
 ORG, PROJECT, STACKS = "acme", "proj", ("dev", "prod")
+
+
+HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+def operation_count(document):
+    """How many operations the OpenAPI document has (each is one fuzzed test)."""
+    return sum(1 for operations in document["paths"].values()
+               for method in operations if method in HTTP_METHODS)
+
+
+def per_operation(total, operations, minimum):
+    """Cases per operation so that all of them together run about `total` cases."""
+    return max(minimum, total // max(1, operations))
 
 
 def error_body_is_the_error_shape(ctx, response, case):
@@ -52,9 +68,54 @@ def real_path_parameters(context, path_parameters):
     return st.one_of(st.just(path_parameters), aimed)
 
 
+# {stack: [base64 ciphertexts its key made]}, filled for each test by `encrypt_samples`.
+CIPHERTEXTS = {}
+# Plaintexts of those: empty, text, and every byte value.
+SAMPLE_PLAINTEXTS = [b"", b"s3cret", bytes(range(256))]
+DECRYPT_PATHS = ("/decrypt", "/batch-decrypt")
+
+
+def encrypt_samples(post):
+    """Fill CIPHERTEXTS through the service's own batch-encrypt; `post(path, body)` -> (status,
+    JSON body) calls the service under test as the fuzzer's caller."""
+    CIPHERTEXTS.clear()
+    plaintexts = [base64.b64encode(p).decode("ascii") for p in SAMPLE_PLAINTEXTS]
+    for stack in STACKS:
+        status, body = post(f"/api/stacks/{ORG}/{PROJECT}/{stack}/batch-encrypt",
+                            {"plaintexts": plaintexts})
+        assert status == 200, (status, body)
+        CIPHERTEXTS[stack] = body["ciphertexts"]
+
+
+def real_ciphertexts(context, case):
+    """A ciphertext is valid only if the stack's own key made it, which JSON Schema cannot
+    state: schema-valid decrypt requests aimed at a stack of the world carry ciphertexts the
+    service made for that stack (any other is refused with 400, as it must be)."""
+    pool = CIPHERTEXTS.get(case.path_parameters.get("stack"))
+    if (not context.operation.path.endswith(DECRYPT_PATHS) or pool is None
+            or case.meta is None or case.meta.generation.mode != GenerationMode.POSITIVE
+            or (case.path_parameters.get("org"), case.path_parameters.get("project"))
+            != (ORG, PROJECT)
+            or not isinstance(case.body, dict)):
+        return st.just(case)
+
+    def with_values(values):
+        body = dict(case.body)
+        if "ciphertexts" in body:
+            body["ciphertexts"] = values
+        else:
+            body["ciphertext"] = values[0]
+        case.body = body
+        return case
+
+    size = len(case.body.get("ciphertexts") or [None])
+    return st.lists(st.sampled_from(pool), min_size=1, max_size=size).map(with_values)
+
+
 def install(schema):
     """Register the hooks on one schema (not globally)."""
     schema.hook("flatmap_path_parameters")(real_path_parameters)
+    schema.hook("flatmap_case")(real_ciphertexts)
     return schema
 
 

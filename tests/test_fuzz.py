@@ -21,8 +21,11 @@ from app.queries import queries
 from tests import fuzzing
 from tests.routes import collect_app
 
-# About 2000 cases in all over the service's operations (a couple of minutes on 2 cores).
-EXAMPLES_PER_OPERATION = int(os.environ.get("FUZZ_EXAMPLES_PER_OPERATION", "250"))
+# About FUZZ_TOTAL_EXAMPLES cases in all (a couple of minutes on 2 cores), shared evenly by the
+# operations of the document (each gets at least MIN_EXAMPLES); bench/fuzz.py sets the
+# number per operation instead (FUZZ_EXAMPLES_PER_OPERATION).
+TOTAL_EXAMPLES = int(os.environ.get("FUZZ_TOTAL_EXAMPLES", "2000"))
+MIN_EXAMPLES = 10
 # bench/fuzz.py: a real gunicorn instead of the app in-process, and a seed of its own
 # (pytest --hypothesis-seed) instead of the fixed derandomized cases.
 ON_GUNICORN = os.environ.get("FUZZ_GUNICORN") == "1"
@@ -33,6 +36,8 @@ DERANDOMIZE = os.environ.get("FUZZ_RANDOM") != "1"
 served = collect_app().test_client().get("/api/openapi")
 assert served.status_code == 200, served.get_data(as_text=True)
 schema = fuzzing.install(schemathesis.openapi.from_dict(served.get_json(), config=fuzzing.config()))
+EXAMPLES_PER_OPERATION = int(os.environ.get("FUZZ_EXAMPLES_PER_OPERATION") or fuzzing.per_operation(
+    TOTAL_EXAMPLES, fuzzing.operation_count(served.get_json()), MIN_EXAMPLES))
 
 
 @pytest.fixture(scope="module")
@@ -50,14 +55,27 @@ def target(database_url):
     service.stop()
 
 
+def post(target, path, body):
+    """(status, JSON body) of a POST to the service under test, as the fuzzer's caller."""
+    headers = {"Accept": fuzzing.ACCEPT, "Authorization": f"token {fuzzing.TOKEN}"}
+    if target["app"] is not None:
+        response = target["app"].test_client().post(path, json=body, headers=headers)
+        return response.status_code, response.get_json()
+    import requests
+
+    response = requests.post(target["base_url"] + path, json=body, headers=headers, timeout=60)
+    return response.status_code, response.json()
+
+
 @pytest.fixture
-def world(database_url):
+def world(database_url, target):
     conn = connect(database_url)
     try:
         with conn:
             fuzzing.make_world(conn, create_user, hash_token, queries)
     finally:
         conn.close()
+    fuzzing.encrypt_samples(lambda path, body: post(target, path, body))
 
 
 @schema.parametrize()

@@ -1,8 +1,11 @@
 """One test per defect the fuzzer (tests/test_fuzz.py) or the wire tests found, so that each
 stays fixed even if the fuzzer's generated cases change."""
+import re
+
 import pytest
 
-from app.schemas.common import TAG_NAME
+from app.schemas.common import STACK_NAME, TAG_NAME
+from app.schemas.secrets import CANONICAL_BASE64
 from tests.conftest import ACCEPT
 
 
@@ -121,3 +124,72 @@ def test_a_value_the_database_refuses_is_a_400_not_a_500(app, admin, monkeypatch
     response = admin.get("/api/user/stacks")
     assert response.status_code == 400
     assert response.get_json()["code"] == 400
+
+
+def test_document_states_the_create_stack_name_rule(app):
+    # Found: the name rules became objects that apispec does not read as Regexp validators, so
+    # stackName lost its pattern and the fuzzer's schema-valid names (say "ül") were refused.
+    schema = app.extensions["openapi"]["components"]["schemas"]["CreateStack"]
+    assert schema["properties"]["stackName"]["pattern"] == STACK_NAME.pattern
+
+
+@pytest.mark.parametrize("name", ["\u00fcl", "dev\n"])
+def test_stack_name_outside_the_documented_pattern_is_refused(admin, name):
+    # The validator the document reads matches whole strings ("dev\n" too is refused).
+    response = admin.post("/api/stacks/acme/proj", body={"stackName": name})
+    assert response.status_code == 400
+    assert "stack names may only contain" in response.get_json()["message"]
+
+
+def test_document_states_secret_values_are_standard_padded_base64(app):
+    # Found: the secrets routes were undocumented, and their Base64Bytes field has no JSON
+    # Schema type of its own: the fuzzer sent any JSON value and the service refused it.
+    schemas = app.extensions["openapi"]["components"]["schemas"]
+    for name, prop in [("EncryptValue", "plaintext"), ("DecryptValue", "ciphertext")]:
+        value = schemas[name]["properties"][prop]
+        assert value == {"type": "string", "format": "byte", "pattern": CANONICAL_BASE64}
+    for name, prop in [("BatchEncrypt", "plaintexts"), ("BatchDecrypt", "ciphertexts")]:
+        assert schemas[name]["properties"][prop]["items"]["pattern"] == CANONICAL_BASE64
+
+
+@pytest.mark.parametrize("value", ["", "QQ==", "QUI=", "QUJD", "QR==", "QUJ=", "QQ", "QQ=",
+                                   "Q===", "QUJD\n", "QU JD", "QUJD-_=="])
+def test_the_documented_base64_pattern_is_the_rule_the_service_enforces(admin, value):
+    documented = re.fullmatch(CANONICAL_BASE64, value) is not None
+    response = admin.post("/api/stacks/acme/proj/dev/encrypt", body={"plaintext": value})
+    assert response.status_code == (200 if documented else 400), response.get_json()
+
+
+def rename_body_schema(app):
+    return app.extensions["openapi"]["paths"]["/api/stacks/{org}/{project}/{stack}/rename"][
+        "post"]["requestBody"]["content"]["application/json"]["schema"]
+
+
+@pytest.mark.parametrize("body, status", [
+    # Found: an empty newProject (keep the project, the CLI's rule) was accepted by the service
+    # while the document required a project name.
+    ({"newName": "renamed", "newProject": ""}, 204),
+    ({"newName": "", "newProject": "other"}, 204),
+    ({"newName": "", "newProject": ""}, 400),
+    # With newProject present, even empty, it is the CLI's form: no qualified name then.
+    ({"newName": "acme/proj/renamed", "newProject": ""}, 400),
+    ({"newName": "acme/proj/renamed", "newProject": None}, 204),
+    ({"newName": "acme/proj/renamed"}, 204),
+])
+def test_document_and_service_agree_on_rename_bodies(app, admin, body, status):
+    import jsonschema
+
+    valid = jsonschema.Draft202012Validator(rename_body_schema(app)).is_valid(body)
+    assert valid == (status == 204)
+    response = admin.post("/api/stacks/acme/proj/dev/rename", body=body)
+    assert response.status_code == status, response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("route", ["decrypt", "batch-decrypt"])
+def test_document_lists_the_decrypt_refusals(app, route):
+    # Found: schema-valid ciphertexts that the stack's key did not make are refused (400), and
+    # viewers are refused plaintexts (403): the document must say so (the fuzzer sends only
+    # ciphertexts the service made for the stack as schema-valid ones, tests/fuzzing.py).
+    operation = app.extensions["openapi"]["paths"][f"/api/stacks/{{org}}/{{project}}/{{stack}}/{route}"]["post"]
+    assert "did not make" in operation["responses"]["400"]["description"]
+    assert "member" in operation["responses"]["403"]["description"]

@@ -7,6 +7,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app import create_app
 from tests.conftest import make_config
+from tests.lifecycle import STACK, Operation, make_stack, untyped
 from tests.servers import throwaway_database
 
 def scrape(client, headers=None):
@@ -135,6 +136,37 @@ def test_metrics_observe_the_size_of_a_stored_checkpoint(app, acme):
     count, total = "pulumi_service_checkpoint_size_bytes_count", "pulumi_service_checkpoint_size_bytes_sum"
     assert after[(count, ())] == before.get((count, ()), 0) + 1
     assert after[(total, ())] == before.get((total, ()), 0) + size
+
+
+def checkpoint_sizes(client):
+    """(count, sum) of the checkpoint size histogram."""
+    samples = scrape(client)
+    return (samples.get(("pulumi_service_checkpoint_size_bytes_count", ()), 0),
+            samples.get(("pulumi_service_checkpoint_size_bytes_sum", ()), 0))
+
+
+def test_metrics_observe_a_full_checkpoint_of_an_update(app, acme):
+    client = app.test_client()
+    make_stack(acme["member"])
+    op = Operation(acme["member"])
+    op.start()
+    deployment = json.dumps(untyped(3)["deployment"], separators=(",", ":"))
+    stored = '{"version":3,"deployment":' + deployment + "}"
+    count, total = checkpoint_sizes(client)
+    response = op.lease_call("PATCH", "/checkpoint",
+                             data='{"isInvalid":false,"version":3,"deployment":' + deployment + "}")
+    assert response.status_code == 204
+    assert checkpoint_sizes(client) == (count + 1, total + len(stored.encode()))
+
+
+def test_metrics_observe_an_imported_state(app, acme):
+    client = app.test_client()
+    make_stack(acme["member"])
+    sent = json.dumps(untyped(2), separators=(",", ":"))
+    count, total = checkpoint_sizes(client)
+    response = acme["member"].post(f"{STACK}/import", data=sent)
+    assert response.status_code == 200, response.get_json()
+    assert checkpoint_sizes(client) == (count + 1, total + len(sent.encode()))
 
 
 def test_metrics_report_operations_in_progress_by_kind(app, acme, db):

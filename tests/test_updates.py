@@ -206,6 +206,17 @@ def test_stack_shows_the_running_update(member):
     assert stack["currentOperation"]["started"] > 0
 
 
+@pytest.mark.parametrize("recorded", ["none", "an earlier update"])
+def test_stack_shows_the_running_update_whatever_the_stack_row_records(member, db, recorded):
+    earlier = run(member, 1).id
+    op = Operation(member)
+    op.start()
+    with db, db.cursor() as cur:
+        cur.execute("UPDATE stacks SET active_update_id = %s",
+                    (None if recorded == "none" else earlier,))
+    assert member.get(STACK).get_json()["activeUpdate"] == op.id
+
+
 def test_stack_keeps_the_last_update_but_no_operation_once_done(member):
     op = run(member, 1)
     stack = member.get(STACK).get_json()

@@ -10,7 +10,9 @@ from .. import metrics, migrate
 from ..auth import public
 from ..db import transaction
 from ..errors import ApiError
+from ..openapi import documented
 from ..queries import queries
+from ..schemas import health as schemas
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger(__name__)
@@ -18,13 +20,19 @@ log = logging.getLogger(__name__)
 
 @bp.get("/healthz")
 @public
+@documented(response=schemas.health)
 def healthz():
+    """The process is alive (the database is not consulted)."""
     return jsonify({"status": "ok"})
 
 
 @bp.get("/readyz")
 @public
+@documented(response=schemas.ready, responses={
+    503: "Service Unavailable: the database cannot be reached, or migrations are pending",
+})
 def readyz():
+    """The service can serve: its database is reachable and its schema current."""
     try:
         with transaction() as conn:
             pending = migrate.pending(conn)
@@ -40,7 +48,12 @@ def readyz():
 
 @bp.get("/metrics")
 @public
+@documented(response=schemas.METRICS_TEXT, content_type=metrics.CONTENT_TYPE, responses={
+    401: "Unauthorized: METRICS_TOKEN is set and the request does not send it as a Bearer token",
+    404: "Not Found: metrics are disabled (METRICS_ENABLED)",
+})
 def prometheus_metrics():
+    """Prometheus metrics of every worker (text exposition format)."""
     if not current_app.config["METRICS_ENABLED"]:
         raise ApiError(404, "Not Found: metrics are disabled (METRICS_ENABLED)")
     token = current_app.config["METRICS_TOKEN"]

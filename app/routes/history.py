@@ -5,7 +5,7 @@ import uuid
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from .. import deployments, journal
+from .. import deployments, journal, metrics
 from ..auth import requires_role
 from ..db import transaction
 from ..errors import ApiError
@@ -179,4 +179,5 @@ def import_stack(org, project, stack):
         queries.put_checkpoint(conn, stack_id=row["id"], version=version, update_id=update_id,
                                **row_data)
         queries.set_active_update(conn, stack_id=row["id"], update_id=update_id)
+    metrics.observe_checkpoint(row_data["size_bytes"])
     return jsonify(schemas.imported.dump({"update_id": update_id}))

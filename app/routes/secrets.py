@@ -12,6 +12,7 @@ from .. import secrets
 from ..auth import ROLES, requires_role
 from ..db import transaction
 from ..errors import ApiError
+from ..openapi import documented
 from ..queries import queries
 from ..schemas import secrets as schemas
 from . import parse_body, stack_ref
@@ -20,6 +21,13 @@ bp = Blueprint("secrets", __name__, url_prefix="/api/stacks")
 audit = logging.getLogger("app.audit")
 
 STACK = "/<org>/<project>/<stack>"
+
+# What the encrypt and decrypt routes refuse beyond their schemas (sizes and counts are settings).
+TOO_LARGE = "Bad Request: a value over SECRETS_MAX_VALUE_BYTES or more values than SECRETS_MAX_BATCH"
+PLAINTEXT_ROLE = ("Forbidden: plaintexts need the 'member' role (viewers too with "
+                  "SECRETS_VIEWERS_CAN_DECRYPT)")
+UNREADABLE = ("Bad Request: a ciphertext this stack's key did not make (another stack's, altered "
+              "or not a ciphertext), or a value over the size limit")
 
 
 def requires_decrypt_role(view):
@@ -46,7 +54,10 @@ def requires_decrypt_role(view):
 
 @bp.post(STACK + "/encrypt")
 @requires_role("member")
+@documented(body=schemas.encrypt_value, response=schemas.encrypt_value_response,
+            responses={400: TOO_LARGE})
 def encrypt(org, project, stack):
+    """Encrypt one value with the stack's key (made on first use)."""
     body = parse_body(schemas.encrypt_value)
     _check_sizes([body["plaintext"]], "plaintext", _max_value())
     cipher = _cipher(org, project, stack, create=True)
@@ -57,7 +68,10 @@ def encrypt(org, project, stack):
 
 @bp.post(STACK + "/batch-encrypt")
 @requires_role("member")
+@documented(body=schemas.batch_encrypt, response=schemas.batch_encrypt_response,
+            responses={400: TOO_LARGE})
 def batch_encrypt(org, project, stack):
+    """Encrypt several values with the stack's key, in order."""
     body = parse_body(schemas.batch_encrypt)
     plaintexts = body["plaintexts"]
     _check_count(plaintexts)
@@ -72,7 +86,10 @@ def batch_encrypt(org, project, stack):
 
 @bp.post(STACK + "/decrypt")
 @requires_decrypt_role
+@documented(body=schemas.decrypt_value, response=schemas.decrypt_value_response,
+            responses={400: UNREADABLE, 403: PLAINTEXT_ROLE})
 def decrypt(org, project, stack):
+    """Decrypt one of the stack's ciphertexts (recorded in the audit log)."""
     body = parse_body(schemas.decrypt_value)
     ciphertext = body["ciphertext"]
     _check_sizes([ciphertext], "ciphertext", _max_value() + secrets.OVERHEAD_BYTES)
@@ -84,7 +101,10 @@ def decrypt(org, project, stack):
 
 @bp.post(STACK + "/batch-decrypt")
 @requires_decrypt_role
+@documented(body=schemas.batch_decrypt, response=schemas.batch_decrypt_response,
+            responses={400: UNREADABLE, 403: PLAINTEXT_ROLE})
 def batch_decrypt(org, project, stack):
+    """Decrypt several of the stack's ciphertexts, keyed by each ciphertext as sent."""
     body = parse_body(schemas.batch_decrypt)
     ciphertexts = body["ciphertexts"]
     _check_count(ciphertexts)
@@ -104,7 +124,9 @@ def batch_decrypt(org, project, stack):
 
 @bp.post(STACK + "/decrypt/log-decryption")
 @requires_role("viewer")
+@documented(body=schemas.decryption_notice, response=schemas.EMPTY_OBJECT)
 def log_decryption(org, project, stack):
+    """Record that the CLI showed a secret (its name, never its value)."""
     body = parse_body(schemas.decryption_notice, default={})
     _audit("secrets.shown", org, project, stack, 1, secret_name=body["secret_name"])
     return jsonify({})
@@ -112,7 +134,9 @@ def log_decryption(org, project, stack):
 
 @bp.post(STACK + "/decrypt/log-batch-decryption")
 @requires_role("viewer")
+@documented(body=schemas.decryption_notice, response=schemas.EMPTY_OBJECT)
 def log_batch_decryption(org, project, stack):
+    """Record that a command showed the stack's secrets (--show-secrets)."""
     body = parse_body(schemas.decryption_notice, default={})
     _audit("secrets.shown", org, project, stack, None, command=body["command_name"])
     return jsonify({})

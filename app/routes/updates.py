@@ -211,6 +211,7 @@ def patch_checkpoint(org, project, stack, kind, update_id):
         written = queries.put_update_checkpoint(conn, update_id=str(update_id), **stored)
     if written is None:
         raise ApiError(403, "Forbidden: the update's lease has expired or the update is over")
+    metrics.observe_checkpoint(stored["size_bytes"])
     return "", 204
 
 

@@ -4,17 +4,30 @@ import re
 from marshmallow import Schema, ValidationError, fields, validate, EXCLUDE
 
 
-class _Name:
-    """A name rule. `pattern` is portable (the OpenAPI document's JSON Schema dialect); matching
-    is whole-string, because Python's `$` alone also matches before a trailing newline ("dev\n"
-    would pass)."""
+class _Name(validate.Regexp):
+    """A name rule, usable as a marshmallow validator (so that the OpenAPI document states its
+    pattern: apispec documents Regexp validators). `pattern` is portable (the document's JSON
+    Schema dialect); matching is whole-string, because Python's `$` alone also matches before a
+    trailing newline ("dev\n" would pass)."""
 
-    def __init__(self, pattern):
-        self.pattern = pattern
-        self._regex = re.compile(pattern)
+    def __init__(self, pattern, error=None):
+        super().__init__(pattern, error=error)
+
+    @property
+    def pattern(self):
+        return self.regex.pattern
 
     def match(self, value):
-        return self._regex.fullmatch(value)
+        return self.regex.fullmatch(value)
+
+    def __call__(self, value):
+        if self.match(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+    def with_error(self, error):
+        """The same rule, refusing with `error`."""
+        return _Name(self.pattern, error=error)
 
 
 # Owner: user or organization login.
@@ -43,9 +56,8 @@ class Base(Schema):
 
 def stack_name_field(**kwargs):
     return fields.String(
-        validate=validate.Regexp(
-            STACK_NAME,
-            error="stack names may only contain alphanumerics, hyphens, underscores or periods, "
+        validate=STACK_NAME.with_error(
+            "stack names may only contain alphanumerics, hyphens, underscores or periods, "
             "and be at most 100 characters",
         ),
         **kwargs,
@@ -54,9 +66,8 @@ def stack_name_field(**kwargs):
 
 def project_name_field(**kwargs):
     return fields.String(
-        validate=validate.Regexp(
-            PROJECT_NAME,
-            error="project names may only contain alphanumerics, hyphens, underscores or periods, "
+        validate=PROJECT_NAME.with_error(
+            "project names may only contain alphanumerics, hyphens, underscores or periods, "
             "and be at most 100 characters",
         ),
         **kwargs,

@@ -8,11 +8,23 @@ from marshmallow import fields, validate
 from .common import Base
 
 
+# The same rule as JSON Schema, for the OpenAPI document: whole groups of 4 characters, and in
+# a padded last group the bits past the data are zero (the one 'A' in "QQ==" vs "QR==").
+CANONICAL_BASE64 = (r"^(?:[A-Za-z0-9+/]{4})*"
+                    r"(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?$")
+
+
 class Base64Bytes(fields.Field):
     """Bytes as canonical standard padded base64 (what Go's encoding/json writes). Anything else
-    is refused, so that a batch-decrypt answer can be keyed by exactly the strings requested."""
+    is refused, so that a batch-decrypt answer can be keyed by exactly the strings requested.
+    The OpenAPI document says so: type string, format byte (app/openapi.py maps the class)
+    and the pattern in its metadata."""
 
     default_error_messages = {"invalid": "not standard base64 with padding"}
+
+    def __init__(self, **kwargs):
+        kwargs["metadata"] = {"pattern": CANONICAL_BASE64, **kwargs.get("metadata", {})}
+        super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, str):
@@ -78,6 +90,9 @@ class DecryptionNoticeSchema(Base):
     secret_name = fields.String(data_key="secretName", load_default="")
     command_name = fields.String(data_key="commandName", load_default="")
 
+
+# The answer to a decryption notice.
+EMPTY_OBJECT = {"type": "object", "maxProperties": 0}
 
 encrypt_value = EncryptValueSchema()
 encrypt_value_response = EncryptValueResponseSchema()

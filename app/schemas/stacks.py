@@ -171,21 +171,31 @@ class DeleteStackQuerySchema(Base):
     force = fields.Boolean(load_default=False, falsy=fields.Boolean.falsy | {""})
 
 
-# The body of PATCH .../tags as documented: the CLI's bare map of tag names to values, or the
-# contract's {"tags": {...}} (TagsSchema loads both).
-# The body of POST .../rename as documented: the CLI's form (a stack name and a project) or the
-# contract's fully qualified name (RenameStackSchema loads both).
+# The body of POST .../rename as documented (RenameStackSchema loads both forms): the CLI's (a
+# stack name and a project, where an empty one keeps the current one, but not both empty) or
+# the contract's fully qualified name, without newProject (present, even empty, it is the
+# CLI's form).
 FULLY_QUALIFIED = (f"^{ORG_NAME.pattern[1:-1]}/{PROJECT_NAME.pattern[1:-1]}/"
                    f"{STACK_NAME.pattern[1:-1]}$")
+
+
+def _or_empty(name):
+    return f"^(?:{name.pattern[1:-1]})?$"
+
+
 RENAME_BODY = {"oneOf": [
     {"type": "object", "required": ["newName", "newProject"],
-     "properties": {"newName": {"type": "string", "pattern": STACK_NAME.pattern},
-                    "newProject": {"type": "string", "pattern": PROJECT_NAME.pattern}}},
+     "properties": {"newName": {"type": "string", "pattern": _or_empty(STACK_NAME)},
+                    "newProject": {"type": "string", "pattern": _or_empty(PROJECT_NAME)}},
+     "anyOf": [{"properties": {"newName": {"minLength": 1}}},
+               {"properties": {"newProject": {"minLength": 1}}}]},
     {"type": "object", "required": ["newName"],
      "properties": {"newName": {"type": "string", "pattern": FULLY_QUALIFIED},
-                    "newProject": {"enum": ["", None]}}},
+                    "newProject": {"type": "null"}}},
 ]}
 
+# The body of PATCH .../tags as documented: the CLI's bare map of tag names to values, or the
+# contract's {"tags": {...}} (TagsSchema loads both).
 TAGS_BODY = {"oneOf": [
     TAG_MAP_SCHEMA,
     {"type": "object", "required": ["tags"], "additionalProperties": False,

@@ -27,9 +27,10 @@ SELECT EXISTS (
 );
 
 -- name: get_stack^
--- A stack with its running real operation (if any) and its current resource count.
+-- A stack with its running real operation (if any) and its current resource count. The active
+-- update is the running one whenever there is one, whatever active_update_id says.
 SELECT s.id, o.name AS org_name, p.name AS project_name, s.name AS stack_name,
-       s.tags, s.version, s.active_update_id,
+       s.tags, s.version, coalesce(r.id, s.active_update_id) AS active_update_id,
        r.id AS running_update_id, r.kind AS op_kind, ru.login AS op_author, r.start_time AS op_started,
        (SELECT c.resource_count FROM checkpoints c
          WHERE c.stack_id = s.id ORDER BY c.version DESC LIMIT 1) AS resource_count
