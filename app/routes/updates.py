@@ -42,13 +42,16 @@ def load_update(conn, org, project, stack, update_id):
 
 
 def abandon_expired_update(conn, stack_id):
-    """Mark the stack's running real operation failed if its lease ran out long ago."""
-    abandoned = queries.abandon_expired_update(
+    """End the stack's running real operation as failed if its lease ran out long ago: as a
+    complete would, its version's state first, then the update (whose resource count is that
+    state's)."""
+    abandoned = queries.lock_abandoned_update(
         conn, stack_id=stack_id, abandoned_after=current_app.config["ABANDONED_AFTER_SECONDS"]
     )
     if abandoned is not None:
         current_app.logger.info("update %s abandoned (lease expired)", abandoned["id"])
         finish_version(conn, stack_id, abandoned["id"], abandoned["version"])
+        queries.finish_update(conn, update_id=str(abandoned["id"]), status="failed")
 
 
 def finish_version(conn, stack_id, update_id, version):
