@@ -51,11 +51,6 @@ def export(cli, stack, *args):
     return json.loads(cli.run("stack", "export", "--stack", stack, *args).stdout)
 
 
-def stash_names(untyped):
-    return sorted(r["urn"].rsplit("::", 1)[1] for r in untyped["deployment"].get("resources") or []
-                  if r["type"] == "pulumi:index:Stash")
-
-
 def history(cli, stack):
     entries = json.loads(cli.run("stack", "history", "--json", "--stack", stack).stdout)
     return [(e["version"], e["kind"], e["result"]) for e in entries]
@@ -124,15 +119,6 @@ def serving_workers(service):
         if any(link[8:-1] in inodes for link in links if link.startswith("socket:[")):
             busy.append(pid)
     return busy
-
-
-def wait_for_workers(service, count, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if len(worker_pids(service)) >= count:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"gunicorn did not restart its workers:\n{service.log()[-3000:]}")
 
 
 class WorkerKiller(threading.Thread):
@@ -303,15 +289,56 @@ def clear_pending_creates(cli, stack):
     return pending
 
 
-def finish(cli, observer, stack, project="proj"):
-    """After a disturbed update: `pulumi cancel` if it still runs, pending creates cleared, then
-    `pulumi up`. Returns whether the cancel was needed and the pending creates cleared."""
-    cancelled = running(observer, cli.token, cli.login_name, project, stack)
-    if cancelled:
-        cli.run("cancel", "--yes", "--stack", stack)
-    cleared = clear_pending_creates(cli, stack)
-    cli.run("up", "--yes", "--skip-preview", "--stack", stack)
-    return SimpleNamespace(cancelled=cancelled, cleared=cleared)
+def ups_under_worker_kills(cli, faulted, observer, stack, gaps, expected, rng=random):
+    """`pulumi up` under worker kills (`gaps`) until every kill is delivered: an up that fails is
+    followed, as a user would, by `pulumi cancel` (if its update still runs), the pending
+    creates it left cleared, and another up under the remaining kills; one that succeeds before
+    the last kill by `pulumi destroy` and another up. After each up every version must be
+    readable, and a successful up's state the `expected` one (normalised); in the end, after a
+    last undisturbed up if needed, too. Returns the figures and a log of what happened."""
+    result = SimpleNamespace(ups=[], succeeded=0, kills=0, serving=0, reads=0, problems=[],
+                             unreadable=[], wrong_states=[], cancels=0, cleared=0, log=[])
+    gaps = list(gaps)
+    while gaps:
+        up = up_under_worker_kills(cli, faulted, observer, stack, gaps, rng=rng)
+        gaps = gaps[up.rounds:]
+        result.ups.append(up)
+        result.kills += up.rounds
+        result.serving += sum(1 for kill in up.kills if kill[2])
+        result.reads += len(up.counts)
+        result.problems += up.problems + ([f"killer: {up.killer_error!r}"]
+                                          if up.killer_error else [])
+        result.log.append(f"up {len(result.ups)} exited {up.returncode} after {up.seconds:.1f} s,"
+                          f" {up.rounds} kills, {len(up.counts)} reads of the state (last "
+                          f"{up.counts[-1:]} resources)")
+        try:
+            check_readable(cli, stack)
+        except AssertionError as err:
+            result.unreadable.append(str(err)[-3000:])
+        if up.rounds == 0:
+            raise AssertionError(f"the up ended (status {up.returncode}) before the first kill:"
+                                 f"\n{up.output}")
+        if up.returncode == 0:
+            result.succeeded += 1
+            state = normalised(export(cli, stack), stack)
+            if state != expected:
+                result.wrong_states.append(state)
+            if gaps:
+                cli.run("destroy", "--yes", "--skip-preview", "--stack", stack)
+            continue
+        errors = [line.strip() for line in up.output.splitlines() if "error:" in line]
+        result.log.append("  " + (errors[-1] if errors else up.output.strip()[-300:]))
+        if running(observer, cli.token, cli.login_name, "proj", stack):
+            result.cancels += 1
+            cli.run("cancel", "--yes", "--stack", stack)
+        result.cleared += len(clear_pending_creates(cli, stack))
+    if result.ups and result.ups[-1].returncode != 0:
+        cli.run("up", "--yes", "--skip-preview", "--stack", stack)
+    result.final = normalised(export(cli, stack), stack)
+    result.history = history(cli, stack)
+    if result.final != expected or result.history[0][2] != "succeeded":
+        result.wrong_states.append(result.final)
+    return result
 
 
 def kill_cli_mid_update(cli, observer, stack, at_least=10, project="proj"):
