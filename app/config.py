@@ -30,6 +30,9 @@ class Config:
         # Page size of GET /api/user/stacks.
         self.STACK_PAGE_SIZE = _int("STACK_PAGE_SIZE", 100)
         # Lease of an update token, and how long past expiry an update counts as abandoned.
+        # The real CLI assumes a 5-minute lease whatever it is granted and renews only once
+        # 2.5 minutes (plus up to ~40 s) have gone by: below ~190 s an update that runs longer
+        # than the lease loses it (its checkpoints get 403 and it fails).
         self.LEASE_SECONDS = _int("LEASE_SECONDS", 300)
         self.ABANDONED_AFTER_SECONDS = _int("ABANDONED_AFTER_SECONDS", 600)
         # Page size of GET .../update/{id}/events.

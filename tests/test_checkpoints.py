@@ -129,6 +129,17 @@ def test_cancelled_update_without_checkpoint_keeps_the_previous_state(member):
     assert export_json(member, f"{STACK}/export/2") == untyped(3)
 
 
+@pytest.mark.parametrize("end", ["failed", "cancelled"])
+def test_first_update_that_ended_before_any_checkpoint_has_an_empty_version(member, end):
+    op = Operation(member)
+    op.start()
+    op.complete("failed") if end == "failed" else op.cancel()
+    [entry] = member.get(f"{STACK}/updates").get_json()["updates"]
+    assert (entry["version"], entry["resourceCount"]) == (1, 0)
+    assert export_json(member, f"{STACK}/export/1") == export_json(member, f"{STACK}/export")
+    assert "resources" not in export_json(member, f"{STACK}/export/1")["deployment"]
+
+
 def test_stack_resource_count_follows_the_latest_checkpoint(member, running):
     running.checkpoint(untyped(6))
     assert member.get(STACK).get_json()["resourceCount"] == 6

@@ -189,6 +189,18 @@ def test_update_whose_lease_expired_long_ago_is_abandoned_by_the_next(member, db
     assert [(u["version"], u["result"]) for u in history] == [(2, "in-progress"), (1, "failed")]
 
 
+def test_abandoned_update_keeps_its_state_and_resource_count_in_history(member, db):
+    stale = Operation(member)
+    stale.start()
+    stale.checkpoint(untyped(2))
+    expire_lease(db, stale.id, 3600)
+    Operation(member).start()
+    [abandoned] = [u for u in member.get(f"{STACK}/updates").get_json()["updates"]
+                   if u["version"] == 1]
+    assert (abandoned["result"], abandoned["resourceCount"]) == ("failed", 2)
+    assert abandoned["endTime"] > 0
+
+
 def test_update_whose_lease_expired_recently_still_blocks(member, db):
     stale = Operation(member)
     stale.start()

@@ -42,19 +42,22 @@ def load_update(conn, org, project, stack, update_id):
 
 
 def abandon_expired_update(conn, stack_id):
-    """Mark the stack's running real operation failed if its lease ran out long ago."""
-    abandoned = queries.abandon_expired_update(
+    """End the stack's running real operation as failed if its lease ran out long ago: as a
+    complete would, its version's state first, then the update (whose resource count is that
+    state's)."""
+    abandoned = queries.lock_abandoned_update(
         conn, stack_id=stack_id, abandoned_after=current_app.config["ABANDONED_AFTER_SECONDS"]
     )
     if abandoned is not None:
         current_app.logger.info("update %s abandoned (lease expired)", abandoned["id"])
         finish_version(conn, stack_id, abandoned["id"], abandoned["version"])
+        queries.finish_update(conn, update_id=str(abandoned["id"]), status="failed")
 
 
 def finish_version(conn, stack_id, update_id, version):
     """A real operation's version always ends with a state: the journal replayed onto the state
     it started from (journaled updates), its last checkpoint (checkpoint modes), or else the
-    state it started from."""
+    state it started from (empty for a stack's first operation)."""
     if version is None:
         return
     persistence = queries.persistence_of_update(conn, update_id=str(update_id))
@@ -88,6 +91,12 @@ def finish_version(conn, stack_id, update_id, version):
                                    update_id=str(update_id), **stored.row())
     queries.carry_checkpoint_forward(conn, stack_id=stack_id, version=version,
                                      update_id=str(update_id))
+    if not queries.has_checkpoint(conn, stack_id=stack_id, version=version):
+        # Nothing to carry forward: the stack's first operation ended before it stored any
+        # state, so its version's state is the empty one (what the stack exported before).
+        stored = deployments.StoredDeployment.from_untyped(deployments.EMPTY_DEPLOYMENT)
+        queries.put_checkpoint(conn, stack_id=stack_id, version=version,
+                               update_id=str(update_id), **stored.row())
 
 
 @bp.post(STACK + "/" + KIND)

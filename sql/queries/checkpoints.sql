@@ -12,6 +12,9 @@ SELECT version, deployment_gz, resource_count
   FROM checkpoints
  WHERE stack_id = :stack_id AND version = :version;
 
+-- name: has_checkpoint$
+SELECT EXISTS (SELECT 1 FROM checkpoints WHERE stack_id = :stack_id AND version = :version);
+
 -- name: put_checkpoint!
 -- Store (or replace) the deployment of one stack version.
 INSERT INTO checkpoints (stack_id, version, update_id, deployment_gz, size_bytes, sha256,

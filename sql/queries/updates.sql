@@ -51,14 +51,15 @@ SELECT id, stack_id, kind, dry_run, status, version
  WHERE id = CAST(:update_id AS uuid) AND stack_id = :stack_id
    FOR UPDATE;
 
--- name: abandon_expired_update^
+-- name: lock_abandoned_update^
 -- The stack's running real operation whose lease ran out long ago (its CLI died without
--- completing it) is marked failed, so that a new one can start without `pulumi cancel`.
-UPDATE updates
-   SET status = 'failed', end_time = now()
+-- completing it), locked so that the caller ends it as failed and a new one can start without
+-- `pulumi cancel`.
+SELECT id, version
+  FROM updates
  WHERE stack_id = :stack_id AND status = 'running' AND NOT dry_run
    AND lease_expires_at < now() - make_interval(secs => :abandoned_after)
-RETURNING id, version;
+   FOR UPDATE;
 
 -- name: start_update^
 -- The partial unique index updates_one_running_per_stack refuses a second running real operation.
