@@ -28,11 +28,17 @@ _ID = "pulumi_service.request_id"
 _ROUTE = "pulumi_service.route"
 _USER = "pulumi_service.user"
 _ORG = "pulumi_service.org"
+_RECEIVED = "pulumi_service.request_bytes"
 
 
 def request_id(environ):
     given = environ.get("HTTP_X_REQUEST_ID", "")
     return given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+
+
+def _length(environ):
+    length = str(environ.get("CONTENT_LENGTH", ""))
+    return int(length) if length.isdigit() else None
 
 
 class RequestObserver:
@@ -43,6 +49,9 @@ class RequestObserver:
     def __call__(self, environ, start_response):
         started = time.perf_counter()
         environ[_ID] = rid = request_id(environ)
+        # The body's size as received: the body middleware replaces CONTENT_LENGTH with the size
+        # once decompressed.
+        environ[_RECEIVED] = _length(environ)
         seen = {}
 
         def observed_start_response(status, headers, exc_info=None):
@@ -82,8 +91,8 @@ class RequestObserver:
             "remote_addr": environ.get("REMOTE_ADDR"),
             "user": environ.get(_USER),
             "org": environ.get(_ORG),
-            "request_bytes": int(environ["CONTENT_LENGTH"])
-            if str(environ.get("CONTENT_LENGTH", "")).isdigit() else None,
+            "request_bytes": environ.get(_RECEIVED),
+            "body_bytes": _length(environ),
             "user_agent": environ.get("HTTP_USER_AGENT"),
         })
 

@@ -1,5 +1,7 @@
 """Request ids, the JSON access-log line and the trusted proxies, in one process (through gunicorn
 and nginx: tests/test_nginx.py and tests/test_logs.py)."""
+import gzip
+import json
 import logging
 import re
 
@@ -57,6 +59,19 @@ def test_the_access_line_names_route_caller_org_status_and_duration(acme, caplog
     assert line.user == "vera"
     assert line.org == "acme"
     assert line.duration_ms > 0
+
+
+def test_the_access_line_counts_a_gzip_body_as_received_and_decompressed(acme, caplog):
+    caplog.set_level(logging.INFO, "app.access")
+    body = json.dumps({"stackName": "dev", "padding": "x" * 5000}).encode()
+    sent = gzip.compress(body)
+    response = acme["member"].post("/api/stacks/acme/website", data=sent,
+                                   headers={"Content-Encoding": "gzip",
+                                            "Content-Type": "application/json"})
+    response.close()
+    assert response.status_code == 200
+    [line] = access_lines(caplog)
+    assert (line.request_bytes, line.body_bytes) == (len(sent), len(body))
 
 
 def test_a_body_refused_before_routing_is_logged_too(app_with, acme, caplog):
