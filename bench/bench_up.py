@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,6 +46,10 @@ PASSPHRASE = {"PULUMI_CONFIG_PASSPHRASE": "bench"}
 MODES = tuple(PERSISTENCE_MODES)
 # Routes by which the CLI sends an update's state (the rest: events, lease, start, complete...).
 STATE_ROUTES = ("/checkpoint", "/checkpointverbatim", "/checkpointdelta", "/journalentries")
+
+
+nan = float("nan")
+LARGE = 1000  # above this many resources, --large-runs runs of each combination
 
 
 class TimedOut(Exception):
@@ -124,9 +129,10 @@ def run_timed(cli, args, env, timeout):
 def traffic(lines):
     """What the service received in these access lines."""
     state = [r for r in lines if (r.get("route") or "").endswith(STATE_ROUTES)]
-    batches = [(r["duration_ms"], r.get("body_bytes") or 0) for r in lines
+    journal = [r for r in lines
                if (r.get("route") or "").endswith("/journalentries") and r.get("method") == "PATCH"
                and 200 <= r.get("status", 0) < 300]
+    batches = [(r["duration_ms"], r.get("body_bytes") or 0) for r in journal]
     return {
         "requests": len(lines),
         "wire": sum(r.get("request_bytes") or 0 for r in lines),
@@ -135,12 +141,39 @@ def traffic(lines):
         "state_wire": sum(r.get("request_bytes") or 0 for r in state),
         "state_ms": sum(r.get("duration_ms") or 0 for r in state),
         "batch_ms": batches,
+        "batch_gaps_ms": batch_gaps(journal),
         "errors": sum(1 for r in lines if r.get("status", 0) >= 400),
     }
 
 
-def measure(cli, count, runs, env, timeout, log=None):
-    """[{"up", "destroy", "traffic"}] of `runs` fresh stacks of `count` resources."""
+def batch_gaps(journal):
+    """Milliseconds from the end of each journal batch's response to the next batch reaching the
+    service: the time the CLI spends before it sends again (its batching period, the engine's own
+    work, the round trip). A line is written as its response ends (`timestamp`), `duration_ms`
+    after the request reached the service."""
+    spans = []
+    for r in journal:
+        end = datetime.fromisoformat(r["timestamp"]).timestamp() * 1000
+        spans.append((end - r["duration_ms"], end))
+    spans.sort()
+    return [max(0.0, start - prev_end) for (_, prev_end), (start, _) in zip(spans, spans[1:])]
+
+
+def journal_entries(database_url, stack):
+    """How many journal entries the stack's updates stored (the bench's stacks have one `up`)."""
+    import psycopg2
+
+    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM journal_entries j JOIN updates u ON u.id = j.update_id "
+                    "JOIN stacks s ON s.id = u.stack_id WHERE s.name = %s", (stack,))
+        count = cur.fetchone()[0]
+    conn.close()
+    return count
+
+
+def measure(cli, count, runs, env, timeout, log=None, database_url=None, destroy=True):
+    """[{"up", "destroy", "traffic"}] of `runs` fresh stacks of `count` resources (`destroy`
+    False: the stack is removed with `stack rm --force` instead, and "destroy" is None)."""
     cli.write_program(stash_program({f"r{i}": i for i in range(count)}))
     results = []
     for _ in range(runs):
@@ -150,7 +183,10 @@ def measure(cli, count, runs, env, timeout, log=None):
             mark = log.mark() if log else None
             up = run_timed(cli, ("up", "--yes", "--skip-preview"), env, timeout)
             seen = traffic(log.since(mark)) if log else None
-            destroy = run_timed(cli, ("destroy", "--yes", "--skip-preview"), env, timeout)
+            if seen is not None and database_url:
+                seen["journal_entries"] = journal_entries(database_url, stack)
+            destroy = (run_timed(cli, ("destroy", "--yes", "--skip-preview"), env, timeout)
+                       if destroy else None)
         except TimedOut:
             if log:  # the killed update still holds the stack
                 cli.run("cancel", "--yes", stack, env=env, check=False)
@@ -159,6 +195,10 @@ def measure(cli, count, runs, env, timeout, log=None):
             cli.run("stack", "rm", "--yes", "--force", stack, env=env, check=False)
         results.append({"up": up, "destroy": destroy, "traffic": seen})
     return results
+
+
+def runs_at(args, count):
+    return args.runs if count <= LARGE else args.large_runs
 
 
 def median(values):
@@ -188,14 +228,19 @@ def main():
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 5000])
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--large-runs", type=int, default=1,
+                        help=f"runs of each combination above N = {LARGE}")
     parser.add_argument("--batch-sizes", type=int, nargs="*", default=[500, 5000],
                         help="stack sizes whose journal batch times are compared (none: skip)")
     parser.add_argument("--skip", nargs="+", default=["full@5000"],
                         help="WHAT@N not to run, WHAT a mode, file or floor (default "
                              "full@5000: O(N^2)), or none")
-    parser.add_argument("--timeout", type=float, default=1800,
+    parser.add_argument("--timeout", type=float, default=3600,
                         help="seconds one `pulumi up` or `destroy` may take before the "
                              "combination is given up")
+    parser.add_argument("--destroy-max", type=int, default=1000,
+                        help="time `pulumi destroy` only up to this many resources (bigger "
+                             "stacks are removed with `stack rm --force`)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--cli-env", nargs="+", default=[], metavar="NAME=VALUE",
                         help="more environment for every CLI run (all backends), e.g. "
@@ -210,7 +255,7 @@ def main():
     root = Path(tempfile.mkdtemp(prefix="bench-up-"))
     service = Service(url, workers=args.workers).start()
     log = AccessLog(service.log_path)
-    results, notes = {}, []
+    results, notes, timed_out = {}, [], set()
 
     def note(text):
         notes.append(text)
@@ -218,13 +263,16 @@ def main():
 
     def record(key, cli, count, env, access_log=None):
         try:
-            runs = measure(cli, count, args.runs, env, args.timeout, access_log)
+            runs = measure(cli, count, runs_at(args, count), env, args.timeout, access_log,
+                           url if access_log else None, destroy=count <= args.destroy_max)
         except TimedOut as err:
             note(f"{key[0]}@{count}: {err}; not measured")
+            timed_out.add(key)
             return
         results[key] = runs
         print(f"  N={count:<5} {key[0]:<14} up {median(r['up'] for r in runs):8.2f}s   "
-              f"destroy {median(r['destroy'] for r in runs):8.2f}s", file=sys.stderr, flush=True)
+              f"destroy {median(r['destroy'] or nan for r in runs):8.2f}s",
+              file=sys.stderr, flush=True)
 
     try:
         ours = {}
@@ -258,18 +306,18 @@ def main():
         service.stop()
         stop_database()
 
-    report(args, results, notes)
+    report(args, results, notes, timed_out)
 
 
-def report(args, results, notes):
+def report(args, results, notes, timed_out):
     def up(key):
         return median(r["up"] for r in results[key]) if key in results else float("nan")
 
     def destroy(key):
-        return median(r["destroy"] for r in results[key]) if key in results else float("nan")
+        return median(r["destroy"] or nan for r in results[key]) if key in results else nan
 
-    print(f"\nMedians of {args.runs} runs (seconds); same CLI, same machine. file:// and the floor "
-          f"do not depend on the mode.")
+    print(f"\nMedians of {args.runs} runs ({args.large_runs} above N = {LARGE}), in seconds; same "
+          f"CLI, same machine. file:// and the floor do not depend on the mode.")
     print(f"{'N':>6} {'mode':<8} {'op':<8} {'service':>9} {'file://':>9} {'floor':>9} "
           f"{'svc/file':>9} {'svc/floor':>10}")
     for count in args.sizes:
@@ -280,8 +328,13 @@ def report(args, results, notes):
             for op, take in (("up", up), ("destroy", destroy)):
                 ours_s, file_s, floor_s = (take(k) for k in
                                            (key, ("file", count), ("floor", count)))
-                print(f"{count:>6} {mode:<8} {op:<8} {ours_s:9.2f} {file_s:9.2f} {floor_s:9.2f} "
-                      f"{ours_s / file_s:9.2f} {ours_s / floor_s:10.2f}")
+                # A combination that timed out took longer than --timeout: a bound, not a figure.
+                file_out = ("file", count) in timed_out
+                file_text = f"{'>' + format(args.timeout, '.0f'):>9}" if file_out else f"{file_s:9.2f}"
+                ratio = ours_s / (args.timeout if file_out else file_s)
+                ratio_text = f"{'<' + format(ratio, '.2f'):>9}" if file_out else f"{ratio:9.2f}"
+                print(f"{count:>6} {mode:<8} {op:<8} {ours_s:9.2f} {file_text} {floor_s:9.2f} "
+                      f"{ratio_text} {ours_s / floor_s:10.2f}")
 
     print("\nWhat the service received during one `pulumi up` (medians): every request, and the "
           "requests that carry the state\n(checkpoint, checkpointverbatim, checkpointdelta, "
@@ -314,7 +367,7 @@ def report(args, results, notes):
             durations = [ms for ms, _ in batches]
             p90 = (statistics.quantiles(durations, n=10)[-1] if len(durations) > 1
                    else median(durations))
-            print(f"{count:>6} {len(batches) / args.runs:11.0f} "
+            print(f"{count:>6} {len(batches) / runs_at(args, count):11.0f} "
                   f"{median(b for _, b in batches) / 1000:10.1f} {median(durations):10.2f} "
                   f"{p90:8.2f}")
         sizes = sorted(batch)
@@ -322,6 +375,27 @@ def report(args, results, notes):
             ratio = (median(ms for ms, _ in batch[sizes[-1]])
                      / median(ms for ms, _ in batch[sizes[0]]))
             print(f"median at N={sizes[-1]} / median at N={sizes[0]}: {ratio:.2f} (target <= 1.3)")
+    journaled = sorted(c for m, c in results if m == "service journal")
+    if journaled:
+        print("\nWhere a journaled `pulumi up`'s time goes (median run by wall time): the CLI sends "
+              "a batch, waits for\nthe answer, then collects entries until its next tick "
+              "(PULUMI_JOURNALING_BATCH_PERIOD, 50 ms by default);\na resource step waits for the "
+              "batch holding its entry, and at most --parallel steps (4 x CPUs) run at once.")
+        print(f"{'N':>6} {'up s':>8} {'batches':>8} {'entries':>8} {'per batch':>10} "
+              f"{'server s':>9} {'between s':>10} {'gap p50 ms':>11} {'rest s':>7}")
+        for count in journaled:
+            runs = sorted(results[("service journal", count)], key=lambda r: r["up"])
+            run = runs[len(runs) // 2]
+            seen = run["traffic"]
+            batches = len(seen["batch_ms"])
+            server = sum(ms for ms, _ in seen["batch_ms"]) / 1000
+            between = sum(seen["batch_gaps_ms"]) / 1000
+            entries = seen.get("journal_entries", 0)
+            print(f"{count:>6} {run['up']:8.2f} {batches:8} {entries:8} "
+                  f"{entries / max(batches, 1):10.1f} {server:9.2f} {between:10.2f} "
+                  f"{median(seen['batch_gaps_ms']):11.1f} {run['up'] - server - between:7.2f}")
+        print("rest: the CLI before its first batch and after its last (start-up, plugins, "
+              "program, complete).")
     for text in notes:
         print(f"note: {text}")
 
