@@ -171,7 +171,8 @@ def journal_entries(database_url, stack):
     return count
 
 
-def measure(cli, count, runs, env, timeout, log=None, database_url=None, destroy=True):
+def measure(cli, count, runs, env, timeout, log=None, database_url=None, destroy=True,
+            up_args=()):
     """[{"up", "destroy", "traffic"}] of `runs` fresh stacks of `count` resources (`destroy`
     False: the stack is removed with `stack rm --force` instead, and "destroy" is None)."""
     cli.write_program(stash_program({f"r{i}": i for i in range(count)}))
@@ -181,7 +182,7 @@ def measure(cli, count, runs, env, timeout, log=None, database_url=None, destroy
         cli.run("stack", "init", stack, env=env)
         try:
             mark = log.mark() if log else None
-            up = run_timed(cli, ("up", "--yes", "--skip-preview"), env, timeout)
+            up = run_timed(cli, ("up", "--yes", "--skip-preview", *up_args), env, timeout)
             seen = traffic(log.since(mark)) if log else None
             if seen is not None and database_url:
                 seen["journal_entries"] = journal_entries(database_url, stack)
@@ -246,6 +247,9 @@ def main():
                         help="more environment for every CLI run (all backends), e.g. "
                              "PULUMI_JOURNALING_BATCH_PERIOD=1 to see what the CLI's batching "
                              "period costs")
+    parser.add_argument("--up-args", nargs="+", default=[], metavar="ARG",
+                        help="more arguments for every `pulumi up`, e.g. --up-args=--profiling="
+                             "/tmp/prof/up for the CLI's CPU profile and execution trace")
     args = parser.parse_args()
     cli_env = dict(value.split("=", 1) for value in args.cli_env)
     skip = parse_skip(args.skip)
@@ -264,7 +268,8 @@ def main():
     def record(key, cli, count, env, access_log=None):
         try:
             runs = measure(cli, count, runs_at(args, count), env, args.timeout, access_log,
-                           url if access_log else None, destroy=count <= args.destroy_max)
+                           url if access_log else None, destroy=count <= args.destroy_max,
+                           up_args=args.up_args)
         except TimedOut as err:
             note(f"{key[0]}@{count}: {err}; not measured")
             timed_out.add(key)
