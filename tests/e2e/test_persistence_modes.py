@@ -123,8 +123,8 @@ def test_preview_after_up_shows_no_changes_in_every_mode(mode, cli):
     assert result.returncode == 0
 
 
-# Since about v3.230 the CLI also keeps a local copy of the state while it journals, which it
-# rebuilds, serialises and checks after every step: O(N) per step, O(N^2) per update, and most of
+# CLIs after v3.229 (v3.274.1 among them) also keep a local copy of the state while they journal,
+# rebuilt, serialised and checked after every step: O(N) per step, O(N^2) per update, and most of
 # a large journaled `up` (README, Benchmarks). PULUMI_SKIP_CHECKPOINTS=true turns off only that
 # copy's per-step work; the journal still carries every step to the service, as these show.
 SKIP_LOCAL = {"PULUMI_SKIP_CHECKPOINTS": "true"}
