@@ -17,4 +17,8 @@ def advertised(config):
                 "checkpointCutoffSizeBytes": config.get("DELTA_CHECKPOINT_CUTOFF_BYTES", 65536),
             },
         })
+    if config.get("STACK_OUTPUTS_ENABLED", True):
+        # GET /api/stacks/{org}/{project}/{stack}/outputs (app/routes/history.py); the CLI
+        # honours version 1 only.
+        capabilities.append({"capability": "stack-outputs", "version": 1})
     return capabilities

@@ -78,6 +78,9 @@ class Config:
         # when journaling is off: PULUMI_DISABLE_JOURNALING=true).
         self.JOURNALING_ENABLED = _bool("JOURNALING_ENABLED", True)
         self.DELTA_CHECKPOINTS_ENABLED = _bool("DELTA_CHECKPOINTS_ENABLED", True)
+        # Advertise GET .../outputs: StackReference and `pulumi stack output` then read a stack's
+        # outputs without downloading its whole state.
+        self.STACK_OUTPUTS_ENABLED = _bool("STACK_OUTPUTS_ENABLED", True)
         self.DELTA_CHECKPOINT_CUTOFF_BYTES = _int("DELTA_CHECKPOINT_CUTOFF_BYTES", 64 * 1024)
         # Largest journal batch accepted (entries, bytes once decompressed): larger ones get 413,
         # which makes the CLI split them. The CLI batches at most 100 entries.

@@ -105,32 +105,18 @@ def parse_body(raw):
     except UnicodeDecodeError:
         raise BadBody("the body is not UTF-8 text") from None
     scan = json.JSONDecoder(object_pairs_hook=_kept_members).scan_once
-    members, spans = {}, {}
+    spans = {}
+
+    def value_of(name, at):
+        value, end = scan(text, at)
+        spans[name] = (at, end)
+        return value, end
+
     try:
-        at = _WHITESPACE.match(text, 0).end()
-        if text[at:at + 1] != "{":
+        first = _WHITESPACE.match(text, 0).end()
+        if text[first:first + 1] != "{":
             raise BadBody("the body must be a JSON object")
-        at = _WHITESPACE.match(text, at + 1).end()
-        if text[at:at + 1] == "}":
-            at += 1
-        else:
-            while True:
-                if text[at:at + 1] != '"':
-                    raise BadBody("the body is not valid JSON")
-                name, at = json.decoder.scanstring(text, at + 1)
-                at = _WHITESPACE.match(text, at).end()
-                if text[at:at + 1] != ":":
-                    raise BadBody("the body is not valid JSON")
-                at = _WHITESPACE.match(text, at + 1).end()
-                value, end = scan(text, at)
-                members[name], spans[name] = value, (at, end)
-                at = _WHITESPACE.match(text, end).end()
-                separator = text[at:at + 1]
-                at = _WHITESPACE.match(text, at + 1).end()
-                if separator == "}":
-                    break
-                if separator != ",":
-                    raise BadBody("the body is not valid JSON")
+        members, at = _object_members(text, 0, value_of)
         if _WHITESPACE.match(text, at).end() != len(text):
             raise BadBody("the body is not valid JSON")
     except (StopIteration, ValueError) as err:
@@ -138,6 +124,109 @@ def parse_body(raw):
             raise
         raise BadBody("the body is not valid JSON") from None
     return ParsedBody(raw, text, members, spans)
+
+
+ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+def stack_outputs(untyped):
+    """(outputs, secrets providers) of a parsed UntypedDeployment: its stack resource's outputs as
+    stored and the deployment's secrets provider, each None when absent."""
+    deployment = untyped.get("deployment")
+    deployment = deployment if isinstance(deployment, dict) else {}
+    resources = deployment.get("resources")
+    root = next((r for r in resources if _is_root_stack(r)), None) if isinstance(
+        resources, list) else None
+    if root is None:
+        outputs = None
+    else:
+        outputs = root.get("outputs") if isinstance(root.get("outputs"), dict) else {}
+    providers = deployment.get("secrets_providers")
+    return outputs, providers if isinstance(providers, dict) else None
+
+
+def stack_outputs_of_text(text):
+    """stack_outputs() of an UntypedDeployment's text, parsing its resources one at a time and
+    keeping only the stack resource, so that a large state never becomes a large tree of Python
+    objects."""
+    text = text.decode("utf-8")
+    scan = json.JSONDecoder().scan_once
+
+    def deployment_member(name, at):
+        if name == "resources":
+            return _root_stack_of_array(text, at, scan)
+        return scan(text, at)
+
+    def envelope_member(name, at):
+        if name == "deployment" and text[at:at + 1] == "{":
+            return _object_members(text, at, deployment_member)
+        return scan(text, at)
+
+    try:
+        envelope, _ = _object_members(text, 0, envelope_member)
+    except (StopIteration, ValueError):
+        raise BadBody("the stored state is not valid JSON") from None
+    deployment = envelope.get("deployment")
+    deployment = deployment if isinstance(deployment, dict) else {}
+    root = deployment.get("resources")
+    return stack_outputs({"deployment": {
+        "resources": [root] if root is not None else [],
+        "secrets_providers": deployment.get("secrets_providers"),
+    }})
+
+
+def _is_root_stack(resource):
+    return (isinstance(resource, dict) and resource.get("type") == ROOT_STACK_TYPE
+            and not resource.get("parent"))
+
+
+def _object_members(text, at, value_of):
+    """Walk the JSON object at `at`: value_of(name, at) parses each member's value and returns
+    (value, end). Returns ({name: value}, end)."""
+    at = _WHITESPACE.match(text, at).end()
+    if text[at:at + 1] != "{":
+        raise ValueError("not an object")
+    at = _WHITESPACE.match(text, at + 1).end()
+    members = {}
+    if text[at:at + 1] == "}":
+        return members, at + 1
+    while True:
+        if text[at:at + 1] != '"':
+            raise ValueError("not a member name")
+        name, at = json.decoder.scanstring(text, at + 1)
+        at = _WHITESPACE.match(text, at).end()
+        if text[at:at + 1] != ":":
+            raise ValueError("no colon")
+        members[name], at = value_of(name, _WHITESPACE.match(text, at + 1).end())
+        at = _WHITESPACE.match(text, at).end()
+        separator = text[at:at + 1]
+        if separator == "}":
+            return members, at + 1
+        if separator != ",":
+            raise ValueError("no comma")
+        at = _WHITESPACE.match(text, at + 1).end()
+
+
+def _root_stack_of_array(text, at, scan):
+    """(the stack resource or None, end) of the resources array at `at`."""
+    if text[at:at + 1] != "[":
+        value, end = scan(text, at)  # null, or not a list: no stack resource
+        return None, end
+    at = _WHITESPACE.match(text, at + 1).end()
+    root = None
+    if text[at:at + 1] == "]":
+        return None, at + 1
+    while True:
+        value, at = scan(text, at)
+        if root is None and _is_root_stack(value):
+            root = value
+        at = _WHITESPACE.match(text, at).end()
+        separator = text[at:at + 1]
+        if separator == "]":
+            return root, at + 1
+        if separator != ",":
+            raise ValueError("no comma")
+        at = _WHITESPACE.match(text, at + 1).end()
 
 
 def load(deployment_gz):

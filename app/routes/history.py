@@ -136,6 +136,27 @@ def export_stack(org, project, stack):
     return deployment_response(latest["deployment_gz"])
 
 
+@bp.get(STACK + "/outputs")
+@requires_role("viewer")
+@documented(query=schemas.stack_outputs_query, response=schemas.stack_outputs)
+def stack_outputs(org, project, stack):
+    """The outputs of the stack's current state, without the rest of it (what StackReference and
+    `pulumi stack output` read when `stack-outputs` is advertised); secrets stay encrypted."""
+    parse_query(schemas.stack_outputs_query)
+    with transaction() as conn:
+        row = load_stack(conn, org, project, stack)
+        running = queries.running_journaled_update(conn, stack_id=row["id"])
+        if running is not None:
+            outputs, providers = deployments.stack_outputs(journal.replayed_state(
+                conn, row["id"], running["id"], running["version"], running["cli_version"]))
+        else:
+            latest = queries.latest_checkpoint(conn, stack_id=row["id"])
+            outputs, providers = (deployments.stack_outputs_of_text(
+                deployments.load(latest["deployment_gz"])) if latest else (None, None))
+    found = {"outputs": outputs, "secrets_providers": providers}
+    return jsonify(schemas.stack_outputs.dump({k: v for k, v in found.items() if v is not None}))
+
+
 @bp.get(STACK + "/export/<int:version>")
 @requires_role("viewer")
 @documented(response=schemas.import_deployment, responses={404: "Not Found: no such version"})

@@ -232,6 +232,19 @@ class PreviewsSchema(Base):
     updates = fields.List(fields.Nested(PreviewSchema))
 
 
+class StackOutputsQuerySchema(Base):
+    # The update that reads the outputs, for coherence windows (which the service does not
+    # offer): accepted and ignored.
+    reading_update_id = fields.String(data_key="readingUpdateID")
+
+
+class StackOutputsSchema(Base):
+    # The stack resource's outputs exactly as the state stores them (secrets still encrypted)
+    # and the secrets provider that decrypts them; both absent when the stack has no state.
+    outputs = fields.Dict(keys=fields.String())
+    secrets_providers = fields.Dict(data_key="secretsProviders")
+
+
 class ImportResponseSchema(Base):
     # Lower-case "d" here, unlike updateID everywhere else.
     update_id = fields.String(data_key="updateId")
@@ -250,6 +263,7 @@ engine_event_batch = EngineEventBatchSchema()
 history_query = HistoryQuerySchema()
 previews_query = PreviewsQuerySchema()
 events_query = EventsQuerySchema()
+stack_outputs_query = StackOutputsQuerySchema()
 
 created_update = CreateUpdateResponseSchema()
 started_update = StartUpdateResponseSchema()
@@ -261,3 +275,4 @@ history = HistorySchema()
 latest_update = LatestUpdateSchema()
 previews = PreviewsSchema()
 imported = ImportResponseSchema()
+stack_outputs = StackOutputsSchema()

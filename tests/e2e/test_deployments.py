@@ -192,6 +192,17 @@ def test_stack_reference_reads_another_stacks_outputs(deployed, tmp_path):
     assert deployed.run("stack", "output", "fromDev", cwd=other).stdout.strip() == "hello"
 
 
+@pytest.mark.parametrize("mode", ["journal"], indirect=True)  # reading is the same in all
+def test_stack_output_reads_the_outputs_without_exporting_the_state(deployed, service):
+    """With `stack-outputs` advertised, the CLI asks for the outputs alone."""
+    before = len(service.log())
+    assert deployed.run("stack", "output", "greeting").stdout.strip() == "hello"
+    routes = [json.loads(line).get("route") or "" for line in service.log()[before:].splitlines()
+              if line.startswith("{") and '"app.access"' in line]
+    assert any(route.endswith("/outputs") for route in routes)
+    assert not any(route.endswith("/export") for route in routes)
+
+
 def many(count, prefix="r"):
     return stash_program({f"{prefix}{i}": i for i in range(count)})
 
