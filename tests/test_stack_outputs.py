@@ -117,13 +117,28 @@ TRICKY = {
 }
 
 
+# The secrets provider after the resources (the CLI writes it before): the walk cannot stop at
+# the stack resource then.
+PROVIDERS_LAST = {"version": 3, "deployment": {
+    k: TRICKY["deployment"][k] for k in ("manifest", "resources", "secrets_providers")}}
+
+
 @pytest.mark.parametrize("indent", [None, 4, "\t"])
-def test_outputs_of_the_text_equal_those_of_the_parsed_state(indent):
-    text = json.dumps(TRICKY, indent=indent, ensure_ascii=indent is None).encode()
-    assert deployments.stack_outputs_of_text(text) == deployments.stack_outputs(TRICKY)
-    outputs, providers = deployments.stack_outputs(TRICKY)
+@pytest.mark.parametrize("state", [TRICKY, PROVIDERS_LAST])
+def test_outputs_of_the_text_equal_those_of_the_parsed_state(indent, state):
+    text = json.dumps(state, indent=indent, ensure_ascii=indent is None).encode()
+    assert deployments.stack_outputs_of_text(text) == deployments.stack_outputs(state)
+    outputs, providers = deployments.stack_outputs(state)
     assert outputs == TRICKY["deployment"]["resources"][1]["outputs"]
     assert providers == TRICKY["deployment"]["secrets_providers"]
+
+
+def test_the_walk_stops_at_the_stack_resource():
+    """What follows the stack resource is not read (here it could not be parsed)."""
+    text = json.dumps(TRICKY).encode()
+    root = json.dumps(TRICKY["deployment"]["resources"][1]).encode()
+    cut = text[:text.index(root) + len(root)] + b", {broken"
+    assert deployments.stack_outputs_of_text(cut) == deployments.stack_outputs(TRICKY)
 
 
 @pytest.mark.parametrize("state", [
@@ -153,3 +168,24 @@ def test_invalid_text_is_refused():
     for text in (b'{"deployment": {"resources": [1 2]}}', b'{"deployment": [', b"[]"):
         with pytest.raises(deployments.BadBody):
             deployments.stack_outputs_of_text(text)
+
+
+@pytest.mark.parametrize("root_first", [True, False])
+def test_stored_states_are_decompressed_only_as_far_as_needed(root_first):
+    state = deployment(3000)
+    if not root_first:
+        state["resources"].append(state["resources"].pop(0))
+    text = json.dumps({"version": 3, "deployment": state}, indent=2).encode()
+    stored = deployments.StoredDeployment(text, 3000).row()["deployment_gz"]
+    # A 64-byte head holds neither the stack resource nor the secrets provider: it grows until
+    # they are in it (or, with the stack resource last, until the whole text is).
+    for head in (64, 256 * 1024, len(text) * 2):
+        assert deployments.stack_outputs_of_stored(stored, head) == (
+            {"answer": 42}, state["secrets_providers"])
+
+
+def test_a_stored_state_that_is_not_json_is_refused():
+    for text in (b'{"deployment": {"resources": [1 2]}}' + b" " * 5000, b"x" * 5000):
+        stored = deployments.StoredDeployment(text, 0).row()["deployment_gz"]
+        with pytest.raises(deployments.BadBody):
+            deployments.stack_outputs_of_stored(stored, 1024)

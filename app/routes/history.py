@@ -151,8 +151,8 @@ def stack_outputs(org, project, stack):
                 conn, row["id"], running["id"], running["version"], running["cli_version"]))
         else:
             latest = queries.latest_checkpoint(conn, stack_id=row["id"])
-            outputs, providers = (deployments.stack_outputs_of_text(
-                deployments.load(latest["deployment_gz"])) if latest else (None, None))
+            outputs, providers = (deployments.stack_outputs_of_stored(latest["deployment_gz"])
+                                  if latest else (None, None))
     found = {"outputs": outputs, "secrets_providers": providers}
     return jsonify(schemas.stack_outputs.dump({k: v for k, v in found.items() if v is not None}))
 
