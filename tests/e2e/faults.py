@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import psycopg2
 import requests
 
-from tests.e2e.harness import ACCEPT, Pulumi, Service
+from tests.e2e.harness import ACCEPT, Pulumi, Service, kill_group, normalised
 
 CONFLICT_TEXT = "Another update is currently in progress"
 # The tail the CLI adds to a 409 at the start of an update (its ConflictingUpdateError).
@@ -21,31 +21,6 @@ CONFLICT_HINT = "update-conflicts"
 
 
 # --- states ---------------------------------------------------------------------------------
-
-def normalised(untyped, stack):
-    """A stack's state, comparable with another stack's state of the same program: resources
-    sorted by URN (parallel steps finish in any order), the stack's name replaced, and what differs
-    from run to run (times, ids, the default provider's id in references) dropped."""
-    deployment = untyped["deployment"]
-
-    def clean(value):
-        if isinstance(value, dict):
-            return {k: clean(v) for k, v in value.items() if k not in ("created", "modified", "id")}
-        if isinstance(value, list):
-            return [clean(v) for v in value]
-        if isinstance(value, str):
-            return value.replace(stack, "<stack>")
-        return value
-
-    resources = []
-    for resource in deployment.get("resources") or []:
-        resource = clean(resource)
-        if "provider" in resource:
-            resource["provider"] = resource["provider"].rsplit("::", 1)[0]
-        resources.append(resource)
-    return {"resources": sorted(resources, key=lambda r: r["urn"]),
-            "pending_operations": clean(deployment.get("pending_operations") or [])}
-
 
 def export(cli, stack, *args):
     return json.loads(cli.run("stack", "export", "--stack", stack, *args).stdout)
@@ -73,15 +48,6 @@ def new_cli(service, pulumi_bin, root, login):
 
 
 # --- processes ------------------------------------------------------------------------------
-
-def kill_group(proc):
-    """SIGKILL a CLI and its language host at once, as a lost machine would."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    return proc.communicate()
-
 
 def worker_pids(service):
     """gunicorn's workers: the master's children."""

@@ -11,6 +11,7 @@ import time
 import uuid
 from pathlib import Path
 
+import psycopg2
 import requests
 
 REPO = Path(__file__).resolve().parents[2]
@@ -108,6 +109,16 @@ class Service:
         headers.update(kwargs.pop("headers", {}))
         return requests.request(method, self.url + path, headers=headers, timeout=60, **kwargs)
 
+    def query(self, sql, params=()):
+        """Rows of one SQL query on the service's database, to check what it stored."""
+        conn = psycopg2.connect(self.database_url)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql, params)
+                return cur.fetchall()
+        finally:
+            conn.close()
+
 
 class Result:
     def __init__(self, args, proc):
@@ -190,6 +201,47 @@ PERSISTENCE_MODES = {
     "delta": {"PULUMI_DISABLE_JOURNALING": "true"},
     "full": {"PULUMI_DISABLE_JOURNALING": "true", "PULUMI_OPTIMIZED_CHECKPOINT_PATCH": "false"},
 }
+
+
+def kill_group(proc):
+    """SIGKILL a CLI and its language host at once, as a lost machine would."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    return proc.communicate()
+
+
+# A secret value in a state: {SECRET_SIG: SECRET_KIND, "ciphertext": ...}.
+SECRET_SIG, SECRET_KIND = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
+
+
+def normalised(untyped, stack=None):
+    """A state, comparable with another run's or another backend's state of the same program:
+    resources sorted by URN (parallel steps finish in any order); what differs from run to run
+    or backend to backend dropped (times, ids, the default provider's id in references,
+    ciphertexts); and, given `stack`, the stack's name replaced (to compare two stacks)."""
+    deployment = untyped["deployment"]
+
+    def clean(value):
+        if isinstance(value, dict):
+            if value.get(SECRET_SIG) == SECRET_KIND:
+                return "<secret>"
+            return {k: clean(v) for k, v in value.items() if k not in ("created", "modified", "id")}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        if isinstance(value, str) and stack is not None:
+            return value.replace(stack, "<stack>")
+        return value
+
+    resources = []
+    for resource in deployment.get("resources") or []:
+        resource = clean(resource)
+        if "provider" in resource:
+            resource["provider"] = resource["provider"].rsplit("::", 1)[0]
+        resources.append(resource)
+    return {"resources": sorted(resources, key=lambda r: r["urn"]),
+            "pending_operations": clean(deployment.get("pending_operations") or [])}
 
 
 def stash_program(resources, outputs=None):

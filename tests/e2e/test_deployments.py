@@ -1,13 +1,11 @@
 """Deployments with the real CLI: preview, up, refresh, destroy, history, export/import, state
 edits, rename, cancel, conflicts and a large stack, all kept in the service."""
 import json
-import os
-import signal
 import time
 
 import pytest
 
-from tests.e2e.harness import PERSISTENCE_MODES, stash_program
+from tests.e2e.harness import PERSISTENCE_MODES, kill_group, stash_program
 
 
 @pytest.fixture(autouse=True, params=list(PERSISTENCE_MODES))
@@ -224,12 +222,7 @@ def test_cancel_after_the_cli_was_killed_mid_update_then_up(cli, service):
     try:
         running = wait_for_running_update(service, cli)
     finally:
-        # The CLI and its language host die at once, as with a lost machine: no complete is sent.
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.communicate()
+        kill_group(proc)  # no complete is sent
     blocked = cli.run("up", "--yes", "--skip-preview", check=False)
     assert "Another update is currently in progress" in blocked.output
     result = cli.run("cancel", "--yes")

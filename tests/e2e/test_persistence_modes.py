@@ -3,16 +3,13 @@ default), delta checkpoints (journaling disabled in the CLI) and full checkpoint
 each mode, after every operation, the service's state equals what the same program leaves on the
 CLI's own file:// backend (normalised: times, ids, ciphertexts and the secrets provider differ)."""
 import json
-import os
-import signal
 import time
 
-import psycopg2
 import pytest
 
-from tests.e2e.harness import PERSISTENCE_MODES as MODES, Pulumi, stash_program
-
-SECRET_SIG = "4dabf18193072939515e22adb298388d"
+from tests.e2e.harness import (
+    PERSISTENCE_MODES as MODES, Pulumi, kill_group, normalised, stash_program,
+)
 
 STEPS = [
     # (program, command)
@@ -24,30 +21,6 @@ STEPS = [
     (None, "refresh"),
     (None, "destroy"),
 ]
-
-
-def normalised(untyped):
-    deployment = untyped["deployment"]
-
-    def clean(value):
-        if isinstance(value, dict):
-            if value.get(SECRET_SIG):
-                return "<secret>"
-            return {k: clean(v) for k, v in value.items()
-                    if k not in ("created", "modified", "id")}
-        if isinstance(value, list):
-            return [clean(v) for v in value]
-        return value
-
-    resources = []
-    for res in deployment.get("resources") or []:
-        res = clean(res)
-        if "provider" in res:
-            res["provider"] = res["provider"].rsplit("::", 1)[0]
-        resources.append(res)
-    # Independent resources are created in parallel, so their order is that of completion.
-    return {"resources": sorted(resources, key=lambda r: r["urn"]),
-            "pending_operations": clean(deployment.get("pending_operations") or [])}
 
 
 def export(cli):
@@ -69,20 +42,17 @@ def file_backend(pulumi_bin, tmp_path):
     return pulumi
 
 
+# The rows of one stack's updates, the stack named "org/project/stack" (the only parameter).
+OF_STACK = (" JOIN stacks s ON s.id = u.stack_id JOIN projects p ON p.id = s.project_id"
+            " JOIN organizations o ON o.id = p.org_id"
+            " WHERE o.name || '/' || p.name || '/' || s.name = %s")
+
+
 def persistence_of_updates(service, stack_id_path):
-    conn = psycopg2.connect(service.database_url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT u.kind, u.journal_version, u.checkpoint_sequence,"
-                " (SELECT count(*) FROM journal_entries j WHERE j.update_id = u.id)"
-                " FROM updates u JOIN stacks s ON s.id = u.stack_id"
-                " JOIN projects p ON p.id = s.project_id JOIN organizations o ON o.id = p.org_id"
-                " WHERE o.name || '/' || p.name || '/' || s.name = %s AND NOT u.dry_run"
-                " ORDER BY u.version", (stack_id_path,))
-            return cur.fetchall()
-    finally:
-        conn.close()
+    return service.query(
+        "SELECT u.kind, u.journal_version, u.checkpoint_sequence,"
+        " (SELECT count(*) FROM journal_entries j WHERE j.update_id = u.id)"
+        " FROM updates u" + OF_STACK + " AND NOT u.dry_run ORDER BY u.version", (stack_id_path,))
 
 
 def test_every_operation_leaves_the_state_the_file_backend_leaves(mode, cli, file_backend,
@@ -132,18 +102,9 @@ SKIP_LOCAL = {"PULUMI_SKIP_CHECKPOINTS": "true"}
 
 def journal_of_running_update(service, stack_id_path):
     """The running update's stored journal entries (parsed), in order."""
-    conn = psycopg2.connect(service.database_url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT j.entry FROM journal_entries j JOIN updates u ON u.id = j.update_id"
-                " JOIN stacks s ON s.id = u.stack_id JOIN projects p ON p.id = s.project_id"
-                " JOIN organizations o ON o.id = p.org_id"
-                " WHERE o.name || '/' || p.name || '/' || s.name = %s AND u.status = 'running'"
-                " ORDER BY j.sequence_id", (stack_id_path,))
-            return [json.loads(entry) for entry, in cur.fetchall()]
-    finally:
-        conn.close()
+    return [json.loads(entry) for entry, in service.query(
+        "SELECT j.entry FROM journal_entries j JOIN updates u ON u.id = j.update_id" + OF_STACK
+        + " AND u.status = 'running' ORDER BY j.sequence_id", (stack_id_path,))]
 
 
 def stash_names(resources):
@@ -182,11 +143,7 @@ def test_journaling_with_the_clis_local_copy_off_persists_every_step(cli, servic
             assert time.monotonic() < deadline, "the update never journaled"
             time.sleep(0.02)
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.communicate()
+        kill_group(proc)
     # What the service acknowledged before the CLI died: the stashes whose creation succeeded.
     succeeded = stash_names(e.get("state") for e in journal_of_running_update(service, stack)
                             if e["kind"] == 1 and e.get("state"))  # 1: Success
