@@ -293,6 +293,23 @@ class StackCipher:
             raise SecretError("it is corrupt, or was not encrypted for this stack")
 
 
+def stack_cipher(conn, keyring, org, project, stack, create):
+    """The cipher of the stack's data key, unwrapped once (never cached across requests: an
+    unwrap costs microseconds next to the query that fetches it), or None when there is no such
+    stack. With `create`, a stack that has no key gets one; without, it gets a cipher to which
+    every ciphertext is foreign."""
+    row = queries.stack_secret_key(conn, org_name=org, project_name=project, stack_name=stack)
+    if row is None:
+        return None
+    if row["key_id"] is None:
+        if not create:
+            return no_key_cipher()
+        create_data_key(conn, keyring, row["stack_id"])
+        row = queries.stack_secret_key_by_id(conn, stack_id=row["stack_id"])
+    return StackCipher(keyring, row["stack_id"], row["key_id"], row["master_key_id"],
+                       row["wrapped_key"])
+
+
 def no_key_cipher():
     """Stands in for a stack that never encrypted anything: every ciphertext is foreign to it."""
     return _NoKey()

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 
-from app.deployments import StoredDeployment
+from app.state.stored import StoredDeployment
 
 
 def assert_error(response, status, contains=None):

@@ -16,7 +16,8 @@ import uuid
 import pytest
 from flask import Blueprint, jsonify
 
-from app import create_app, deployments
+from app import create_app
+from app.state.stored import EMPTY_DEPLOYMENT, StoredDeployment
 from app.auth import ROLES, authenticated, hash_token, new_token, requires_lease
 from tests.conftest import make_config
 from app.queries import queries
@@ -105,7 +106,7 @@ class World:
         """Version 1 of the stack: a succeeded update with its checkpoint, so that routes about
         a version (<version> = 1: history, export of a version) find one."""
         update_id = str(uuid.uuid4())
-        stored = deployments.StoredDeployment.from_untyped(deployments.EMPTY_DEPLOYMENT)
+        stored = StoredDeployment.from_untyped(EMPTY_DEPLOYMENT)
         with self.db:
             row = queries.get_stack(self.db, org_name=self.ORG, project_name=self.PROJECT,
                                     stack_name=stack)

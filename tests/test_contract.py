@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from app.deployments import load
+from app.state.stored import decompress as load
 from app.queries import queries
 from tests.helpers import (
     add_checkpoint,

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from app.deployments import EMPTY_DEPLOYMENT
+from app.state.stored import EMPTY_DEPLOYMENT
 from tests.lifecycle import STACK, Operation, export_json, gzipped, make_stack, run, untyped
 
 

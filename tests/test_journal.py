@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from app.journal import BEGIN, SUCCESS
+from app.state.journal import BEGIN, SUCCESS
 from tests.lifecycle import STACK, Operation, export_json, make_stack, run, untyped
 
 ROOT = "urn:pulumi:dev::proj::pulumi:pulumi:Stack::proj-dev"

@@ -1,7 +1,7 @@
 """Journal replay against the reference algorithm's rules (the CLI's JournalReplayer)."""
 import pytest
 
-from app.journal import (BEGIN, FAILURE, OUTPUTS, REBUILT_BASE_STATE, REFRESH_SUCCESS,
+from app.state.journal import (BEGIN, FAILURE, OUTPUTS, REBUILT_BASE_STATE, REFRESH_SUCCESS,
                          SECRETS_MANAGER, SUCCESS, WRITE, JournalError, replay)
 
 STACK = "urn:pulumi:dev::proj::"

@@ -4,8 +4,10 @@ import json
 
 import pytest
 
-from app import deployments
-from app.journal import BEGIN, SUCCESS
+from app.state.outputs import stack_outputs, stack_outputs_of_stored, stack_outputs_of_text
+from app.state.scan import BadBody
+from app.state.stored import StoredDeployment
+from app.state.journal import BEGIN, SUCCESS
 from tests.lifecycle import STACK, Operation, deployment, make_stack, run, untyped
 
 ROOT = "urn:pulumi:dev::proj::pulumi:pulumi:Stack::proj-dev"
@@ -127,8 +129,8 @@ PROVIDERS_LAST = {"version": 3, "deployment": {
 @pytest.mark.parametrize("state", [TRICKY, PROVIDERS_LAST])
 def test_outputs_of_the_text_equal_those_of_the_parsed_state(indent, state):
     text = json.dumps(state, indent=indent, ensure_ascii=indent is None).encode()
-    assert deployments.stack_outputs_of_text(text) == deployments.stack_outputs(state)
-    outputs, providers = deployments.stack_outputs(state)
+    assert stack_outputs_of_text(text) == stack_outputs(state)
+    outputs, providers = stack_outputs(state)
     assert outputs == TRICKY["deployment"]["resources"][1]["outputs"]
     assert providers == TRICKY["deployment"]["secrets_providers"]
 
@@ -138,7 +140,7 @@ def test_the_walk_stops_at_the_stack_resource():
     text = json.dumps(TRICKY).encode()
     root = json.dumps(TRICKY["deployment"]["resources"][1]).encode()
     cut = text[:text.index(root) + len(root)] + b", {broken"
-    assert deployments.stack_outputs_of_text(cut) == deployments.stack_outputs(TRICKY)
+    assert stack_outputs_of_text(cut) == stack_outputs(TRICKY)
 
 
 @pytest.mark.parametrize("state", [
@@ -151,8 +153,8 @@ def test_the_walk_stops_at_the_stack_resource():
 ])
 def test_states_without_a_stack_resource_have_no_outputs(state):
     text = json.dumps(state).encode()
-    assert deployments.stack_outputs_of_text(text) == (None, None)
-    assert deployments.stack_outputs_of_text(text) == deployments.stack_outputs(state)
+    assert stack_outputs_of_text(text) == (None, None)
+    assert stack_outputs_of_text(text) == stack_outputs(state)
 
 
 def test_a_large_state_is_read(member):
@@ -160,14 +162,14 @@ def test_a_large_state_is_read(member):
     state = deployment(20000)
     state["resources"].append(state["resources"].pop(0))
     text = json.dumps({"version": 3, "deployment": state}).encode()
-    assert deployments.stack_outputs_of_text(text) == ({"answer": 42},
+    assert stack_outputs_of_text(text) == ({"answer": 42},
                                                        state["secrets_providers"])
 
 
 def test_invalid_text_is_refused():
     for text in (b'{"deployment": {"resources": [1 2]}}', b'{"deployment": [', b"[]"):
-        with pytest.raises(deployments.BadBody):
-            deployments.stack_outputs_of_text(text)
+        with pytest.raises(BadBody):
+            stack_outputs_of_text(text)
 
 
 @pytest.mark.parametrize("root_first", [True, False])
@@ -176,16 +178,16 @@ def test_stored_states_are_decompressed_only_as_far_as_needed(root_first):
     if not root_first:
         state["resources"].append(state["resources"].pop(0))
     text = json.dumps({"version": 3, "deployment": state}, indent=2).encode()
-    stored = deployments.StoredDeployment(text, 3000).row()["deployment_gz"]
+    stored = StoredDeployment(text, 3000).row()["deployment_gz"]
     # A 64-byte head holds neither the stack resource nor the secrets provider: it grows until
     # they are in it (or, with the stack resource last, until the whole text is).
     for head in (64, 256 * 1024, len(text) * 2):
-        assert deployments.stack_outputs_of_stored(stored, head) == (
+        assert stack_outputs_of_stored(stored, head) == (
             {"answer": 42}, state["secrets_providers"])
 
 
 def test_a_stored_state_that_is_not_json_is_refused():
     for text in (b'{"deployment": {"resources": [1 2]}}' + b" " * 5000, b"x" * 5000):
-        stored = deployments.StoredDeployment(text, 0).row()["deployment_gz"]
-        with pytest.raises(deployments.BadBody):
-            deployments.stack_outputs_of_stored(stored, 1024)
+        stored = StoredDeployment(text, 0).row()["deployment_gz"]
+        with pytest.raises(BadBody):
+            stack_outputs_of_stored(stored, 1024)

@@ -1,24 +1,18 @@
 """A stack's past: its history of operations, the state of each version (export), and replacing
 the current state (import, which every `pulumi state` edit goes through)."""
-import json
-import uuid
-
 from flask import Blueprint, Response, g, jsonify, request
 
-from .. import deployments, journal, metrics
+from .. import history, updates
+from ..api import STACK, parse_query, parse_state_body, stack_ref, unix
 from ..auth import requires_role
 from ..db import transaction
 from ..errors import ApiError
 from ..openapi import documented
-from ..queries import queries
 from ..schemas import updates as schemas
-from . import parse_query, stack_ref, unix
-from .stacks import RESULTS, STACK, load_stack, lock_stack
-from .updates import CONFLICT, abandon_expired_update
+from ..stacks import load_stack
+from ..state.stored import EMPTY_DEPLOYMENT_TEXT, StoredDeployment, decompress
 
 bp = Blueprint("history", __name__, url_prefix="/api/stacks")
-
-EMPTY_DEPLOYMENT_TEXT = json.dumps(deployments.EMPTY_DEPLOYMENT).encode()
 
 
 def update_info(row):
@@ -28,7 +22,7 @@ def update_info(row):
         "message": row["message"],
         "environment": row["environment"],
         "config": row["config"],
-        "result": RESULTS[row["status"]],
+        "result": updates.RESULTS[row["status"]],
         "end_time": unix(row["end_time"]) or 0,
         "version": row["version"],
     }
@@ -56,9 +50,8 @@ def stack_history(org, project, stack):
     limit, offset = page_of(parse_query(schemas.history_query))
     with transaction() as conn:
         row = load_stack(conn, org, project, stack)
-        updates = [update_info(u) for u in
-                   queries.stack_history(conn, stack_id=row["id"], limit=limit, offset=offset)]
-    return jsonify(schemas.history.dump({"updates": updates}))
+        found = [update_info(u) for u in history.history(conn, row["id"], limit, offset)]
+    return jsonify(schemas.history.dump({"updates": found}))
 
 
 @bp.get(STACK + "/updates/latest")
@@ -69,8 +62,7 @@ def latest_update(org, project, stack):
     """The stack's latest recorded operation."""
     with transaction() as conn:
         row = load_stack(conn, org, project, stack)
-        latest = next(iter(queries.stack_history(conn, stack_id=row["id"], limit=1, offset=0)),
-                      None)
+        latest = history.latest(conn, row["id"])
     if latest is None:
         raise ApiError(404, f"Not Found: stack '{stack_ref(org, project, stack)}' has no updates")
     return jsonify(schemas.latest_update.dump({"info": update_info(latest)}))
@@ -83,7 +75,7 @@ def update_at_version(org, project, stack, version):
     """The recorded operation that made a version."""
     with transaction() as conn:
         row = load_stack(conn, org, project, stack)
-        found = queries.history_at_version(conn, stack_id=row["id"], version=version)
+        found = history.at_version(conn, row["id"], version)
     if found is None:
         raise ApiError(404, f"Not Found: stack '{stack_ref(org, project, stack)}' has no "
                             f"version {version}")
@@ -99,8 +91,8 @@ def latest_previews(org, project, stack):
     limit, offset = page_of(query)
     with transaction() as conn:
         row = load_stack(conn, org, project, stack)
-        found = [{"update_id": str(p["id"])} for p in queries.stack_previews(
-            conn, stack_id=row["id"], ascending=query["asc"], limit=limit, offset=offset)]
+        found = [{"update_id": str(p["id"])}
+                 for p in history.previews(conn, row["id"], query["asc"], limit, offset)]
     return jsonify(schemas.previews.dump({"updates": found}))
 
 
@@ -112,7 +104,7 @@ def deployment_response(deployment_gz):
         response.headers["Content-Encoding"] = "gzip"
         response.headers["Vary"] = "Accept-Encoding"
         return response
-    return Response(deployments.load(deployment_gz), mimetype="application/json")
+    return Response(decompress(deployment_gz), mimetype="application/json")
 
 
 @bp.get(STACK + "/export")
@@ -122,14 +114,9 @@ def export_stack(org, project, stack):
     """The stack's current state (a valid empty deployment if it was never deployed)."""
     with transaction() as conn:
         row = load_stack(conn, org, project, stack)
-        running = queries.running_journaled_update(conn, stack_id=row["id"])
-        if running is not None:
-            # A journaled update's state so far exists only as its journal: replay it.
-            untyped = journal.replayed_state(conn, row["id"], running["id"], running["version"],
-                                             running["cli_version"])
-            return Response(deployments.StoredDeployment.from_untyped(untyped).text,
-                            mimetype="application/json")
-        latest = queries.latest_checkpoint(conn, stack_id=row["id"])
+        untyped, latest = history.current_state(conn, row["id"])
+    if untyped is not None:
+        return Response(StoredDeployment.from_untyped(untyped).text, mimetype="application/json")
     if latest is None:
         # Never deployed (and no state given at create): a valid, empty deployment.
         return Response(EMPTY_DEPLOYMENT_TEXT, mimetype="application/json")
@@ -145,14 +132,7 @@ def stack_outputs(org, project, stack):
     parse_query(schemas.stack_outputs_query)
     with transaction() as conn:
         row = load_stack(conn, org, project, stack)
-        running = queries.running_journaled_update(conn, stack_id=row["id"])
-        if running is not None:
-            outputs, providers = deployments.stack_outputs(journal.replayed_state(
-                conn, row["id"], running["id"], running["version"], running["cli_version"]))
-        else:
-            latest = queries.latest_checkpoint(conn, stack_id=row["id"])
-            outputs, providers = (deployments.stack_outputs_of_stored(latest["deployment_gz"])
-                                  if latest else (None, None))
+        outputs, providers = history.stack_outputs(conn, row["id"])
     found = {"outputs": outputs, "secrets_providers": providers}
     return jsonify(schemas.stack_outputs.dump({k: v for k, v in found.items() if v is not None}))
 
@@ -164,7 +144,7 @@ def export_stack_version(org, project, stack, version):
     """The stack's state as it was at the end of a version."""
     with transaction() as conn:
         row = load_stack(conn, org, project, stack)
-        found = queries.checkpoint_at_version(conn, stack_id=row["id"], version=version)
+        found = history.state_at_version(conn, row["id"], version)
     if found is None:
         raise ApiError(404, f"Not Found: stack '{stack_ref(org, project, stack)}' has no "
                             f"version {version}")
@@ -174,31 +154,11 @@ def export_stack_version(org, project, stack, version):
 @bp.post(STACK + "/import")
 @requires_role("member")
 @documented(body=schemas.import_deployment, response=schemas.imported, responses={
-    409: "Conflict: Another update is currently in progress.",
+    409: updates.CONFLICT,
 })
 def import_stack(org, project, stack):
     """Replace the stack's state, as a new version of kind import."""
-    try:
-        parsed = deployments.parse_body(request.get_data(cache=False))
-    except deployments.BadBody as err:
-        raise ApiError(400, f"Bad Request: {err}") from None
-    parsed.members = schemas.import_deployment.load(parsed.members)
-    stored = deployments.StoredDeployment.from_body(parsed)
-    row_data = stored.row()
-    update_id = str(uuid.uuid4())
+    stored = StoredDeployment.from_body(parse_state_body(schemas.import_deployment))
     with transaction() as conn:
-        row = lock_stack(conn, org, project, stack)
-        abandon_expired_update(conn, row["id"])
-        if queries.stack_is_busy(conn, stack_id=row["id"]):
-            raise ApiError(409, CONFLICT)
-        version = queries.next_version(conn, stack_id=row["id"])
-        queries.insert_recorded_update(
-            conn, update_id=update_id, stack_id=row["id"], kind="import", version=version,
-            message="", environment=json.dumps({}), initiator_id=g.user["id"],
-            resource_count=stored.resource_count,
-        )
-        queries.put_checkpoint(conn, stack_id=row["id"], version=version, update_id=update_id,
-                               **row_data)
-        queries.set_active_update(conn, stack_id=row["id"], update_id=update_id)
-    metrics.observe_checkpoint(row_data["size_bytes"])
+        update_id = updates.import_state(conn, org, project, stack, stored, g.user["id"])
     return jsonify(schemas.imported.dump({"update_id": update_id}))

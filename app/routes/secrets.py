@@ -13,14 +13,11 @@ from ..auth import ROLES, requires_role
 from ..db import transaction
 from ..errors import ApiError
 from ..openapi import documented
-from ..queries import queries
 from ..schemas import secrets as schemas
-from . import parse_body, stack_ref
+from ..api import STACK, parse_body, stack_ref
 
 bp = Blueprint("secrets", __name__, url_prefix="/api/stacks")
 audit = logging.getLogger("app.audit")
-
-STACK = "/<org>/<project>/<stack>"
 
 # What the encrypt and decrypt routes refuse beyond their schemas (sizes and counts are settings).
 TOO_LARGE = "Bad Request: a value over SECRETS_MAX_VALUE_BYTES or more values than SECRETS_MAX_BATCH"
@@ -145,27 +142,17 @@ def log_batch_decryption(org, project, stack):
 # --- helpers ------------------------------------------------------------------------------------
 
 def _cipher(org, project, stack, create):
-    """The stack's data key, unwrapped once for this request (never cached across requests: an
-    unwrap costs microseconds next to the query that fetches it). With `create`, a stack that
-    has none gets one."""
+    """The stack's cipher for this request (404 without such a stack, 503 when this server's
+    master keys cannot open its data key)."""
     keyring = secrets.keyring_of(current_app)
-    with transaction() as conn:
-        row = queries.stack_secret_key(conn, org_name=org, project_name=project, stack_name=stack)
-        if row is None:
-            raise ApiError(404, f"Not Found: stack '{stack_ref(org, project, stack)}' not found")
-        if row["key_id"] is None:
-            if not create:
-                return secrets.no_key_cipher()
-            try:
-                secrets.create_data_key(conn, keyring, row["stack_id"])
-            except secrets.MasterKeyError as err:
-                raise _unavailable(err)
-            row = queries.stack_secret_key_by_id(conn, stack_id=row["stack_id"])
     try:
-        return secrets.StackCipher(keyring, row["stack_id"], row["key_id"], row["master_key_id"],
-                                   row["wrapped_key"])
+        with transaction() as conn:
+            cipher = secrets.stack_cipher(conn, keyring, org, project, stack, create)
     except secrets.MasterKeyError as err:
-        raise _unavailable(err)
+        raise _unavailable(err) from None
+    if cipher is None:
+        raise ApiError(404, f"Not Found: stack '{stack_ref(org, project, stack)}' not found")
+    return cipher
 
 
 def _unavailable(err):

@@ -1,48 +1,16 @@
 """Stacks: create, read, delete, rename and tag (the Stack API contract and the CLI's forms)."""
-import json
-import uuid
-
 from flask import Blueprint, g, jsonify
-from psycopg2.errors import UniqueViolation
 
-from .. import deployments, metrics
+from .. import stacks
+from ..api import STACK, parse_body, parse_query, stack_ref, unix
 from ..auth import requires_role
 from ..db import transaction
 from ..errors import ApiError
 from ..openapi import documented
-from ..queries import queries
 from ..schemas import stacks as schemas
 from ..schemas.common import check_path_names
-from . import parse_body, parse_query, stack_ref, unix
 
 bp = Blueprint("stacks", __name__, url_prefix="/api/stacks")
-
-STACK = "/<org>/<project>/<stack>"
-
-# The CLI matches this message exactly to suggest `pulumi stack rm --force`.
-STILL_HAS_RESOURCES = "Bad Request: Stack still contains resources."
-
-RESULTS = {
-    "not started": "not-started",
-    "running": "in-progress",
-    "succeeded": "succeeded",
-    "failed": "failed",
-    "cancelled": "failed",
-}
-
-
-def load_stack(conn, org, project, stack):
-    row = queries.get_stack(conn, org_name=org, project_name=project, stack_name=stack)
-    if row is None:
-        raise ApiError(404, f"Not Found: stack '{stack_ref(org, project, stack)}' not found")
-    return row
-
-
-def lock_stack(conn, org, project, stack):
-    row = queries.lock_stack(conn, org_name=org, project_name=project, stack_name=stack)
-    if row is None:
-        raise ApiError(404, f"Not Found: stack '{stack_ref(org, project, stack)}' not found")
-    return row
 
 
 def stack_json(row):
@@ -75,19 +43,7 @@ def create_stack(org, project):
     body = parse_body(schemas.create_stack)
     name = body["stack_name"]
     with transaction() as conn:
-        queries.ensure_org(conn, org_name=org)
-        project_id = queries.ensure_project(conn, org_name=org, project_name=project)
-        created = queries.insert_stack(
-            conn, project_id=project_id, stack_name=name, tags=json.dumps(body["tags"])
-        )
-        if created is None:
-            raise ApiError(409, f"Conflict: stack '{stack_ref(org, project, name)}' already exists")
-        if "state" in body:
-            # The CLI recovers a non-default secrets provider from this initial state.
-            stored = deployments.StoredDeployment.from_untyped(body["state"])
-            queries.put_checkpoint(conn, stack_id=created["id"], version=0, update_id=None,
-                                   **stored.row())
-            metrics.observe_checkpoint(len(stored.text))
+        created = stacks.create_stack(conn, org, project, name, body["tags"], body.get("state"))
     return jsonify(schemas.created_stack.dump({
         "id": stack_ref(org, project, name),
         "org_name": org,
@@ -104,7 +60,7 @@ def create_stack(org, project):
 def project_exists(org, project):
     """Whether a project exists (200) or not (404), without a body."""
     with transaction() as conn:
-        exists = queries.project_exists(conn, org_name=org, project_name=project)
+        exists = stacks.project_exists(conn, org, project)
     return ("", 200) if exists else ("", 404)
 
 
@@ -114,26 +70,21 @@ def project_exists(org, project):
 def get_stack(org, project, stack):
     """A stack, its tags, version and any running operation."""
     with transaction() as conn:
-        row = load_stack(conn, org, project, stack)
+        row = stacks.load_stack(conn, org, project, stack)
     return jsonify(stack_json(row))
 
 
 @bp.delete(STACK)
 @requires_role("admin")
 @documented(query=schemas.delete_stack_query, status=204, responses={
-    400: STILL_HAS_RESOURCES + " (delete with ?force=true)",
+    400: stacks.STILL_HAS_RESOURCES + " (delete with ?force=true)",
     409: "Conflict: an update is in progress on this stack",
 })
 def delete_stack(org, project, stack):
     """Delete a stack and its history."""
     force = parse_query(schemas.delete_stack_query)["force"]
     with transaction() as conn:
-        row = lock_stack(conn, org, project, stack)
-        if row["busy"]:
-            raise ApiError(409, "Conflict: an update is in progress on this stack")
-        if row["resource_count"] and not force:
-            raise ApiError(400, STILL_HAS_RESOURCES)
-        queries.delete_stack(conn, stack_id=row["id"])
+        stacks.delete_stack(conn, org, project, stack, force)
     return "", 204
 
 
@@ -149,46 +100,10 @@ def rename_stack(org, project, stack):
     new_org, new_project, new_stack = schemas.rename_stack.target(body)
     if new_org not in (None, org):
         raise ApiError(400, "Bad Request: a stack can only be renamed within its organization")
-    new_project, new_stack = new_project or project, new_stack or stack
-    old, new = (org, project, stack), (org, new_project, new_stack)
     with transaction() as conn:
-        row = lock_stack(conn, org, project, stack)
-        if row["busy"]:
-            raise ApiError(409, "Conflict: an update is in progress on this stack")
-        if new == old:
-            return "", 204
-        project_id = queries.ensure_project(conn, org_name=org, project_name=new_project)
-        try:
-            queries.rename_stack(conn, stack_id=row["id"], project_id=project_id,
-                                 stack_name=new_stack)
-        except UniqueViolation:
-            # The whole transaction rolls back with the error: the target project made above
-            # goes too.
-            raise ApiError(409, f"Conflict: stack '{stack_ref(*new)}' already exists") from None
-        record_rename(conn, row, old, new)
+        stacks.rename_stack(conn, org, project, stack, new_project or project, new_stack or stack,
+                            initiator_id=g.user["id"])
     return "", 204
-
-
-def record_rename(conn, row, old, new):
-    """A `rename` entry in the stack's history, with the checkpoint's URNs rewritten so that the
-    next operation sees the same resources under the new names."""
-    version = queries.next_version(conn, stack_id=row["id"])
-    update_id = uuid.uuid4()
-    latest = queries.latest_checkpoint(conn, stack_id=row["id"])
-    queries.insert_recorded_update(
-        conn, update_id=str(update_id), stack_id=row["id"], kind="rename", version=version,
-        message=f"Renamed stack {stack_ref(*old)} to {stack_ref(*new)}",
-        environment=json.dumps({}), initiator_id=g.user["id"],
-        resource_count=latest["resource_count"] if latest else 0,
-    )
-    queries.set_active_update(conn, stack_id=row["id"], update_id=str(update_id))
-    if latest is not None:
-        untyped = json.loads(deployments.load(latest["deployment_gz"]))
-        renamed = deployments.rename_stack_in(untyped, old, new)
-        stored = deployments.StoredDeployment.from_untyped(renamed)
-        queries.put_checkpoint(conn, stack_id=row["id"], version=version,
-                               update_id=str(update_id), **stored.row())
-        metrics.observe_checkpoint(len(stored.text))
 
 
 @bp.patch(STACK + "/tags")
@@ -198,6 +113,5 @@ def set_tags(org, project, stack):
     """Replace the stack's tags."""
     body = parse_body(schemas.stack_tags)
     with transaction() as conn:
-        row = load_stack(conn, org, project, stack)
-        queries.set_tags(conn, stack_id=row["id"], tags=json.dumps(body["tags"]))
+        stacks.set_tags(conn, org, project, stack, body["tags"])
     return "", 204

@@ -10,8 +10,8 @@ from ..openapi import documented
 from ..queries import queries
 from ..schemas import stacks as schemas
 from ..schemas import user as user_schemas
-from . import parse_query, stack_ref, unix
-from .stacks import RESULTS
+from ..api import parse_query, stack_ref, unix
+from ..updates import RESULTS
 
 bp = Blueprint("user", __name__, url_prefix="/api")
 

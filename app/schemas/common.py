@@ -1,7 +1,7 @@
 """Name rules shared by every resource (the same rules the Pulumi CLI enforces)."""
-import re
-
 from marshmallow import Schema, ValidationError, fields, validate, EXCLUDE
+
+from .. import text
 
 
 class _Name(validate.Regexp):
@@ -38,9 +38,9 @@ TAG_NAME = _Name(r"^[a-zA-Z0-9_.:-]{1,40}$")
 MAX_TAG_VALUE = 256
 
 
-# PostgreSQL text and jsonb cannot hold NUL characters: refused as input rather than failing
-# in the database. A Regexp, so that the OpenAPI document states it too.
-NO_NUL = validate.Regexp(r"^[^\x00]*$", error="may not contain NUL characters")
+# Text the database cannot hold (app/text.py) is refused as input rather than failing in the
+# database. A Regexp, so that the OpenAPI document states it too.
+NO_NUL = validate.Regexp(text.NUL_FREE_PATTERN, error="may not contain NUL characters")
 
 
 def text_field(**kwargs):
@@ -64,16 +64,6 @@ def stack_name_field(**kwargs):
     )
 
 
-def project_name_field(**kwargs):
-    return fields.String(
-        validate=PROJECT_NAME.with_error(
-            "project names may only contain alphanumerics, hyphens, underscores or periods, "
-            "and be at most 100 characters",
-        ),
-        **kwargs,
-    )
-
-
 def validate_tags(tags):
     for name, value in tags.items():
         if not TAG_NAME.match(name):
@@ -83,7 +73,7 @@ def validate_tags(tags):
             )
         if len(value) > MAX_TAG_VALUE:
             raise ValidationError(f"tag {name!r}: values are at most {MAX_TAG_VALUE} characters")
-        if not is_storable_text(value):
+        if not text.is_storable(value):
             raise ValidationError(f"tag {name!r}: the value is not valid text (NUL character or "
                                   "unpaired surrogate)")
 
@@ -95,18 +85,6 @@ TAG_MAP_SCHEMA = {
     "additionalProperties": {"type": "string", "maxLength": MAX_TAG_VALUE,
                              "pattern": NO_NUL.regex.pattern},
 }
-
-
-def is_storable_text(value):
-    """PostgreSQL text and jsonb refuse NUL characters, and a JSON "\ud800" escape decodes to a
-    lone surrogate that cannot be encoded as UTF-8 at all."""
-    if "\x00" in value:
-        return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def tags_field(**kwargs):

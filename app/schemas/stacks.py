@@ -8,7 +8,6 @@ from .common import (
     STACK_NAME,
     TAG_MAP_SCHEMA,
     stack_name_field,
-    project_name_field,
     tags_field,
     text_field,
 )
@@ -151,7 +150,6 @@ stack_tags = TagsSchema()
 stack = StackSchema()
 list_stacks = ListStacksSchema()
 list_stacks_query = ListStacksQuerySchema()
-untyped_deployment = UntypedDeploymentSchema()
 
 
 class CreatedStackSchema(Base):

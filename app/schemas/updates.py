@@ -6,7 +6,6 @@ from .common import Base, tags_field, text_field
 
 MAX_INT32 = 2 ** 31 - 1
 
-UPDATE_KINDS = ("update", "preview", "refresh", "destroy")
 FINAL_STATUSES = ("succeeded", "failed", "cancelled")
 
 
@@ -20,6 +19,8 @@ class UpdateOptionsSchema(Base):
     parallel = fields.Integer()
     show_config = fields.Boolean(data_key="showConfig")
     show_replacement_steps = fields.Boolean(data_key="showReplacementSteps")
+    # Not a typo: the CLI's UpdateOptions.ShowSames goes on the wire as "showNames"
+    # (sdk/go/common/apitype/updates.go).
     show_sames = fields.Boolean(data_key="showNames")
     summary = fields.Boolean()
     debug = fields.Boolean()

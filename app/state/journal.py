@@ -12,8 +12,9 @@ import hashlib
 import json
 from datetime import datetime, timezone
 
-from . import deployments
-from .queries import queries
+from . import ROOT_STACK_TYPE
+from .stored import EMPTY_DEPLOYMENT, decompress
+from ..queries import queries
 
 BEGIN, SUCCESS, FAILURE, REFRESH_SUCCESS, OUTPUTS, WRITE, SECRETS_MANAGER, REBUILT_BASE_STATE, \
     EXTENSION_PARAMETERIZE, SNIPPETS, STATE_MIGRATION = range(11)
@@ -278,7 +279,7 @@ def _normalize_urn_references(deployment):
                     f"two resources ('{other}' and '{res['urn']}') have the same alias: '{alias}'")
             aliased[alias] = res["urn"]
         parent = aliased.get(res.get("parent", ""))
-        if parent and _qualified_type(parent) != "pulumi:pulumi:Stack":
+        if parent and _qualified_type(parent) != ROOT_STACK_TYPE:
             urn = res["urn"]
             aliased[urn] = _new_urn(urn, _qualified_type(parent))
     if not aliased and not any("aliases" in r for r in resources):
@@ -332,8 +333,8 @@ def replayed_state(conn, stack_id, update_id, version, cli_version):
     """The state of a journaled update: its base (the stack's latest version before its own)
     with every entry stored so far replayed onto it, in sequence order."""
     base = queries.base_checkpoint(conn, stack_id=stack_id, version=version)
-    base_untyped = (json.loads(deployments.load(base["deployment_gz"])) if base is not None
-                    else deployments.EMPTY_DEPLOYMENT)
+    base_untyped = (json.loads(decompress(base["deployment_gz"])) if base is not None
+                    else EMPTY_DEPLOYMENT)
     entries = (json.loads(row["entry"])
                for row in queries.journal_entries(conn, update_id=str(update_id)))
     return replay(base_untyped, entries, cli_version=cli_version or None)

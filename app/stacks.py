@@ -1,0 +1,112 @@
+"""Stacks: finding and locking them, and their lifecycle outside updates (create, delete, rename,
+tags). Functions take the request's connection and never commit."""
+import json
+import uuid
+
+from psycopg2.errors import UniqueViolation
+
+from . import metrics
+from .api import stack_ref
+from .errors import ApiError
+from .queries import queries
+from .state import rename, stored as stored_state
+
+# The CLI matches this message exactly to suggest `pulumi stack rm --force`.
+STILL_HAS_RESOURCES = "Bad Request: Stack still contains resources."
+BUSY = "Conflict: an update is in progress on this stack"
+
+
+def load_stack(conn, org, project, stack):
+    row = queries.get_stack(conn, org_name=org, project_name=project, stack_name=stack)
+    if row is None:
+        raise ApiError(404, f"Not Found: stack '{stack_ref(org, project, stack)}' not found")
+    return row
+
+
+def lock_stack(conn, org, project, stack):
+    row = queries.lock_stack(conn, org_name=org, project_name=project, stack_name=stack)
+    if row is None:
+        raise ApiError(404, f"Not Found: stack '{stack_ref(org, project, stack)}' not found")
+    return row
+
+
+def put_version_state(conn, stack_id, version, update_id, stored):
+    """Store `stored` (a StoredDeployment) as the state at the end of a stack's version."""
+    row = stored.row()
+    queries.put_checkpoint(conn, stack_id=stack_id, version=version,
+                           update_id=str(update_id) if update_id else None, **row)
+    metrics.observe_checkpoint(row["size_bytes"])
+
+
+def create_stack(conn, org, project, name, tags, state=None):
+    """A new stack (with its project and the organization's record, if new); `state` is an
+    initial state the CLI sends to carry a non-default secrets provider."""
+    queries.ensure_org(conn, org_name=org)
+    project_id = queries.ensure_project(conn, org_name=org, project_name=project)
+    created = queries.insert_stack(conn, project_id=project_id, stack_name=name,
+                                   tags=json.dumps(tags))
+    if created is None:
+        raise ApiError(409, f"Conflict: stack '{stack_ref(org, project, name)}' already exists")
+    if state is not None:
+        put_version_state(conn, created["id"], 0, None,
+                          stored_state.StoredDeployment.from_untyped(state))
+    return created
+
+
+def project_exists(conn, org, project):
+    return queries.project_exists(conn, org_name=org, project_name=project)
+
+
+def delete_stack(conn, org, project, stack, force):
+    """Delete a stack and its history; one with resources only when forced."""
+    row = lock_stack(conn, org, project, stack)
+    if row["busy"]:
+        raise ApiError(409, BUSY)
+    if row["resource_count"] and not force:
+        raise ApiError(400, STILL_HAS_RESOURCES)
+    queries.delete_stack(conn, stack_id=row["id"])
+
+
+def rename_stack(conn, org, project, stack, new_project, new_stack, initiator_id):
+    """Rename a stack within its organization (maybe into another project), recorded in its
+    history as a `rename` version whose state names the stack anew."""
+    old, new = (org, project, stack), (org, new_project, new_stack)
+    row = lock_stack(conn, org, project, stack)
+    if row["busy"]:
+        raise ApiError(409, BUSY)
+    if new == old:
+        return
+    project_id = queries.ensure_project(conn, org_name=org, project_name=new_project)
+    try:
+        queries.rename_stack(conn, stack_id=row["id"], project_id=project_id,
+                             stack_name=new_stack)
+    except UniqueViolation:
+        # The request's transaction rolls back with the error: the target project made above
+        # goes too.
+        raise ApiError(409, f"Conflict: stack '{stack_ref(*new)}' already exists") from None
+    _record_rename(conn, row["id"], old, new, initiator_id)
+
+
+def _record_rename(conn, stack_id, old, new, initiator_id):
+    """A `rename` entry in the stack's history, with the checkpoint's URNs rewritten so that the
+    next operation sees the same resources under the new names."""
+    version = queries.next_version(conn, stack_id=stack_id)
+    update_id = uuid.uuid4()
+    latest = queries.latest_checkpoint(conn, stack_id=stack_id)
+    queries.insert_recorded_update(
+        conn, update_id=str(update_id), stack_id=stack_id, kind="rename", version=version,
+        message=f"Renamed stack {stack_ref(*old)} to {stack_ref(*new)}",
+        environment=json.dumps({}), initiator_id=initiator_id,
+        resource_count=latest["resource_count"] if latest else 0,
+    )
+    queries.set_active_update(conn, stack_id=stack_id, update_id=str(update_id))
+    if latest is not None:
+        untyped = json.loads(stored_state.decompress(latest["deployment_gz"]))
+        renamed = rename.rename_stack_in(untyped, old, new)
+        put_version_state(conn, stack_id, version, update_id,
+                          stored_state.StoredDeployment.from_untyped(renamed))
+
+
+def set_tags(conn, org, project, stack, tags):
+    row = load_stack(conn, org, project, stack)
+    queries.set_tags(conn, stack_id=row["id"], tags=json.dumps(tags))

@@ -1,0 +1,281 @@
+"""Updates: the lifecycle behind `pulumi up/preview/refresh/destroy` (create, start, lease,
+checkpoints, journal entries, engine events, complete, cancel, abandon) and `pulumi stack
+import`, each new version ending with a stored state. Functions take the request's connection
+and never commit; every step the CLI retries gives the same result when repeated."""
+import hashlib
+import json
+import uuid
+
+from flask import current_app
+from psycopg2.errors import UniqueViolation
+
+from . import metrics, text
+from .api import stack_ref
+from .auth import hash_token, new_token
+from .errors import ApiError
+from .queries import queries
+from .stacks import load_stack, lock_stack, put_version_state
+from .state import delta, journal, pending, scan
+from .state.stored import EMPTY_DEPLOYMENT, StoredDeployment, decompress
+
+CONFLICT = "Conflict: Another update is currently in progress."
+LEASE_OVER = "Forbidden: the update's lease has expired or the update is over"
+OVER = ("succeeded", "failed", "cancelled")
+
+# An update's status as the CLI names its result.
+RESULTS = {
+    "not started": "not-started",
+    "running": "in-progress",
+    "succeeded": "succeeded",
+    "failed": "failed",
+    "cancelled": "failed",
+}
+
+
+def load_update(conn, org, project, stack, update_id):
+    row = queries.get_update(conn, update_id=str(update_id), org_name=org, project_name=project,
+                             stack_name=stack)
+    if row is None:
+        raise ApiError(404, f"Not Found: update '{update_id}' not found on stack "
+                            f"'{stack_ref(org, project, stack)}'")
+    return row
+
+
+# --- create and start ------------------------------------------------------------------------------
+
+def create_update(conn, org, project, stack, kind, dry_run, program, config, metadata,
+                  initiator_id):
+    """A new, not yet started update of the stack; returns its id."""
+    update_id = uuid.uuid4()
+    row = load_stack(conn, org, project, stack)
+    queries.insert_update(
+        conn, update_id=str(update_id), stack_id=row["id"], kind=kind, dry_run=dry_run,
+        program=json.dumps(program), config=json.dumps(config),
+        message=metadata.get("message") or "",
+        environment=json.dumps(metadata.get("environment") or {}),
+        initiator_id=initiator_id,
+    )
+    return update_id
+
+
+def start_update(conn, org, project, stack, update_id, *, journaled, tags, user_id, cli_version):
+    """Start an update: a real operation claims the stack's next version (409 while another
+    runs); every update gets a lease token. Returns (the started row, the token)."""
+    token = new_token()
+    row = lock_stack(conn, org, project, stack)
+    update = queries.lock_update(conn, update_id=str(update_id), stack_id=row["id"])
+    if update is None:
+        raise ApiError(404, f"Not Found: update '{update_id}' not found on stack "
+                            f"'{stack_ref(org, project, stack)}'")
+    if update["status"] != "not started":
+        raise ApiError(409, f"Conflict: update '{update_id}' was already started")
+    if update["dry_run"]:
+        version = row["version"]
+    else:
+        version = _claim_next_version(conn, row["id"])
+    try:
+        started = queries.start_update(
+            conn, update_id=str(update_id), version=version,
+            lease_token_hash=hash_token(token),
+            lease_seconds=current_app.config["LEASE_SECONDS"], user_id=user_id,
+            journal_version=1 if journaled and not update["dry_run"] else 0,
+            cli_version=cli_version,
+        )
+    except UniqueViolation:
+        # Only reachable if the stack lock were bypassed: the database has the last word.
+        raise ApiError(409, CONFLICT) from None
+    if not update["dry_run"]:
+        queries.set_active_update(conn, stack_id=row["id"], update_id=str(update_id))
+    if tags is not None:
+        queries.set_tags(conn, stack_id=row["id"], tags=json.dumps(tags))
+    return started, token
+
+
+def _claim_next_version(conn, stack_id):
+    """The next version of a locked stack, once no other real operation runs on it (one whose
+    lease ran out long ago is abandoned first)."""
+    abandon_expired_update(conn, stack_id)
+    if queries.stack_is_busy(conn, stack_id=stack_id):
+        raise ApiError(409, CONFLICT)
+    return queries.next_version(conn, stack_id=stack_id)
+
+
+def renew_lease(conn, update_id, seconds):
+    renewed = queries.renew_lease(conn, update_id=str(update_id), seconds=seconds)
+    if renewed is None:
+        raise ApiError(403, LEASE_OVER)
+    return renewed
+
+
+# --- what a running update sends --------------------------------------------------------------------
+
+def store_checkpoint(conn, update_id, stored):
+    """A whole state (full checkpoints) as the running update's."""
+    row = stored.row()
+    if queries.put_update_checkpoint(conn, update_id=str(update_id), **row) is None:
+        raise ApiError(403, LEASE_OVER)
+    metrics.observe_checkpoint(row["size_bytes"])
+
+
+def store_verbatim_checkpoint(conn, update_id, stored, sequence):
+    """A whole state's exact text (the text later deltas edit)."""
+    if queries.lock_update_checkpoint(conn, update_id=str(update_id)) is None:
+        raise ApiError(403, LEASE_OVER)
+    _write_checkpoint_text(conn, update_id, stored, sequence)
+
+
+def apply_checkpoint_delta(conn, update_id, sequence, edits, checkpoint_hash):
+    """Edit the last stored text; a retry of an applied delta changes nothing. 409 for a delta
+    out of sequence, 400 for one that does not apply or whose result has another hash (the CLI
+    then sends the whole text verbatim)."""
+    current = queries.lock_update_checkpoint(conn, update_id=str(update_id))
+    if current is None:
+        raise ApiError(403, LEASE_OVER)
+    if sequence <= current["checkpoint_sequence"]:
+        return  # already applied: a retry
+    if sequence != current["checkpoint_sequence"] + 1 or current["deployment_gz"] is None:
+        raise ApiError(409, f"Conflict: checkpoint {sequence} does not follow the last one "
+                            f"stored ({current['checkpoint_sequence']})")
+    try:
+        edited = delta.apply_delta(decompress(current["deployment_gz"]), edits)
+    except delta.BadDelta as err:
+        raise ApiError(400, f"Bad Request: {err}") from None
+    if hashlib.sha256(edited).hexdigest() != checkpoint_hash:
+        raise ApiError(400, "Bad Request: the edited checkpoint does not match its hash")
+    # The resource count is taken when the update ends (counting means parsing it all).
+    _write_checkpoint_text(conn, update_id, StoredDeployment(edited, current["resource_count"] or 0),
+                           sequence)
+
+
+def _write_checkpoint_text(conn, update_id, stored, sequence):
+    row = stored.row()
+    queries.put_update_checkpoint(conn, update_id=str(update_id), **row)
+    queries.set_checkpoint_sequence(conn, update_id=str(update_id), sequence=sequence)
+    metrics.observe_checkpoint(row["size_bytes"])
+
+
+def store_journal_entries(conn, update_id, sequence_ids, entries):
+    """A batch of journal entries, each stored as sent under its (validated) sequence id; a
+    repeated batch is stored once."""
+    queries.insert_journal_entries(
+        conn, update_id=str(update_id), sequence_ids=sequence_ids,
+        entries=[json.dumps(e, separators=(",", ":")) for e in entries],
+    )
+
+
+def record_events(conn, update_id, events, resource_changes=None):
+    """A batch of engine events, stored as sent (batches may repeat and arrive out of order);
+    `resource_changes`, from the batch's summary event, become the update's."""
+    queries.insert_engine_events(conn, update_id=str(update_id),
+                                 batch=json.dumps({"events": text.storable(events)}))
+    if resource_changes is not None:
+        queries.record_resource_changes(conn, update_id=str(update_id),
+                                        resource_changes=json.dumps(resource_changes))
+
+
+# --- the end of an update ---------------------------------------------------------------------------
+
+def complete_update(conn, lease, update_id, status):
+    """End the update with its status; repeating the same status is harmless."""
+    if lease["status"] in OVER:
+        if lease["status"] == status:
+            return  # a retry of a complete that already happened
+        raise ApiError(409, f"Conflict: the update is already {lease['status']}")
+    if not lease["dry_run"]:
+        finish_version(conn, lease["stack_id"], update_id, lease["version"])
+    if queries.finish_update(conn, update_id=str(update_id), status=status) is None:
+        raise ApiError(409, "Conflict: the update is over")
+
+
+def cancel_update(conn, org, project, stack, update_id):
+    """Cancel a running update (`pulumi cancel`): its lease stops working."""
+    # The update row alone is locked (not the stack's): a checkpoint being written holds the
+    # update row shared and then needs the stack row, so taking both here could deadlock.
+    found = load_update(conn, org, project, stack, update_id)
+    update = queries.lock_update(conn, update_id=str(update_id), stack_id=found["stack_id"])
+    if update["status"] == "cancelled":
+        return  # a retry of a cancel that already happened
+    if update["status"] in OVER:
+        raise ApiError(409, f"Conflict: the update is not running (it {update['status']})")
+    if not update["dry_run"]:
+        finish_version(conn, update["stack_id"], update_id, update["version"])
+    queries.finish_update(conn, update_id=str(update_id), status="cancelled")
+
+
+def abandon_expired_update(conn, stack_id):
+    """End the stack's running real operation as failed if its lease ran out long ago: as a
+    complete would, its version's state first, then the update (whose resource count is that
+    state's)."""
+    abandoned = queries.lock_abandoned_update(
+        conn, stack_id=stack_id, abandoned_after=current_app.config["ABANDONED_AFTER_SECONDS"]
+    )
+    if abandoned is not None:
+        current_app.logger.info("update %s abandoned (lease expired)", abandoned["id"])
+        finish_version(conn, stack_id, abandoned["id"], abandoned["version"])
+        queries.finish_update(conn, update_id=str(abandoned["id"]), status="failed")
+
+
+def finish_version(conn, stack_id, update_id, version):
+    """A real operation's version always ends with a state: the journal replayed onto the state
+    it started from (journaled updates), its last checkpoint (checkpoint modes), or else the
+    state it started from (empty for a stack's first operation)."""
+    if version is None:
+        return
+    persistence = queries.persistence_of_update(conn, update_id=str(update_id))
+    if persistence["journal_version"]:
+        try:
+            untyped = journal.replayed_state(conn, stack_id, update_id, version,
+                                             persistence["cli_version"])
+        except journal.JournalError:
+            # Entries are checked as they arrive, so this is a defect: keep the base state
+            # rather than leave the stack without one, and say so loudly.
+            current_app.logger.exception("update %s: the journal cannot be replayed", update_id)
+        else:
+            put_version_state(conn, stack_id, version, update_id,
+                              StoredDeployment.from_untyped(untyped))
+            return
+    elif persistence["checkpoint_sequence"]:
+        _repair_checkpoint_text(conn, stack_id, update_id, version)
+    queries.carry_checkpoint_forward(conn, stack_id=stack_id, version=version,
+                                     update_id=str(update_id))
+    if not queries.has_checkpoint(conn, stack_id=stack_id, version=version):
+        # Nothing to carry forward: the stack's first operation ended before it stored any
+        # state, so its version's state is the empty one (what the stack exported before).
+        stored = StoredDeployment.from_untyped(EMPTY_DEPLOYMENT)
+        queries.put_checkpoint(conn, stack_id=stack_id, version=version,
+                               update_id=str(update_id), **stored.row())
+
+
+def _repair_checkpoint_text(conn, stack_id, update_id, version):
+    """Verbatim/delta checkpoints: counted once here rather than on every delta, with the
+    serializer's misplaced pending operations put where the CLI reads them."""
+    found = queries.checkpoint_at_version(conn, stack_id=stack_id, version=version)
+    if found is None:
+        return
+    repaired = pending.fix_pending_operations_key(decompress(found["deployment_gz"]))
+    # With nine or fewer steps in flight the serializer writes no pending operations at all:
+    # those of an update that stopped half-way are recovered from its events.
+    in_flight = pending.pending_operations_from_events(
+        row["event"] for row in queries.unfinished_steps(conn, update_id=str(update_id)))
+    repaired = pending.with_pending_operations(repaired, in_flight)
+    stored = StoredDeployment(repaired, scan.count_resources(repaired))
+    queries.put_checkpoint(conn, stack_id=stack_id, version=version,
+                           update_id=str(update_id), **stored.row())
+
+
+# --- import ------------------------------------------------------------------------------------------
+
+def import_state(conn, org, project, stack, stored, initiator_id):
+    """Replace the stack's state with `stored`, as a new version of kind import (409 while an
+    update runs). Returns the import's update id."""
+    update_id = str(uuid.uuid4())
+    row = lock_stack(conn, org, project, stack)
+    version = _claim_next_version(conn, row["id"])
+    queries.insert_recorded_update(
+        conn, update_id=update_id, stack_id=row["id"], kind="import", version=version,
+        message="", environment=json.dumps({}), initiator_id=initiator_id,
+        resource_count=stored.resource_count,
+    )
+    put_version_state(conn, row["id"], version, update_id, stored)
+    queries.set_active_update(conn, stack_id=row["id"], update_id=update_id)
+    return update_id
