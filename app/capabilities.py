@@ -21,4 +21,8 @@ def advertised(config):
         # GET /api/stacks/{org}/{project}/{stack}/outputs (app/routes/history.py); the CLI
         # honours version 1 only.
         capabilities.append({"capability": "stack-outputs", "version": 1})
+    if config.get("BEGIN_UPDATE_ENABLED", True):
+        # POST /api/stacks/{org}/{project}/{stack}/begin-update (app/routes/updates.py); the CLI
+        # honours version 1 only (and PULUMI_DISABLE_BEGIN_UPDATE=true makes it ignore it).
+        capabilities.append({"capability": "begin-update", "version": 1})
     return capabilities

@@ -81,6 +81,11 @@ class Config:
         # Advertise GET .../outputs: StackReference and `pulumi stack output` then read a stack's
         # outputs without downloading its whole state.
         self.STACK_OUTPUTS_ENABLED = _bool("STACK_OUTPUTS_ENABLED", True)
+        # Advertise POST .../begin-update: the CLI creates and starts an update in one request and
+        # gets the stack and its state with it (when the state is at most
+        # BEGIN_UPDATE_STATE_MAX_BYTES; a larger one the CLI exports, compressed, as before).
+        self.BEGIN_UPDATE_ENABLED = _bool("BEGIN_UPDATE_ENABLED", True)
+        self.BEGIN_UPDATE_STATE_MAX_BYTES = _int("BEGIN_UPDATE_STATE_MAX_BYTES", 4 * 1024 * 1024)
         self.DELTA_CHECKPOINT_CUTOFF_BYTES = _int("DELTA_CHECKPOINT_CUTOFF_BYTES", 64 * 1024)
         # Largest journal batch accepted (entries, bytes once decompressed): larger ones get 413,
         # which makes the CLI split them. The CLI batches at most 100 entries.

@@ -34,6 +34,20 @@ def current_state(conn, stack_id):
     return None, queries.latest_checkpoint(conn, stack_id=stack_id)
 
 
+def state_before(conn, stack_id, version, dry_run):
+    """(stored, size) of the state an update starting now reads first, without replaying a
+    journal: a real operation's base (the latest version before its own, which no other operation
+    can change while it runs), or a preview's current stored state. (None, None) when that state
+    exists only as the journal of another running update; (None, 0) for a stack never deployed."""
+    if dry_run:
+        if queries.running_journaled_update(conn, stack_id=stack_id) is not None:
+            return None, None
+        stored = queries.latest_checkpoint(conn, stack_id=stack_id)
+    else:
+        stored = queries.base_checkpoint(conn, stack_id=stack_id, version=version)
+    return (stored, stored["size_bytes"]) if stored is not None else (None, 0)
+
+
 def state_at_version(conn, stack_id, version):
     return queries.checkpoint_at_version(conn, stack_id=stack_id, version=version)
 

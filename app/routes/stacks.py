@@ -2,7 +2,7 @@
 from flask import Blueprint, g, jsonify
 
 from .. import stacks
-from ..api import STACK, parse_body, parse_query, stack_ref, unix
+from ..api import STACK, parse_body, parse_query, stack_ref
 from ..auth import requires_role
 from ..db import transaction
 from ..errors import ApiError
@@ -11,26 +11,6 @@ from ..schemas import stacks as schemas
 from ..schemas.common import check_path_names
 
 bp = Blueprint("stacks", __name__, url_prefix="/api/stacks")
-
-
-def stack_json(row):
-    body = {
-        "id": stack_ref(row["org_name"], row["project_name"], row["stack_name"]),
-        "org_name": row["org_name"],
-        "project_name": row["project_name"],
-        "stack_name": row["stack_name"],
-        "active_update": str(row["active_update_id"] or ""),
-        "tags": row["tags"],
-        "version": row["version"],
-        "resource_count": row["resource_count"] or 0,
-    }
-    if row["running_update_id"] is not None:
-        body["current_operation"] = {
-            "kind": row["op_kind"],
-            "author": row["op_author"] or "",
-            "started": unix(row["op_started"]) or 0,
-        }
-    return schemas.stack.dump(body)
 
 
 @bp.post("/<org>/<project>")
@@ -71,7 +51,7 @@ def get_stack(org, project, stack):
     """A stack, its tags, version and any running operation."""
     with transaction() as conn:
         row = stacks.load_stack(conn, org, project, stack)
-    return jsonify(stack_json(row))
+    return jsonify(schemas.stack.dump(schemas.stack_of_row(row)))
 
 
 @bp.delete(STACK)

@@ -1,19 +1,21 @@
 """Updates: the routes behind `pulumi up/preview/refresh/destroy` (create, start, lease,
 checkpoints, journal entries, engine events, complete, cancel) and reading an update's status
 and events back. The lifecycle itself is app/updates.py."""
+import json
 import re
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from .. import updates
+from .. import history, stacks, updates
 from ..api import KIND, STACK, UPDATE, parse_body, parse_json_body, parse_state_body, unix
 from ..auth import requires_lease, requires_role
 from ..db import transaction
 from ..errors import ApiError
 from ..openapi import documented
 from ..queries import queries
+from ..schemas import stacks as schemas_stacks
 from ..schemas import updates as schemas
-from ..state.stored import StoredDeployment
+from ..state.stored import EMPTY_DEPLOYMENT_TEXT, StoredDeployment, decompress
 
 bp = Blueprint("updates", __name__, url_prefix="/api/stacks")
 
@@ -24,16 +26,10 @@ bp = Blueprint("updates", __name__, url_prefix="/api/stacks")
 def create_update(org, project, stack, kind):
     """Create an update of the given kind (update, preview, refresh or destroy)."""
     body = parse_body(schemas.update_program)
-    options = body.get("options") or {}
-    metadata = body.get("metadata") or {}
-    # `pulumi preview` creates through /preview; `pulumi up` sends its preview phase through
-    # /update with dryRun, so the flag, not the path, says whether this is a dry run.
-    dry_run = kind == "preview" or bool(options.get("dry_run"))
-    program = {key: body[key] for key in ("name", "runtime", "main", "description")}
-    program["options"] = options
+    dry_run, program, config, metadata = _update_program(body, kind)
     with transaction() as conn:
         update_id = updates.create_update(conn, org, project, stack, kind, dry_run, program,
-                                          body.get("config") or {}, metadata, g.user["id"])
+                                          config, metadata, g.user["id"])
     return jsonify(schemas.created_update.dump({"update_id": str(update_id)}))
 
 
@@ -45,11 +41,59 @@ def create_update(org, project, stack, kind):
 def start_update(org, project, stack, kind, update_id):
     """Start an update: claim the next version (real operations) and a lease token."""
     body = parse_body(schemas.start_update, default={})
-    journaled = (body["journal_version"] >= 1 and current_app.config["JOURNALING_ENABLED"])
     with transaction() as conn:
         started, token = updates.start_update(
-            conn, org, project, stack, update_id, journaled=journaled, tags=body.get("tags"),
-            user_id=g.user["id"], cli_version=cli_version())
+            conn, org, project, stack, update_id, journaled=_journaled(body),
+            tags=body.get("tags"), user_id=g.user["id"], cli_version=cli_version())
+    return jsonify(schemas.started_update.dump(_started(started, token)))
+
+
+@bp.post(STACK + "/begin-update")
+@requires_role("member")
+@documented(body=schemas.begin_update, response=schemas.begun_update, responses={
+    409: updates.CONFLICT,
+})
+def begin_update(org, project, stack):
+    """Create and start an update in one request (the `begin-update` capability), answered with
+    the stack and, up to BEGIN_UPDATE_STATE_MAX_BYTES, the state the update starts from."""
+    body = parse_body(schemas.begin_update)
+    kind = schemas.BEGIN_UPDATE_KINDS[body["update_kind"]]
+    dry_run, program, config, metadata = _update_program(body["program"], kind)
+    with transaction() as conn:
+        update_id = updates.create_update(conn, org, project, stack, kind, dry_run, program,
+                                          config, metadata, g.user["id"])
+        started, token = updates.start_update(
+            conn, org, project, stack, update_id, journaled=_journaled(body),
+            tags=body.get("tags"), user_id=g.user["id"], cli_version=cli_version())
+        row = stacks.load_stack(conn, org, project, stack)
+        base, size = history.state_before(conn, row["id"], started["version"], dry_run)
+    answer = schemas.begun_update.dump({**_started(started, token), "update_id": str(update_id),
+                                        "stack": schemas_stacks.stack_of_row(row)})
+    text = json.dumps(answer, separators=(",", ":"))
+    if size is not None and size <= current_app.config["BEGIN_UPDATE_STATE_MAX_BYTES"]:
+        state = decompress(base["deployment_gz"]) if base is not None else EMPTY_DEPLOYMENT_TEXT
+        # The stored text itself, never parsed or re-encoded.
+        text = text.encode()[:-1] + b',"deployment":' + state + b"}"
+    return Response(text, mimetype="application/json")
+
+
+def _update_program(body, kind):
+    """(dry run, program, config, metadata) of an UpdateProgramRequest for an update of `kind`."""
+    options = body.get("options") or {}
+    # `pulumi preview` creates through /preview; `pulumi up` sends its preview phase through
+    # /update with dryRun, so the flag, not the path, says whether this is a dry run.
+    dry_run = kind == "preview" or bool(options.get("dry_run"))
+    program = {key: body[key] for key in ("name", "runtime", "main", "description")}
+    program["options"] = options
+    return dry_run, program, body.get("config") or {}, body.get("metadata") or {}
+
+
+def _journaled(body):
+    """Whether the update journals: the CLI asks for it, and the service allows it."""
+    return body["journal_version"] >= 1 and current_app.config["JOURNALING_ENABLED"]
+
+
+def _started(started, token):
     answer = {
         "version": started["version"],
         "token": token,
@@ -57,7 +101,7 @@ def start_update(org, project, stack, kind, update_id):
     }
     if started["journal_version"]:
         answer["journal_version"] = started["journal_version"]
-    return jsonify(schemas.started_update.dump(answer))
+    return answer
 
 
 _CLI_VERSION = re.compile(r"pulumi-cli/\d+ \((v?[0-9][^;)\s]*)")

@@ -1,6 +1,8 @@
 """Stack shapes: create, rename, tags, and the stack and summary responses."""
 from marshmallow import ValidationError, fields, pre_load, validate, validates_schema
 
+from ..api import stack_ref, unix
+
 from .common import (
     Base,
     ORG_NAME,
@@ -202,3 +204,25 @@ TAGS_BODY = {"oneOf": [
 
 created_stack = CreatedStackSchema()
 delete_stack_query = DeleteStackQuerySchema()
+
+
+def stack_of_row(row):
+    """The Stack the CLI reads (StackSchema's fields), of a stack row (queries get_stack,
+    lock_stack)."""
+    body = {
+        "id": stack_ref(row["org_name"], row["project_name"], row["stack_name"]),
+        "org_name": row["org_name"],
+        "project_name": row["project_name"],
+        "stack_name": row["stack_name"],
+        "active_update": str(row["active_update_id"] or ""),
+        "tags": row["tags"],
+        "version": row["version"],
+        "resource_count": row["resource_count"] or 0,
+    }
+    if row["running_update_id"] is not None:
+        body["current_operation"] = {
+            "kind": row["op_kind"],
+            "author": row["op_author"] or "",
+            "started": unix(row["op_started"]) or 0,
+        }
+    return body

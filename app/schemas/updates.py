@@ -3,10 +3,14 @@ history and export/import."""
 from marshmallow import INCLUDE, fields, validate
 
 from .common import Base, tags_field, text_field
+from .stacks import StackSchema
 
 MAX_INT32 = 2 ** 31 - 1
 
 FINAL_STATUSES = ("succeeded", "failed", "cancelled")
+# The update kind of each UpdateKind the CLI sends to begin-update.
+BEGIN_UPDATE_KINDS = {"update": "update", "preview": "preview", "refresh": "refresh",
+                      "destroy": "destroy", "resource-import": "update"}
 
 
 # --- requests -----------------------------------------------------------------------------------
@@ -57,6 +61,15 @@ class StartUpdateSchema(Base):
     tags = tags_field(allow_none=True)
     # The journal format the CLI can write (it sends its newest, 2, unless journaling is off).
     journal_version = fields.Integer(data_key="journalVersion", load_default=0)
+
+
+class BeginUpdateSchema(StartUpdateSchema):
+    """BeginUpdateRequest: create (the program) and start (tags, journal) in one request."""
+
+    # The CLI's UpdateKind; `pulumi import` runs as an update ("resource-import").
+    update_kind = fields.String(data_key="updateKind", required=True,
+                                validate=validate.OneOf(BEGIN_UPDATE_KINDS))
+    program = fields.Nested(UpdateProgramSchema, required=True)
 
 
 class RenewLeaseSchema(Base):
@@ -146,6 +159,17 @@ class StartUpdateResponseSchema(Base):
     token_expiration = fields.Integer(data_key="tokenExpiration")
     # 1: persist state as journal entries; absent: checkpoints.
     journal_version = fields.Integer(data_key="journalVersion")
+
+
+class BeginUpdateResponseSchema(StartUpdateResponseSchema):
+    """BeginUpdateResponse. The stack's state before the update (`deployment`, an
+    UntypedDeployment) is added to the dumped object as stored text, when it is small enough."""
+
+    update_id = fields.String(data_key="updateID")
+    stack = fields.Nested(StackSchema)
+    deployment = fields.Dict(dump_only=True, metadata={
+        "description": "The stack's state before the update; absent when it is over "
+                       "BEGIN_UPDATE_STATE_MAX_BYTES (the CLI then exports it)"})
 
 
 class JournalEntrySchema(Base):
@@ -268,6 +292,8 @@ stack_outputs_query = StackOutputsQuerySchema()
 
 created_update = CreateUpdateResponseSchema()
 started_update = StartUpdateResponseSchema()
+begin_update = BeginUpdateSchema()
+begun_update = BeginUpdateResponseSchema()
 renewed_lease = RenewLeaseResponseSchema()
 update_results = UpdateResultsSchema()
 update_events = UpdateEventsSchema()

@@ -1,14 +1,14 @@
 -- Checkpoints: the deployment of each stack version.
 
 -- name: latest_checkpoint^
-SELECT version, deployment_gz, resource_count
+SELECT version, deployment_gz, resource_count, size_bytes
   FROM checkpoints
  WHERE stack_id = :stack_id
  ORDER BY version DESC
  LIMIT 1;
 
 -- name: checkpoint_at_version^
-SELECT version, deployment_gz, resource_count
+SELECT version, deployment_gz, resource_count, size_bytes
   FROM checkpoints
  WHERE stack_id = :stack_id AND version = :version;
 

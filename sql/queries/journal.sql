@@ -18,7 +18,7 @@ SELECT id, version, cli_version
 
 -- name: base_checkpoint^
 -- The state an update started from: the latest version before its own.
-SELECT version, deployment_gz
+SELECT version, deployment_gz, size_bytes
   FROM checkpoints
  WHERE stack_id = :stack_id AND version < :version
  ORDER BY version DESC

@@ -60,7 +60,8 @@ class Service:
             try:
                 requests.get(self.url + "/api/capabilities", headers={"Accept": ACCEPT}, timeout=2)
                 return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
+                # Not up yet, or a worker still starting on a busy machine.
                 time.sleep(0.2)
         raise RuntimeError(f"gunicorn did not come up:\n{self.log()}")
 
