@@ -184,6 +184,21 @@ def test_head_unknown_project_is_404(dev):
     assert dev["viewer"].head("/api/stacks/acme/nope").status_code == 404
 
 
+def test_head_project_whose_last_stack_was_deleted_is_404(dev):
+    # Pulumi's rule (the project has at least one stack), not "a project row exists".
+    assert dev["admin"].delete(STACK).status_code == 204
+    assert dev["viewer"].head("/api/stacks/acme/proj").status_code == 404
+    assert dev["member"].post("/api/stacks/acme/proj", {"stackName": "again"}).status_code == 200
+    assert dev["viewer"].head("/api/stacks/acme/proj").status_code == 200
+
+
+def test_head_project_whose_last_stack_was_renamed_away_is_404(dev):
+    response = dev["member"].post(f"{STACK}/rename", {"newName": "dev", "newProject": "other"})
+    assert response.status_code == 204
+    assert dev["viewer"].head("/api/stacks/acme/proj").status_code == 404
+    assert dev["viewer"].head("/api/stacks/acme/other").status_code == 200
+
+
 def test_head_project_of_another_org_is_404(dev, people):
     stranger = people.user("stranger", {"globex": "admin"})
     stranger.post("/api/stacks/globex/other", {"stackName": "dev"})

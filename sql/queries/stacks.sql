@@ -21,8 +21,11 @@ ON CONFLICT (project_id, name) DO NOTHING
 RETURNING id, name, tags, version;
 
 -- name: project_exists$
+-- Pulumi's rule: a project exists while it has a stack (its row outlives its last stack, which
+-- a delete or a rename into another project takes away).
 SELECT EXISTS (
-    SELECT 1 FROM projects p JOIN organizations o ON o.id = p.org_id
+    SELECT 1 FROM stacks s JOIN projects p ON p.id = s.project_id
+      JOIN organizations o ON o.id = p.org_id
      WHERE o.name = :org_name AND p.name = :project_name
 );
 
