@@ -47,6 +47,8 @@ def create_stack(conn, org, project, name, tags, state=None):
                                    tags=json.dumps(tags))
     if created is None:
         raise ApiError(409, f"Conflict: stack '{stack_ref(org, project, name)}' already exists")
+    # The name is this stack's now, not a renamed stack's former one.
+    queries.drop_stack_alias(conn, project_id=project_id, stack_name=name)
     if state is not None:
         put_version_state(conn, created["id"], 0, None,
                           stored_state.StoredDeployment.from_untyped(state))
@@ -84,6 +86,10 @@ def rename_stack(conn, org, project, stack, new_project, new_stack, initiator_id
         # The request's transaction rolls back with the error: the target project made above
         # goes too.
         raise ApiError(409, f"Conflict: stack '{stack_ref(*new)}' already exists") from None
+    # Calls that still name the stack as it was (an old version's secrets) keep reaching it.
+    queries.drop_stack_alias(conn, project_id=project_id, stack_name=new_stack)
+    queries.add_stack_alias(conn, project_id=row["project_id"], stack_name=stack,
+                            stack_id=row["id"])
     _record_rename(conn, row["id"], old, new, initiator_id)
 
 

@@ -1,13 +1,26 @@
 -- Service-managed secrets: the stacks' wrapped data keys and the master key canary.
 
 -- name: stack_secret_key^
--- A stack (by name) with its data key, if it has one yet.
-SELECT s.id AS stack_id, k.key_id, k.master_key_id, k.wrapped_key
-  FROM stacks s
-  JOIN projects p ON p.id = s.project_id
-  JOIN organizations o ON o.id = p.org_id
-  LEFT JOIN stack_secret_keys k ON k.stack_id = s.id
- WHERE o.name = :org_name AND p.name = :project_name AND s.name = :stack_name;
+-- A stack with its data key, if it has one yet, by its name or a former one (stack_aliases: the
+-- CLI decrypts an old version's secrets through the name that version recorded). A name is
+-- never both a stack's and an alias (app/stacks.py keeps it so).
+WITH target AS (
+    SELECT s.id
+      FROM stacks s
+      JOIN projects p ON p.id = s.project_id
+      JOIN organizations o ON o.id = p.org_id
+     WHERE o.name = :org_name AND p.name = :project_name AND s.name = :stack_name
+    UNION ALL
+    SELECT a.stack_id
+      FROM stack_aliases a
+      JOIN projects p ON p.id = a.project_id
+      JOIN organizations o ON o.id = p.org_id
+     WHERE o.name = :org_name AND p.name = :project_name AND a.name = :stack_name
+)
+SELECT t.id AS stack_id, k.key_id, k.master_key_id, k.wrapped_key
+  FROM target t
+  LEFT JOIN stack_secret_keys k ON k.stack_id = t.id
+ LIMIT 1;
 
 -- name: stack_secret_key_by_id^
 SELECT stack_id, key_id, master_key_id, wrapped_key

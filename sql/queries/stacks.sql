@@ -95,3 +95,14 @@ SELECT s.id, o.name AS org_name, p.name AS project_name, s.name AS stack_name,
    AND s.id > :after_id
  ORDER BY s.id
  LIMIT :page_size;
+
+-- name: add_stack_alias!
+-- The name a stack is renamed away from keeps leading to it (a later rename of another stack away
+-- from the same name takes it over).
+INSERT INTO stack_aliases (project_id, name, stack_id)
+VALUES (:project_id, :stack_name, :stack_id)
+ON CONFLICT (project_id, name) DO UPDATE SET stack_id = excluded.stack_id, created_at = now();
+
+-- name: drop_stack_alias!
+-- A stack now holds this name: it no longer leads to the stack that held it before.
+DELETE FROM stack_aliases WHERE project_id = :project_id AND name = :stack_name;
