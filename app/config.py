@@ -87,6 +87,10 @@ class Config:
         self.BEGIN_UPDATE_ENABLED = _bool("BEGIN_UPDATE_ENABLED", True)
         self.BEGIN_UPDATE_STATE_MAX_BYTES = _int("BEGIN_UPDATE_STATE_MAX_BYTES", 4 * 1024 * 1024)
         self.DELTA_CHECKPOINT_CUTOFF_BYTES = _int("DELTA_CHECKPOINT_CUTOFF_BYTES", 64 * 1024)
+        # Delta saves are appended; every CHECKPOINT_COMPACT_EVERY of them the state is rewritten
+        # whole. Each worker keeps the texts it saved last, up to CHECKPOINT_TEXT_CACHE_BYTES.
+        self.CHECKPOINT_COMPACT_EVERY = _int("CHECKPOINT_COMPACT_EVERY", 64)
+        self.CHECKPOINT_TEXT_CACHE_BYTES = _int("CHECKPOINT_TEXT_CACHE_BYTES", 256 * 1024 * 1024)
         # Largest journal batch accepted (entries, bytes once decompressed): larger ones get 413,
         # which makes the CLI split them. The CLI batches at most 100 entries.
         self.JOURNAL_MAX_BATCH_ENTRIES = _int("JOURNAL_MAX_BATCH_ENTRIES", 1000)

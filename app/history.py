@@ -1,8 +1,10 @@
 """A stack's past and present state as the CLI reads it: its history of operations, the state of
 each version, its current state (replayed from the journal while a journaled update runs) and its
 outputs. Functions take the request's connection and never commit."""
+from . import checkpoints
 from .queries import queries
 from .state import journal, outputs
+from .state.stored import EMPTY_DEPLOYMENT_TEXT, decompress
 
 
 def history(conn, stack_id, limit=None, offset=0):
@@ -23,29 +25,45 @@ def previews(conn, stack_id, ascending, limit=None, offset=0):
                                        offset=offset))
 
 
+class CurrentState:
+    """A stack's current state, in whichever form it exists: `untyped` (parsed) for a journaled
+    update running now, whose state exists only as its journal; `text` for a running update
+    whose delta checkpoints are not yet compacted; else `stored`, the latest checkpoint row (all
+    None for a stack never deployed)."""
+
+    def __init__(self, untyped=None, text=None, stored=None):
+        self.untyped, self.text, self.stored = untyped, text, stored
+
+
 def current_state(conn, stack_id):
-    """(untyped, stored): the state of a journaled update running now, which exists only as its
-    journal and is replayed (untyped), or else the stack's latest stored checkpoint row (None if
-    it was never deployed)."""
     running = queries.running_journaled_update(conn, stack_id=stack_id)
     if running is not None:
-        return journal.replayed_state(conn, stack_id, running["id"], running["version"],
-                                      running["cli_version"]), None
-    return None, queries.latest_checkpoint(conn, stack_id=stack_id)
+        return CurrentState(untyped=journal.replayed_state(
+            conn, stack_id, running["id"], running["version"], running["cli_version"]))
+    running = queries.running_delta_update(conn, stack_id=stack_id)
+    if running is not None:
+        return CurrentState(text=checkpoints.current_text(conn, running["id"]))
+    return CurrentState(stored=queries.latest_checkpoint(conn, stack_id=stack_id))
 
 
 def state_before(conn, stack_id, version, dry_run):
-    """(stored, size) of the state an update starting now reads first, without replaying a
-    journal: a real operation's base (the latest version before its own, which no other operation
-    can change while it runs), or a preview's current stored state. (None, None) when that state
-    exists only as the journal of another running update; (None, 0) for a stack never deployed."""
+    """(size, text) of the state an update starting now reads first, where it can be had without
+    replaying a journal: a real operation's base (the latest version before its own, which no
+    other operation can change while it runs), or a preview's current state; the empty state for
+    a stack never deployed. `text()` gives the bytes, decompressing a stored state only then.
+    (None, None) when that state exists only as the journal of another running update."""
     if dry_run:
-        if queries.running_journaled_update(conn, stack_id=stack_id) is not None:
+        current = current_state(conn, stack_id)
+        if current.untyped is not None:
             return None, None
-        stored = queries.latest_checkpoint(conn, stack_id=stack_id)
+        if current.text is not None:
+            return len(current.text), lambda: current.text
+        stored = current.stored
     else:
         stored = queries.base_checkpoint(conn, stack_id=stack_id, version=version)
-    return (stored, stored["size_bytes"]) if stored is not None else (None, 0)
+    if stored is None:
+        return len(EMPTY_DEPLOYMENT_TEXT), lambda: EMPTY_DEPLOYMENT_TEXT
+    return stored["size_bytes"], lambda: decompress(stored["deployment_gz"])
 
 
 def state_at_version(conn, stack_id, version):
@@ -55,9 +73,11 @@ def state_at_version(conn, stack_id, version):
 def stack_outputs(conn, stack_id):
     """(outputs, secrets providers) of the current state, decompressing and parsing a stored
     state only as far as its stack resource."""
-    untyped, stored = current_state(conn, stack_id)
-    if untyped is not None:
-        return outputs.stack_outputs(untyped)
-    if stored is not None:
-        return outputs.stack_outputs_of_stored(stored["deployment_gz"])
+    current = current_state(conn, stack_id)
+    if current.untyped is not None:
+        return outputs.stack_outputs(current.untyped)
+    if current.text is not None:
+        return outputs.stack_outputs_of_text(current.text)
+    if current.stored is not None:
+        return outputs.stack_outputs_of_stored(current.stored["deployment_gz"])
     return None, None

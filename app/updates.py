@@ -2,24 +2,23 @@
 checkpoints, journal entries, engine events, complete, cancel, abandon) and `pulumi stack
 import`, each new version ending with a stored state. Functions take the request's connection
 and never commit; every step the CLI retries gives the same result when repeated."""
-import hashlib
 import json
 import uuid
 
 from flask import current_app
 from psycopg2.errors import UniqueViolation
 
-from . import metrics, text
+from . import checkpoints, metrics, text
+from .checkpoints import LEASE_OVER
 from .api import stack_ref
 from .auth import hash_token, new_token
 from .errors import ApiError
 from .queries import queries
 from .stacks import load_stack, lock_stack, put_version_state
-from .state import delta, journal, pending, scan
+from .state import journal, pending, scan
 from .state.stored import EMPTY_DEPLOYMENT, StoredDeployment, decompress
 
 CONFLICT = "Conflict: Another update is currently in progress."
-LEASE_OVER = "Forbidden: the update's lease has expired or the update is over"
 OVER = ("succeeded", "failed", "cancelled")
 
 # An update's status as the CLI names its result.
@@ -117,43 +116,6 @@ def store_checkpoint(conn, update_id, stored):
     metrics.observe_checkpoint(row["size_bytes"])
 
 
-def store_verbatim_checkpoint(conn, update_id, stored, sequence):
-    """A whole state's exact text (the text later deltas edit)."""
-    if queries.lock_update_checkpoint(conn, update_id=str(update_id)) is None:
-        raise ApiError(403, LEASE_OVER)
-    _write_checkpoint_text(conn, update_id, stored, sequence)
-
-
-def apply_checkpoint_delta(conn, update_id, sequence, edits, checkpoint_hash):
-    """Edit the last stored text; a retry of an applied delta changes nothing. 409 for a delta
-    out of sequence, 400 for one that does not apply or whose result has another hash (the CLI
-    then sends the whole text verbatim)."""
-    current = queries.lock_update_checkpoint(conn, update_id=str(update_id))
-    if current is None:
-        raise ApiError(403, LEASE_OVER)
-    if sequence <= current["checkpoint_sequence"]:
-        return  # already applied: a retry
-    if sequence != current["checkpoint_sequence"] + 1 or current["deployment_gz"] is None:
-        raise ApiError(409, f"Conflict: checkpoint {sequence} does not follow the last one "
-                            f"stored ({current['checkpoint_sequence']})")
-    try:
-        edited = delta.apply_delta(decompress(current["deployment_gz"]), edits)
-    except delta.BadDelta as err:
-        raise ApiError(400, f"Bad Request: {err}") from None
-    if hashlib.sha256(edited).hexdigest() != checkpoint_hash:
-        raise ApiError(400, "Bad Request: the edited checkpoint does not match its hash")
-    # The resource count is taken when the update ends (counting means parsing it all).
-    _write_checkpoint_text(conn, update_id, StoredDeployment(edited, current["resource_count"] or 0),
-                           sequence)
-
-
-def _write_checkpoint_text(conn, update_id, stored, sequence):
-    row = stored.row()
-    queries.put_update_checkpoint(conn, update_id=str(update_id), **row)
-    queries.set_checkpoint_sequence(conn, update_id=str(update_id), sequence=sequence)
-    metrics.observe_checkpoint(row["size_bytes"])
-
-
 def store_journal_entries(conn, update_id, sequence_ids, entries):
     """A batch of journal entries, each stored as sent under its (validated) sequence id; a
     repeated batch is stored once."""
@@ -235,6 +197,7 @@ def finish_version(conn, stack_id, update_id, version):
                               StoredDeployment.from_untyped(untyped))
             return
     elif persistence["checkpoint_sequence"]:
+        checkpoints.compact(conn, update_id)
         _repair_checkpoint_text(conn, stack_id, update_id, version)
     queries.carry_checkpoint_forward(conn, stack_id=stack_id, version=version,
                                      update_id=str(update_id))

@@ -233,3 +233,103 @@ def test_a_completed_delta_update_gets_no_invented_pending_operations(member):
               step_event(1, "resOutputsEvent", "create", "a"))
     op.complete()
     assert "pending_operations" not in export_json(member, f"{STACK}/export/1")["deployment"]
+
+
+# --- delta saves cost what they change ----------------------------------------------------------
+
+def delta_rows(db, op):
+    with db.cursor() as cur:
+        cur.execute("SELECT u.checkpoint_sequence, u.checkpoint_base_sequence,"
+                    " (SELECT count(*) FROM checkpoint_deltas d WHERE d.update_id = u.id) AS n,"
+                    " (SELECT c.sha256 FROM checkpoints c WHERE c.update_id = u.id"
+                    "   AND c.version = u.version) AS stored_sha"
+                    " FROM updates u WHERE u.id = %s", (op.id,))
+        row = cur.fetchone()
+    db.rollback()
+    return row
+
+
+def texts(count):
+    return [text_of(untyped(n)) for n in range(1, count + 1)]
+
+
+def forget_worker_texts(op):
+    """As if the next save reached another worker (or one restarted)."""
+    from app import checkpoints
+    checkpoints._TEXTS.forget(op.id)
+
+
+def test_a_delta_is_appended_and_the_stored_text_stays_until_compaction(member, db):
+    op = Operation(member)
+    op.start()
+    steps = texts(4)
+    verbatim(op, steps[0], 1)
+    for sequence, (old, new) in enumerate(zip(steps, steps[1:]), start=2):
+        assert delta(op, old, new, sequence).status_code == 204
+    row = delta_rows(db, op)
+    assert (row["checkpoint_sequence"], row["checkpoint_base_sequence"], row["n"]) == (4, 1, 3)
+    assert row["stored_sha"] == hashlib.sha256(steps[0]).hexdigest()
+    # Readers see the current text all the same.
+    assert member.get(f"{STACK}/export").get_data() == steps[-1]
+    outputs = member.get(f"{STACK}/outputs").get_json()
+    assert outputs["outputs"] == {"answer": 42}
+
+
+def test_every_compact_every_deltas_the_text_is_stored_whole(database_url, people, db):
+    from app import create_app
+    from tests.conftest import Api, make_config
+
+    app = create_app(make_config(database_url, AUTO_MIGRATE=False, CHECKPOINT_COMPACT_EVERY=3))
+    api = people.user("cora", {"acme": "member"})
+    api = Api(app.test_client(), people.tokens["cora"])
+    make_stack(api)
+    op = Operation(api)
+    op.start()
+    steps = texts(5)
+    verbatim(op, steps[0], 1)
+    for sequence, (old, new) in enumerate(zip(steps, steps[1:]), start=2):
+        assert delta(op, old, new, sequence).status_code == 204
+    row = delta_rows(db, op)
+    # Sequence 4 was the third delta after the verbatim save at 1: stored whole, deltas dropped.
+    assert (row["checkpoint_sequence"], row["checkpoint_base_sequence"], row["n"]) == (5, 4, 1)
+    assert row["stored_sha"] == hashlib.sha256(steps[3]).hexdigest()
+    assert api.get(f"{STACK}/export").get_data() == steps[-1]
+
+
+def test_a_worker_without_the_text_rebuilds_it_from_the_stored_text_and_deltas(member, db):
+    op = Operation(member)
+    op.start()
+    steps = texts(4)
+    verbatim(op, steps[0], 1)
+    delta(op, steps[0], steps[1], 2)
+    forget_worker_texts(op)
+    assert delta(op, steps[1], steps[2], 3).status_code == 204
+    forget_worker_texts(op)
+    assert delta(op, steps[2], steps[3], 4).status_code == 204
+    assert delta(op, steps[0], steps[1], 5).status_code == 400  # against a stale text: refused
+    assert member.get(f"{STACK}/export").get_data() == steps[3]
+
+
+@pytest.mark.parametrize("end", ["complete", "cancel"])
+def test_an_update_ending_with_deltas_pending_stores_its_last_text(member, acme, db, end):
+    op = Operation(member)
+    op.start()
+    steps = texts(3)
+    verbatim(op, steps[0], 1)
+    delta(op, steps[0], steps[1], 2)
+    delta(op, steps[1], steps[2], 3)
+    response = op.complete() if end == "complete" else op.cancel(acme["member"])
+    assert response.status_code == 204
+    assert export_json(member, f"{STACK}/export/1") == untyped(3)
+    assert member.get(STACK).get_json()["resourceCount"] == 3
+    assert delta_rows(db, op)["n"] == 0
+
+
+def test_a_delta_after_the_update_ended_is_refused_and_changes_nothing(member, acme):
+    op = Operation(member)
+    op.start()
+    one, two = texts(2)
+    verbatim(op, one, 1)
+    op.complete()
+    assert delta(op, one, two, 2).status_code == 403
+    assert member.get(f"{STACK}/export").get_data() == one

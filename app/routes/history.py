@@ -114,9 +114,13 @@ def export_stack(org, project, stack):
     """The stack's current state (a valid empty deployment if it was never deployed)."""
     with transaction() as conn:
         row = load_stack(conn, org, project, stack)
-        untyped, latest = history.current_state(conn, row["id"])
-    if untyped is not None:
-        return Response(StoredDeployment.from_untyped(untyped).text, mimetype="application/json")
+        current = history.current_state(conn, row["id"])
+    if current.untyped is not None:
+        return Response(StoredDeployment.from_untyped(current.untyped).text,
+                        mimetype="application/json")
+    if current.text is not None:
+        return Response(current.text, mimetype="application/json")
+    latest = current.stored
     if latest is None:
         # Never deployed (and no state given at create): a valid, empty deployment.
         return Response(EMPTY_DEPLOYMENT_TEXT, mimetype="application/json")

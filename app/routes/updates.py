@@ -6,7 +6,7 @@ import re
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from .. import history, stacks, updates
+from .. import checkpoints, history, stacks, updates
 from ..api import KIND, STACK, UPDATE, parse_body, parse_json_body, parse_state_body, unix
 from ..auth import requires_lease, requires_role
 from ..db import transaction
@@ -15,7 +15,7 @@ from ..openapi import documented
 from ..queries import queries
 from ..schemas import stacks as schemas_stacks
 from ..schemas import updates as schemas
-from ..state.stored import EMPTY_DEPLOYMENT_TEXT, StoredDeployment, decompress
+from ..state.stored import StoredDeployment
 
 bp = Blueprint("updates", __name__, url_prefix="/api/stacks")
 
@@ -66,12 +66,13 @@ def begin_update(org, project, stack):
             conn, org, project, stack, update_id, journaled=_journaled(body),
             tags=body.get("tags"), user_id=g.user["id"], cli_version=cli_version())
         row = stacks.load_stack(conn, org, project, stack)
-        base, size = history.state_before(conn, row["id"], started["version"], dry_run)
+        size, read_state = history.state_before(conn, row["id"], started["version"], dry_run)
+        small = size is not None and size <= current_app.config["BEGIN_UPDATE_STATE_MAX_BYTES"]
+        state = read_state() if small else None
     answer = schemas.begun_update.dump({**_started(started, token), "update_id": str(update_id),
                                         "stack": schemas_stacks.stack_of_row(row)})
     text = json.dumps(answer, separators=(",", ":"))
-    if size is not None and size <= current_app.config["BEGIN_UPDATE_STATE_MAX_BYTES"]:
-        state = decompress(base["deployment_gz"]) if base is not None else EMPTY_DEPLOYMENT_TEXT
+    if state is not None:
         # The stored text itself, never parsed or re-encoded.
         text = text.encode()[:-1] + b',"deployment":' + state + b"}"
     return Response(text, mimetype="application/json")
@@ -182,7 +183,7 @@ def patch_checkpoint_verbatim(org, project, stack, kind, update_id):
     resources = body["untyped_deployment"]["deployment"].get("resources") or []
     stored = StoredDeployment(parsed.raw_value("untypedDeployment"), len(resources))
     with transaction() as conn:
-        updates.store_verbatim_checkpoint(conn, update_id, stored, body["sequence_number"])
+        checkpoints.save_verbatim(conn, update_id, stored, body["sequence_number"])
     return "", 204
 
 
@@ -197,8 +198,8 @@ def patch_checkpoint_delta(org, project, stack, kind, update_id):
     """Apply an edit of the last stored text; a retry of an applied delta changes nothing."""
     body = parse_body(schemas.delta_checkpoint)
     with transaction() as conn:
-        updates.apply_checkpoint_delta(conn, update_id, body["sequence_number"],
-                                       body["deployment_delta"], body["checkpoint_hash"])
+        checkpoints.apply_delta(conn, update_id, body["sequence_number"],
+                                body["deployment_delta"], body["checkpoint_hash"])
     return "", 204
 
 

@@ -24,20 +24,60 @@ SELECT version, deployment_gz, size_bytes
  ORDER BY version DESC
  LIMIT 1;
 
--- name: lock_update_checkpoint^
--- A running real update's checkpoint sequence and current text, locked for a verbatim or delta
--- save (the CLI sends them one at a time; the lock makes a retry wait for the original).
-SELECT u.checkpoint_sequence, c.deployment_gz, c.resource_count
-  FROM updates u
-  LEFT JOIN checkpoints c ON c.stack_id = u.stack_id AND c.version = u.version
-                         AND c.update_id = u.id
- WHERE u.id = CAST(:update_id AS uuid) AND u.status = 'running' AND NOT u.dry_run
-   FOR UPDATE OF u;
-
--- name: set_checkpoint_sequence!
-UPDATE updates SET checkpoint_sequence = :sequence WHERE id = CAST(:update_id AS uuid);
-
 -- name: persistence_of_update^
 -- How an update sent its state: journal entries, verbatim/delta checkpoints, or full ones.
 SELECT journal_version, cli_version, checkpoint_sequence FROM updates
  WHERE id = CAST(:update_id AS uuid);
+
+-- name: lock_update_delta_state^
+-- A running real update's verbatim/delta bookkeeping, locked for a save (the CLI sends saves one
+-- at a time; the lock makes a retry wait for the original). No state bytes: a delta save reads
+-- the text from the worker's memory when it is current there.
+SELECT u.checkpoint_sequence, u.checkpoint_base_sequence, u.checkpoint_sha256,
+       -- Counted when the update ends (counting means parsing it all); until then the count of
+       -- the last verbatim save stands.
+       (SELECT c.resource_count FROM checkpoints c
+         WHERE c.stack_id = u.stack_id AND c.version = u.version AND c.update_id = u.id)
+           AS resource_count
+  FROM updates u
+ WHERE u.id = CAST(:update_id AS uuid) AND u.status = 'running' AND NOT u.dry_run
+   FOR UPDATE OF u;
+
+-- name: delta_state^
+-- The same, unlocked, for a reader of the running update's state.
+SELECT checkpoint_sequence, checkpoint_base_sequence, checkpoint_sha256
+  FROM updates WHERE id = CAST(:update_id AS uuid);
+
+-- name: set_delta_state!
+UPDATE updates
+   SET checkpoint_sequence = :sequence, checkpoint_base_sequence = :base_sequence,
+       checkpoint_sha256 = :sha256, checkpoint_size_bytes = :size_bytes
+ WHERE id = CAST(:update_id AS uuid);
+
+-- name: insert_checkpoint_delta!
+INSERT INTO checkpoint_deltas (update_id, sequence, edits)
+VALUES (CAST(:update_id AS uuid), :sequence, :edits);
+
+-- name: checkpoint_deltas_after
+-- The deltas of an update after `after`, in order (to rebuild its current text).
+SELECT sequence, edits FROM checkpoint_deltas
+ WHERE update_id = CAST(:update_id AS uuid) AND sequence > :after
+ ORDER BY sequence;
+
+-- name: drop_checkpoint_deltas!
+-- Deltas compacted into the checkpoint row.
+DELETE FROM checkpoint_deltas WHERE update_id = CAST(:update_id AS uuid) AND sequence <= :upto;
+
+-- name: update_checkpoint_gz^
+-- The stored (compacted) text of an update's own version.
+SELECT c.deployment_gz
+  FROM updates u
+  JOIN checkpoints c ON c.stack_id = u.stack_id AND c.version = u.version AND c.update_id = u.id
+ WHERE u.id = CAST(:update_id AS uuid);
+
+-- name: running_delta_update^
+-- The stack's running real update whose current text is ahead of its checkpoint row (deltas
+-- not yet compacted), if any.
+SELECT id, checkpoint_sequence FROM updates
+ WHERE stack_id = :stack_id AND status = 'running' AND NOT dry_run
+   AND checkpoint_sequence > checkpoint_base_sequence;
