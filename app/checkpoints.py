@@ -4,9 +4,9 @@ since, so that a delta save costs what it changes rather than the size of the st
 
 A save appends its edits to `checkpoint_deltas`; every CHECKPOINT_COMPACT_EVERY deltas (and when
 the update ends) the current text is written whole into the checkpoint row (compaction). The text
-a worker saved last stays in its memory (`_TEXTS`, bounded), so the next save there starts from
-it; any other worker, or one after a restart, rebuilds it from the row and the deltas. Every
-text is checked against the SHA-256 the CLI sent for it. Functions take the request's connection
+a worker saved last stays in its memory (`_TEXTS`, bounded): its next save starts from it, brought
+up to date with the deltas other workers saved meanwhile; a worker without it (or after a restart)
+rebuilds it from the row and the deltas. Every text is checked against the SHA-256 the CLI sent. Functions take the request's connection
 and never commit."""
 import hashlib
 import json
@@ -33,15 +33,16 @@ class _Texts:
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def get(self, update_id, sequence, sha256):
+    def get(self, update_id):
+        update_id = str(update_id)
         with self._lock:
             found = self._entries.get(update_id)
-            if found is None or found[:2] != (sequence, sha256):
-                return None
-            self._entries.move_to_end(update_id)
-            return found[2]
+            if found is not None:
+                self._entries.move_to_end(update_id)
+            return found
 
     def put(self, update_id, sequence, sha256, text, limit):
+        update_id = str(update_id)
         with self._lock:
             self._drop(update_id)
             if len(text) > limit:
@@ -53,7 +54,7 @@ class _Texts:
 
     def forget(self, update_id):
         with self._lock:
-            self._drop(update_id)
+            self._drop(str(update_id))
 
     def _drop(self, update_id):
         found = self._entries.pop(update_id, None)
@@ -129,24 +130,33 @@ def current_text(conn, update_id):
 
 
 def _current_text(conn, update_id, state):
-    """The text as of state's checkpoint_sequence: from this worker's memory when it is that
-    text, else the checkpoint row with every delta after it applied."""
+    """The text as of state's checkpoint_sequence: this worker's text of an earlier save brought
+    up to date with the deltas saved since (by other workers), or else the checkpoint row with
+    every delta after it applied; checked against the hash of the last save either way."""
     sequence, sha256 = state["checkpoint_sequence"], state["checkpoint_sha256"]
-    text = _TEXTS.get(update_id, sequence, sha256)
-    if text is not None:
-        return text
+    cached = _TEXTS.get(update_id)
+    if cached is not None and cached[:2] == (sequence, sha256):
+        return cached[2]  # this worker's last save is the last save
+    if cached is not None and state["checkpoint_base_sequence"] <= cached[0] < sequence:
+        text = _apply_saved_deltas(conn, update_id, cached[0], cached[2])
+        if hashlib.sha256(text).hexdigest() == sha256:
+            return text
     row = queries.update_checkpoint_gz(conn, update_id=str(update_id))
     if row is None:
         raise ApiError(409, "Conflict: no checkpoint stored yet for this update")
-    text = decompress(row["deployment_gz"])
-    for found in queries.checkpoint_deltas_after(conn, update_id=str(update_id),
-                                                 after=state["checkpoint_base_sequence"]):
-        text = delta.apply_delta(text, json.loads(found["edits"]))
+    text = _apply_saved_deltas(conn, update_id, state["checkpoint_base_sequence"],
+                               decompress(row["deployment_gz"]))
     if hashlib.sha256(text).hexdigest() != sha256:
         # Never expected (every delta was checked when saved): have the CLI resend it whole.
         current_app.logger.error("update %s: rebuilt checkpoint %s does not match its hash",
                                  update_id, sequence)
         raise ApiError(409, f"Conflict: checkpoint {sequence} cannot be rebuilt; send it whole")
+    return text
+
+
+def _apply_saved_deltas(conn, update_id, after, text):
+    for found in queries.checkpoint_deltas_after(conn, update_id=str(update_id), after=after):
+        text = delta.apply_delta(text, json.loads(found["edits"]))
     return text
 
 
@@ -160,4 +170,5 @@ def _write_whole(conn, update_id, stored, sequence, sha256):
 
 
 def _remember(update_id, sequence, sha256, text):
-    _TEXTS.put(update_id, sequence, sha256, text, current_app.config["CHECKPOINT_TEXT_CACHE_BYTES"])
+    _TEXTS.put(update_id, sequence, sha256, text,
+               current_app.config["CHECKPOINT_TEXT_CACHE_BYTES"])
