@@ -103,7 +103,8 @@ def apply_delta(conn, update_id, sequence, edits, checkpoint_hash):
                      sequence, checkpoint_hash)
     else:
         queries.insert_checkpoint_delta(conn, update_id=str(update_id), sequence=sequence,
-                                        edits=json.dumps(edits, separators=(",", ":")))
+                                        edits=json.dumps(edits, separators=(",", ":")),
+                                        sha256=checkpoint_hash)
         queries.set_delta_state(conn, update_id=str(update_id), sequence=sequence,
                                 base_sequence=state["checkpoint_base_sequence"],
                                 sha256=checkpoint_hash, size_bytes=len(edited))
@@ -132,15 +133,17 @@ def current_text(conn, update_id):
 def _current_text(conn, update_id, state):
     """The text as of state's checkpoint_sequence: this worker's text of an earlier save brought
     up to date with the deltas saved since (by other workers), or else the checkpoint row with
-    every delta after it applied; checked against the hash of the last save either way."""
+    every delta after it applied (checked against the hash of the last save)."""
     sequence, sha256 = state["checkpoint_sequence"], state["checkpoint_sha256"]
     cached = _TEXTS.get(update_id)
     if cached is not None and cached[:2] == (sequence, sha256):
         return cached[2]  # this worker's last save is the last save
-    if cached is not None and state["checkpoint_base_sequence"] <= cached[0] < sequence:
-        text = _apply_saved_deltas(conn, update_id, cached[0], cached[2])
-        if hashlib.sha256(text).hexdigest() == sha256:
-            return text
+    if cached is not None and state["checkpoint_base_sequence"] <= cached[0] < sequence and (
+            queries.saved_text_sha256(conn, update_id=str(update_id), sequence=cached[0])
+            == cached[1]):
+        # This worker's text is the one saved then (not one a rolled-back save left it), and
+        # every later delta was checked against its hash when it was saved.
+        return _apply_saved_deltas(conn, update_id, cached[0], cached[2])
     row = queries.update_checkpoint_gz(conn, update_id=str(update_id))
     if row is None:
         raise ApiError(409, "Conflict: no checkpoint stored yet for this update")

@@ -78,6 +78,8 @@ def measure(service, log, token, count, saves):
             "sequenceNumber": sequence, "deploymentDelta": [edit(text, new)]})
         assert response.status_code == 204, response.text
         text = new
+        if sequence % 50 == 0:  # a slow service must not lose the lease mid-run
+            assert session.post(path + "/renew_lease", headers=lease, json={"duration": 300}).ok
     lines = [r for r in log.since(mark) if r.get("route", "").endswith("/checkpointdelta")]
     assert session.post(path + "/complete", headers=lease, json={"status": "succeeded"}).ok
     return [r["duration_ms"] for r in lines], len(text)

@@ -8,6 +8,8 @@ class BadDelta(ValueError):
 def apply_delta(old, edits):
     """Apply the CLI's text edits (gotextdiff TextEdit JSON: ascending, non-overlapping spans of
     byte offsets into the previous text, each replaced by NewText) to `old` (bytes)."""
+    # Views of `old`, not copies: the result is the only copy of a large text made.
+    view = memoryview(old)
     out, pos = [], 0
     for edit in edits:
         try:
@@ -20,8 +22,8 @@ def apply_delta(old, edits):
             raise BadDelta("an edit's offsets must be integers and its NewText a string")
         if not pos <= start <= end <= len(old):
             raise BadDelta(f"edit span {start}..{end} is out of order or outside the text")
-        out.append(old[pos:start])
+        out.append(view[pos:start])
         out.append(new_text.encode("utf-8"))
         pos = end
-    out.append(old[pos:])
+    out.append(view[pos:])
     return b"".join(out)

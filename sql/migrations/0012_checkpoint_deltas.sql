@@ -8,6 +8,8 @@ CREATE TABLE checkpoint_deltas (
     sequence   integer NOT NULL,
     -- The CLI's edits (gotextdiff TextEdit JSON) of the text after the previous sequence.
     edits      text NOT NULL,
+    -- SHA-256 (hex) of the text once they are applied, checked when the delta was saved.
+    sha256     text NOT NULL,
     PRIMARY KEY (update_id, sequence)
 );
 

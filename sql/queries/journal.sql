@@ -55,8 +55,18 @@ UPDATE updates
  WHERE id = CAST(:update_id AS uuid);
 
 -- name: insert_checkpoint_delta!
-INSERT INTO checkpoint_deltas (update_id, sequence, edits)
-VALUES (CAST(:update_id AS uuid), :sequence, :edits);
+INSERT INTO checkpoint_deltas (update_id, sequence, edits, sha256)
+VALUES (CAST(:update_id AS uuid), :sequence, :edits, :sha256);
+
+-- name: saved_text_sha256$
+-- The hash of an update's text as saved at `sequence`: its checkpoint row's when that is the
+-- compacted text, else the delta's.
+SELECT CASE WHEN u.checkpoint_base_sequence = :sequence THEN
+            (SELECT c.sha256 FROM checkpoints c
+              WHERE c.stack_id = u.stack_id AND c.version = u.version AND c.update_id = u.id)
+       ELSE (SELECT d.sha256 FROM checkpoint_deltas d
+              WHERE d.update_id = u.id AND d.sequence = :sequence) END
+  FROM updates u WHERE u.id = CAST(:update_id AS uuid);
 
 -- name: checkpoint_deltas_after
 -- The deltas of an update after `after`, in order (to rebuild its current text).
