@@ -6,7 +6,8 @@ import json
 import pytest
 
 from app.journal import BEGIN, SUCCESS
-from tests.lifecycle import STACK, Operation, export_json, make_stack, run, untyped
+from tests.support.deployments import untyped
+from tests.support.updates import STACK, Operation, export_json, make_stack, run
 
 ROOT = "urn:pulumi:dev::proj::pulumi:pulumi:Stack::proj-dev"
 

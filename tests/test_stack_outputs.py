@@ -6,7 +6,8 @@ import pytest
 
 from app import deployments
 from app.journal import BEGIN, SUCCESS
-from tests.lifecycle import STACK, Operation, deployment, make_stack, run, untyped
+from tests.support.deployments import deployment, untyped
+from tests.support.updates import STACK, Operation, make_stack, run
 
 ROOT = "urn:pulumi:dev::proj::pulumi:pulumi:Stack::proj-dev"
 

@@ -1,33 +1,29 @@
-"""Real servers for the tests that need them: a database of their own in the session's
-PostgreSQL, gunicorn started with the repository's gunicorn.conf.py, and nginx (the system's) with
-deploy/nginx.conf, only its addresses and file paths changed."""
-import contextlib
+"""Real servers for the tests (and benchmarks) that need them: gunicorn started with the
+repository's gunicorn.conf.py, nginx (the system's) with deploy/nginx.conf, only its addresses and
+file paths changed, and `pulumi-service serve` as a newcomer runs it."""
+import base64
 import datetime
 import ipaddress
 import json
 import os
+import queue
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
-import uuid
 from pathlib import Path
 
 import psycopg2
 import requests
 from requests.adapters import HTTPAdapter
 
-from app import migrate
-from app.cli import create_token, create_user
-from app.db import connect
-from app.queries import queries
-from tests.conftest import MASTER_KEY
-from tests.e2e.harness import Service
+from . import ACCEPT, REPO
+from .api import user_with_token
 
-ROOT = Path(__file__).resolve().parent.parent
-ACCEPT = "application/vnd.pulumi+8"
 STARTUP_SECONDS = 60
 
 
@@ -59,6 +55,7 @@ def children(pid):
 
 
 def stop(proc, sig=signal.SIGTERM, seconds=STARTUP_SECONDS):
+    """Signal `proc` and wait for it; SIGKILL it if it takes longer than `seconds`."""
     if proc.poll() is None:
         proc.send_signal(sig)
         try:
@@ -68,93 +65,85 @@ def stop(proc, sig=signal.SIGTERM, seconds=STARTUP_SECONDS):
             proc.wait()
 
 
-@contextlib.contextmanager
-def throwaway_database(server_url):
-    """A new, empty database in the session's PostgreSQL server; dropped afterwards."""
-    name = "t_" + uuid.uuid4().hex[:12]
-    admin = psycopg2.connect(server_url)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name}")
-    url = psycopg2.extensions.parse_dsn(server_url)
-    url["dbname"] = name
-    dsn = " ".join(f"{k}={v}" for k, v in url.items())
-    try:
-        yield dsn
-    finally:
-        with admin.cursor() as cur:
-            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                        "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
-            cur.execute(f"DROP DATABASE IF EXISTS {name}")
-        admin.close()
+class Service:
+    """`gunicorn -c gunicorn.conf.py 'app:create_app()'` on a free loopback port (or `port`)
+    against `database_url`, as production runs it; the knobs tests turn are the configuration's
+    own environment variables (workers, threads, a shorter graceful timeout) plus `env`.
 
+    Its stdout (the JSON access log) and stderr go to one log file (`log_path`, in `workdir`
+    if given). Each service gets its own secrets master key unless told (a restart after a key
+    rotation passes the new one)."""
 
-def user_with_token(database_url, login, orgs=None):
-    """A user (as the admin command makes them) with roles in `orgs`, and a new token."""
-    migrate.upgrade(database_url, log=lambda message: None)
-    conn = connect(database_url)
-    try:
-        with conn:
-            user = create_user(conn, login)
-            for org, role in (orgs or {}).items():
-                found = queries.org_by_name(conn, name=org) or queries.create_org(conn, name=org)
-                queries.set_membership(conn, org_id=found["id"], user_id=user["id"], role=role)
-            return create_token(conn, user, "test")
-    finally:
-        conn.close()
-
-
-class Gunicorn:
-    """`gunicorn -c gunicorn.conf.py 'app:create_app()'` on a free port, its stdout (the access
-    log) and stderr kept in files."""
-
-    def __init__(self, workdir, database_url, **env):
-        self.workdir = Path(workdir)
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+    def __init__(self, database_url, env=None, workers=2, threads=4, port=None, master_key=None,
+                 workdir=None):
+        self.database_url = database_url
+        self.master_key = master_key or base64.b64encode(os.urandom(32)).decode()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.stdout_path = self.workdir / "gunicorn.stdout"
-        self.stderr_path = self.workdir / "gunicorn.stderr"
-        self.env = dict(os.environ, DATABASE_URL=database_url, GUNICORN_WORKERS="2",
-                        GUNICORN_THREADS="4", SECRETS_MASTER_KEY=MASTER_KEY,
-                        SECRETS_MASTER_KEY_FILE="", SECRETS_PREVIOUS_MASTER_KEYS="")
-        self.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        self.env.update({k: str(v) for k, v in env.items()})
+        self.extra_env = {k: str(v) for k, v in (env or {}).items()}
+        self.workers = workers
+        self.threads = threads
         self.proc = None
+        if workdir is None:
+            self.log_path = Path(tempfile.mkstemp(prefix="gunicorn-", suffix=".log")[1])
+        else:
+            Path(workdir).mkdir(parents=True, exist_ok=True)
+            self.log_path = Path(workdir) / "gunicorn.log"
 
-    def start(self):
-        command = [sys.executable, "-m", "gunicorn", "--config", str(ROOT / "gunicorn.conf.py"),
+    def env(self):
+        env = dict(os.environ, DATABASE_URL=self.database_url, SECRETS_MASTER_KEY=self.master_key,
+                   SECRETS_MASTER_KEY_FILE="", SECRETS_PREVIOUS_MASTER_KEYS="",
+                   GUNICORN_WORKERS=str(self.workers), GUNICORN_THREADS=str(self.threads),
+                   GUNICORN_GRACEFUL_TIMEOUT="30")
+        # gunicorn.conf.py makes a metrics folder of its own unless one is given.
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        env.update(self.extra_env)
+        return env
+
+    def start(self, timeout=STARTUP_SECONDS):
+        command = [sys.executable, "-m", "gunicorn", "--config", str(REPO / "gunicorn.conf.py"),
                    "--bind", f"127.0.0.1:{self.port}", "app:create_app()"]
-        with open(self.stdout_path, "ab") as out, open(self.stderr_path, "ab") as err:
-            self.proc = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=out, stderr=err)
-        wait_until(self.ready, f"gunicorn on port {self.port} ({self.stderr_path})")
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(command, cwd=REPO, env=self.env(), stdout=log,
+                                         stderr=subprocess.STDOUT)
+        try:
+            wait_until(self.ready, f"gunicorn on port {self.port} ({self.log_path})", timeout)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def ready(self):
+        """Answering /healthz with every worker started; RuntimeError if gunicorn gave up (a
+        worker that cannot start, e.g. refusing the wrong secrets master key)."""
         if self.proc.poll() is not None:
-            raise AssertionError(f"gunicorn exited: {self.stderr_path.read_text()[-3000:]}")
+            raise RuntimeError(f"gunicorn exited ({self.proc.returncode}):\n{self.log()[-3000:]}")
         try:
             return requests.get(self.url + "/healthz", timeout=5).status_code == 200 and \
-                len(self.workers()) == int(self.env["GUNICORN_WORKERS"])
-        except requests.ConnectionError:
+                len(self.worker_pids()) == self.workers
+        except requests.RequestException:  # not listening yet, or too busy starting to answer
             return False
 
-    def workers(self):
+    def worker_pids(self):
+        """gunicorn's workers: the master's children."""
         return children(self.proc.pid)
 
     def stop(self):
         if self.proc is not None:
             stop(self.proc)
 
-    def logs(self):
-        return self.stdout_path.read_text() + self.stderr_path.read_text()
+    def log(self):
+        return self.log_path.read_text(errors="replace")
 
     def access_lines(self):
+        """The access log's records (the log file also holds everything else gunicorn and the
+        service wrote)."""
         lines = []
-        for line in self.stdout_path.read_text().splitlines():
-            record = json.loads(line)
-            if record.get("logger") == "app.access":
-                lines.append(record)
+        for line in self.log().splitlines():
+            if line.startswith("{") and '"app.access"' in line:
+                record = json.loads(line)
+                if record.get("logger") == "app.access":
+                    lines.append(record)
         return lines
 
     def access_line(self, request_id):
@@ -164,6 +153,40 @@ class Gunicorn:
                    f"the access line of request {request_id}")
         [line] = [r for r in self.access_lines() if r["request_id"] == request_id]
         return line
+
+    # --- the admin command --------------------------------------------------------------------
+
+    def admin(self, *args, check=True):
+        result = subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=REPO,
+                                env=self.env(), capture_output=True, text=True, timeout=120)
+        if check and result.returncode != 0:
+            raise AssertionError(f"pulumi-service {' '.join(args)} failed:\n{result.stdout}\n"
+                                 f"{result.stderr}")
+        return result
+
+    def user(self, login, orgs=None):
+        """A user (and any missing orgs, with the given roles) made by the admin command's own
+        functions in the service's database; returns a new token. Not through the command
+        itself: a Python start-up per step cost seconds per test (tests/test_admin_cli.py runs
+        the installed command)."""
+        return user_with_token(self.database_url, login, orgs)
+
+    # --- the HTTP API, to check the service's state -------------------------------------------
+
+    def api(self, method, path, token, **kwargs):
+        headers = {"Accept": ACCEPT, "Authorization": f"token {token}"}
+        headers.update(kwargs.pop("headers", {}))
+        return requests.request(method, self.url + path, headers=headers, timeout=60, **kwargs)
+
+    def query(self, sql, params=()):
+        """Rows of one SQL query on the service's database, to check what it stored."""
+        conn = psycopg2.connect(self.database_url)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql, params)
+                return cur.fetchall()
+        finally:
+            conn.close()
 
 
 def self_signed_certificate(folder):
@@ -209,7 +232,7 @@ def nginx_binary():
 
 def _substitute(text, old, new):
     if old not in text:
-        raise AssertionError(f"deploy/nginx.conf no longer contains {old!r}: update tests/servers.py")
+        raise AssertionError(f"deploy/nginx.conf no longer contains {old!r}: update tests/support/servers.py")
     return text.replace(old, new)
 
 
@@ -223,7 +246,7 @@ class Nginx:
         self.port, self.http_port = free_port(), free_port()
         self.url = f"https://127.0.0.1:{self.port}"
         self.cert, self.key = self_signed_certificate(self.workdir)
-        site = (ROOT / "deploy" / "nginx.conf").read_text()
+        site = (REPO / "deploy" / "nginx.conf").read_text()
         for old, new in [
             ("server 127.0.0.1:8080;", f"server 127.0.0.1:{upstream_port};"),
             ("listen 443 ssl;", f"listen 127.0.0.1:{self.port} ssl;"),
@@ -298,26 +321,60 @@ class _SourceAddress(HTTPAdapter):
         super().init_poolmanager(*args, **kwargs)
 
 
-def pulumi_headers(token=None, **extra):
-    headers = {"Accept": ACCEPT, "Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"token {token}"
-    headers.update(extra)
-    return headers
+class Serve:
+    """`pulumi-service serve` as a newcomer runs it (no DATABASE_URL: the embedded PostgreSQL in
+    `data`), its output read line by line as it comes."""
 
+    def __init__(self, data, cwd, port=None, seconds=180):
+        env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        self.port = port or free_port()
+        env.update(PULUMI_SERVICE_DATA=str(data), PORT=str(self.port), HOST="127.0.0.1")
+        command = Path(sys.executable).with_name("pulumi-service")
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.seconds = seconds
+        self.lines = []
+        self._queue = queue.Queue()
+        self.proc = subprocess.Popen([command, "serve"], env=env, cwd=cwd, text=True,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
-# Used by the wire, fault and fuzz tests: the e2e harness's gunicorn, on a database of its own.
-def new_database(postgres):
-    """A fresh database in `postgres`, apart from the one unit tests truncate."""
-    name = f"t_{uuid.uuid4().hex[:10]}"
-    conn = psycopg2.connect(postgres.url(database="postgres"))
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name}")
-    conn.close()
-    return postgres.url(database=name)
+    def _read(self):
+        for line in self.proc.stdout:
+            self._queue.put(line)
+        self._queue.put(None)
 
+    def wait_for_line(self, text):
+        deadline = time.monotonic() + self.seconds
+        while time.monotonic() < deadline:
+            try:
+                line = self._queue.get(timeout=1)
+            except queue.Empty:
+                continue
+            if line is None:
+                break
+            self.lines.append(line)
+            if text in line:
+                return
+        raise AssertionError(f"no {text!r} in the output:\n" + "".join(self.lines))
 
-def gunicorn(database_url, env=None, workers=2, threads=4):
-    """A started gunicorn (stop() it when done)."""
-    return Service(database_url, env=env, workers=workers, threads=threads).start()
+    def get(self, path, token):
+        """GET over real HTTP, retried while gunicorn is still starting."""
+        deadline = time.monotonic() + self.seconds
+        while True:
+            try:
+                return requests.get(self.url + path, timeout=10, headers={
+                    "Accept": ACCEPT, "Authorization": f"token {token}"})
+            except requests.ConnectionError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise
+                time.sleep(0.5)
+
+    def stop(self):
+        """SIGTERM, as systemd or Ctrl-C would; returns the exit code."""
+        try:
+            stop(self.proc, seconds=120)
+            return self.proc.returncode
+        finally:
+            self._reader.join(timeout=10)
+            self.proc.stdout.close()
