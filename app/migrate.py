@@ -26,15 +26,6 @@ def available():
     return found
 
 
-def current_version(conn):
-    with conn.cursor() as cur:
-        cur.execute("SELECT to_regclass('schema_migrations') AS t")
-        if cur.fetchone()["t"] is None:
-            return 0
-        cur.execute("SELECT coalesce(max(version), 0) AS v FROM schema_migrations")
-        return cur.fetchone()["v"]
-
-
 def pending(conn):
     with conn.cursor() as cur:
         cur.execute("SELECT to_regclass('schema_migrations') AS t")

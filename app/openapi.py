@@ -6,6 +6,7 @@ Nothing here is written by hand per route: a new route appears in the document b
 registered; one without `@documented` is still listed (from its rule and auth) but marked
 `x-undocumented`, and tests/test_openapi.py fails until it is declared.
 """
+import copy
 import re
 
 from apispec import APISpec
@@ -283,6 +284,24 @@ def undocumented(document):
     ]
 
 
+# Documents already built, by route table: build() reads nothing else (the views' declarations
+# are fixed when their module is imported), so an app with the same routes and views gets the
+# same document. Only tests make many apps in one process; one with a view swapped in has a
+# table of its own.
+_built = {}
+
+
+def _route_table(app):
+    return tuple(sorted(
+        (rule.rule, tuple(sorted(rule.methods)), rule.endpoint,
+         app.view_functions.get(rule.endpoint))
+        for rule in app.url_map.iter_rules() if rule.endpoint != "static"
+    ))
+
+
 def init_app(app):
-    """Build the document once, after every blueprint is registered."""
-    app.extensions["openapi"] = build(app)
+    """The document, after every blueprint is registered: built once per route table."""
+    key = _route_table(app)
+    if key not in _built:
+        _built[key] = build(app)
+    app.extensions["openapi"] = copy.deepcopy(_built[key])

@@ -24,7 +24,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.bench_up import AccessLog, database  # noqa: E402
-from tests.e2e.harness import ACCEPT, Service, unique  # noqa: E402
+from tests.support import ACCEPT, unique  # noqa: E402
+from tests.support.servers import Service  # noqa: E402
 
 
 def state(count, changed=-1, round_=0):

@@ -17,7 +17,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.bench_up import database, pulumi_bin  # noqa: E402
-from tests.e2e.harness import Pulumi, Service, stash_program, unique  # noqa: E402
+from tests.support import unique  # noqa: E402
+from tests.support.cli import Pulumi, stash_program  # noqa: E402
+from tests.support.servers import Service  # noqa: E402
 
 
 def fetch(service, path, token, runs):

@@ -66,7 +66,7 @@ def in_process():
 
     url, server = os.environ.get("DATABASE_URL"), None
     if not url:
-        from tests.pgserver import factory
+        from tests.support.postgres import factory
 
         server = factory()()
         url = server.url()

@@ -9,7 +9,7 @@ the service's time per journal batch at two stack sizes. Not a test: it asserts 
     .venv/bin/python bench/bench_up.py --sizes 1000 --modes journal --batch-sizes
     .venv/bin/python bench/bench_up.py --skip none --timeout 7200    # full@5000 too
 
-Modes (tests/e2e/harness.py PERSISTENCE_MODES): journal (the CLI's default), delta (journaling
+Modes (tests/support/cli.py PERSISTENCE_MODES): journal (the CLI's default), delta (journaling
 off: verbatim + delta checkpoints) and full (both off: the whole state after every step, O(N^2)
 bytes; full@5000 is skipped unless asked for). Only the service backend journals or sends deltas,
 so file:// and the floor are measured once per N and shown against every mode.
@@ -38,9 +38,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.e2e.harness import (  # noqa: E402
-    PERSISTENCE_MODES, Pulumi, Service, stash_program, unique,
-)
+from tests.support import postgres as pg, unique  # noqa: E402
+from tests.support.cli import PERSISTENCE_MODES, Pulumi, pulumi_bin, stash_program  # noqa: E402
+from tests.support.servers import Service  # noqa: E402
 
 PASSPHRASE = {"PULUMI_CONFIG_PASSPHRASE": "bench"}
 MODES = tuple(PERSISTENCE_MODES)
@@ -56,27 +56,11 @@ class TimedOut(Exception):
     pass
 
 
-def pulumi_bin():
-    if os.environ.get("PULUMI_CLI_BIN"):
-        return Path(os.environ["PULUMI_CLI_BIN"])
-    built = subprocess.run(["bash", str(REPO / "tests/e2e/build_pulumi_cli.sh")],
-                           capture_output=True, text=True, check=True)
-    return Path(built.stdout.strip().splitlines()[-1])
-
-
 def database():
     """(database URL, stop function)."""
     if os.environ.get("DATABASE_URL"):
         return os.environ["DATABASE_URL"], lambda: None
-    from tests.pgserver import factory
-
-    pg_factory = factory()
-    server = pg_factory()
-
-    def stop():
-        server.stop()
-        pg_factory.clear_cache()
-
+    server, stop = pg.start()
     return server.url(), stop
 
 

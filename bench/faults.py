@@ -33,14 +33,16 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.bench_up import database, pulumi_bin  # noqa: E402
-from tests.e2e.faults import (  # noqa: E402
+from tests.support import unique  # noqa: E402
+from tests.support.cli import (  # noqa: E402
+    PERSISTENCE_MODES, Pulumi, logged_in as new_cli, normalised, stash_program,
+)
+from tests.support.faults import (  # noqa: E402
     CONFLICT_HINT, CONFLICT_TEXT, check_readable, clear_pending_creates, export, history,
-    kill_cli_mid_update, new_cli, normalised, race, reference_state, running, sibling,
-    ups_under_worker_kills, wait_for_lease, wide_service,
+    kill_cli_mid_update, race, reference_state, running, sibling, ups_under_worker_kills,
+    wait_for_lease, wide_service,
 )
-from tests.e2e.harness import (  # noqa: E402
-    PERSISTENCE_MODES, Pulumi, Service, stash_program, unique,
-)
+from tests.support.servers import Service  # noqa: E402
 
 failures = []
 

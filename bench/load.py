@@ -18,7 +18,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import requests
@@ -26,24 +25,16 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.e2e.harness import ACCEPT, Service  # noqa: E402
+from tests.support.servers import Service  # noqa: E402
 
 ORG, PROJECT, STACKS = "loadorg", "proj", ["s0", "s1", "s2", "s3", "s4"]
 
 
 def database(args):
-    if os.environ.get("DATABASE_URL"):
-        import psycopg2
+    from tests.support.postgres import create_database, factory
 
-        name = f"load_{int(time.time())}"
-        conn = psycopg2.connect(os.environ["DATABASE_URL"])
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(f"CREATE DATABASE {name}")
-        conn.close()
-        base = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
-        return f"{base}/{name}", None
-    from tests.pgserver import factory
+    if os.environ.get("DATABASE_URL"):
+        return create_database(os.environ["DATABASE_URL"], prefix="load_"), None
 
     pg_factory = factory()
     server = pg_factory()

@@ -7,7 +7,7 @@ import schemathesis
 from hypothesis import strategies as st
 from schemathesis.generation.modes import GenerationMode
 
-ACCEPT = "application/vnd.pulumi+8"
+from tests.support import ACCEPT
 
 # The fixtures path parameters are drawn from (half of the time; the other half is generated).
 ORG, PROJECT, STACKS = "acme", "proj", ("dev", "prod")

@@ -7,8 +7,8 @@ from flask import Blueprint
 
 from app import create_app
 from app.auth import authenticated, new_token, public
-from tests.conftest import make_config
-from tests.conftest import ACCEPT
+from tests.support.apps import make_config
+from tests.support import ACCEPT
 
 LIMIT = 3
 

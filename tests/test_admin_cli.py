@@ -11,8 +11,10 @@ from click.testing import CliRunner
 
 from app import migrate
 from app.cli import main
-from tests.conftest import Api
-from tests.helpers import assert_error, count, fresh_database
+from tests.support.api import Api
+from tests.support.api import assert_error
+from tests.support.postgres import throwaway_database
+from tests.support.rows import count
 
 
 @pytest.fixture
@@ -52,7 +54,7 @@ def new_token(run, login, *options):
 
 def test_db_upgrade_migrates_an_empty_database_once(database_url):
     runner = CliRunner()
-    with fresh_database(database_url) as url:
+    with throwaway_database(database_url) as url:
         first = ok(runner.invoke(main, ["db", "upgrade"], env={"DATABASE_URL": url}))
         assert f"({len(migrate.available())} migration(s) applied)" in first.output
         assert "0001_init.sql" in first.output

@@ -4,7 +4,7 @@ import pytest
 
 from app.auth import hash_token
 from app.queries import queries
-from tests.helpers import assert_error
+from tests.support.api import assert_error
 
 STACK = "/api/stacks/acme/proj/dev"
 ROLES = ["viewer", "member", "admin"]

@@ -19,9 +19,9 @@ from flask import Blueprint, jsonify
 from app import create_app
 from app.state.stored import EMPTY_DEPLOYMENT, StoredDeployment
 from app.auth import ROLES, authenticated, hash_token, new_token, requires_lease
-from tests.conftest import make_config
+from tests.support.apps import make_config
 from app.queries import queries
-from tests.routes import route_table, served
+from tests.support.routes import route_table, served
 
 ALLOW = "allow"
 

@@ -5,8 +5,10 @@ import json
 import pytest
 
 from app import create_app
-from tests.conftest import Api, make_config
-from tests.lifecycle import STACK, Operation, make_stack, program, run, untyped
+from tests.support.api import Api
+from tests.support.apps import make_config
+from tests.support.deployments import untyped
+from tests.support.updates import STACK, Operation, make_stack, program, run
 
 CONFLICT = "Conflict: Another update is currently in progress."
 

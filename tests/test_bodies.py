@@ -8,8 +8,12 @@ import socket
 import pytest
 
 from app import create_app
-from tests.conftest import Api, make_config
-from tests.servers import Gunicorn, pulumi_headers, throwaway_database, user_with_token
+from tests.support.api import Api
+from tests.support.apps import make_config
+from tests.support import pulumi_headers
+from tests.support.api import user_with_token
+from tests.support.postgres import throwaway_database
+from tests.support.servers import Service
 
 LIMIT = 64 * 1024
 URL = "/api/stacks/acme/website"
@@ -127,8 +131,8 @@ def test_a_chunked_gzip_body_is_decompressed(member):
 def served(tmp_path_factory, postgres):
     with throwaway_database(postgres.url()) as database_url:
         token = user_with_token(database_url, "alice", {"acme": "member"})
-        gunicorn = Gunicorn(tmp_path_factory.mktemp("bodies"), database_url,
-                            MAX_BODY_BYTES=LIMIT).start()
+        gunicorn = Service(database_url, env={"MAX_BODY_BYTES": LIMIT},
+                           workdir=tmp_path_factory.mktemp("bodies")).start()
         yield gunicorn, token
         gunicorn.stop()
 

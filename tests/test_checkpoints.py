@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from tests.lifecycle import STACK, Operation, export_json, make_stack, run, untyped
+from tests.support.deployments import untyped
+from tests.support.updates import STACK, Operation, export_json, make_stack, run
 
 
 @pytest.fixture

@@ -10,8 +10,12 @@ from werkzeug.serving import make_server
 
 from app import create_app, migrate
 from app.db import get_conn
-from tests.conftest import ACCEPT, Api, make_config
-from tests.helpers import assert_error, count, fresh_database
+from tests.support import ACCEPT
+from tests.support.api import Api
+from tests.support.apps import make_config
+from tests.support.api import assert_error
+from tests.support.postgres import throwaway_database
+from tests.support.rows import count
 
 CLIENTS = 20
 
@@ -87,7 +91,7 @@ def _migrate_in_process(url, start, results):
 def test_concurrent_migrations_apply_each_migration_once(database_url):
     workers = 6
     context = multiprocessing.get_context("spawn")
-    with fresh_database(database_url) as url:
+    with throwaway_database(database_url) as url:
         start = context.Barrier(workers)
         results = context.Queue()
         processes = [context.Process(target=_migrate_in_process, args=(url, start, results))

@@ -6,14 +6,8 @@ import pytest
 
 from app.state.stored import decompress as load
 from app.queries import queries
-from tests.helpers import (
-    add_checkpoint,
-    add_engine_event,
-    add_update,
-    assert_error,
-    count,
-    stack_id,
-)
+from tests.support.api import assert_error
+from tests.support.rows import add_checkpoint, add_engine_event, add_update, count, stack_id
 
 STACK = "/api/stacks/acme/proj/dev"
 

@@ -2,7 +2,8 @@
 order with continuation tokens."""
 import pytest
 
-from tests.lifecycle import STACK, Operation, event, make_stack, summary
+from tests.support.deployments import event, summary
+from tests.support.updates import STACK, Operation, make_stack
 
 
 @pytest.fixture
@@ -126,7 +127,7 @@ def test_event_without_a_sequence_is_400(running):
 
 
 def test_gzip_batch_is_accepted(member, running):
-    from tests.lifecycle import gzipped
+    from tests.support.deployments import gzipped
     response = running.lease_call("POST", "/events/batch", data=gzipped({"events": [event(0)]}),
                                   headers={"Content-Encoding": "gzip"})
     assert response.status_code == 204

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from app.state.stored import EMPTY_DEPLOYMENT
-from tests.lifecycle import STACK, Operation, export_json, gzipped, make_stack, run, untyped
+from tests.support.deployments import gzipped, untyped
+from tests.support.updates import STACK, Operation, export_json, make_stack, run
 
 
 @pytest.fixture

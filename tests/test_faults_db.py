@@ -13,11 +13,10 @@ import pytest
 import requests
 
 from app import create_app
-from tests.conftest import make_config
-
-from tests.conftest import ACCEPT, Api
-from tests.pgserver import factory
-from tests.servers import gunicorn
+from tests.support import ACCEPT, postgres as pg
+from tests.support.api import Api
+from tests.support.apps import make_config
+from tests.support.servers import Service
 
 # The service's own bound for one request while the database is down (DB_CONNECT_TIMEOUT is
 # 2 s below): a client waiting longer than this has met a hang.
@@ -28,17 +27,14 @@ HEAL_SECONDS = 5
 
 @pytest.fixture(scope="module")
 def own_postgres():
-    pg_factory = factory()
-    server = pg_factory()
-    yield server
-    server.stop()
-    pg_factory.clear_cache()
+    with pg.running() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def service(own_postgres):
-    svc = gunicorn(own_postgres.url(), env={"DB_CONNECT_TIMEOUT": "2", "DB_POOL_MIN": "2"},
-                   workers=2, threads=4)
+    svc = Service(own_postgres.url(), env={"DB_CONNECT_TIMEOUT": "2", "DB_POOL_MIN": "2"},
+                  workers=2, threads=4).start()
     yield svc
     svc.stop()
 

@@ -15,11 +15,11 @@ from hypothesis import HealthCheck, settings
 from app import create_app
 from app.auth import hash_token
 from app.cli import create_user
-from tests.conftest import make_config
+from tests.support.apps import make_config
 from app.db import connect
 from app.queries import queries
 from tests import fuzzing
-from tests.routes import collect_app
+from tests.support.routes import collect_app
 
 # About FUZZ_TOTAL_EXAMPLES cases in all (a couple of minutes on 2 cores), shared evenly by the
 # operations of the document (each gets at least MIN_EXAMPLES); bench/fuzz.py sets the
@@ -48,9 +48,9 @@ def target(database_url):
         yield {"app": create_app(make_config(database_url, AUTH_FAIL_LIMIT=0)),
                "base_url": "http://localhost"}
         return
-    from tests.servers import gunicorn
+    from tests.support.servers import Service
 
-    service = gunicorn(database_url, env={"AUTH_FAIL_LIMIT": "0"})
+    service = Service(database_url, env={"AUTH_FAIL_LIMIT": "0"}).start()
     yield {"app": None, "base_url": service.url}
     service.stop()
 

@@ -6,7 +6,7 @@ import pytest
 
 from app.schemas.common import STACK_NAME, TAG_NAME
 from app.schemas.secrets import CANONICAL_BASE64
-from tests.conftest import ACCEPT
+from tests.support import ACCEPT
 
 
 @pytest.fixture

@@ -6,9 +6,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from app import create_app
-from tests.conftest import make_config
-from tests.lifecycle import STACK, Operation, make_stack, untyped
-from tests.servers import throwaway_database
+from tests.support.apps import make_config
+from tests.support.deployments import untyped
+from tests.support.updates import STACK, Operation, make_stack
+from tests.support.postgres import throwaway_database
 
 def scrape(client, headers=None):
     """{(sample name, ((label, value), ...)): value} of one /metrics response."""
@@ -45,7 +46,7 @@ def app_with(database_url):
 def lost_database(postgres):
     """An app whose database went away after it started."""
     with throwaway_database(postgres.url()) as url:
-        app = create_app(make_config(url))
+        app = create_app(make_config(url, AUTO_MIGRATE=True))
     return app.test_client()
 
 
@@ -53,7 +54,7 @@ def lost_database(postgres):
 def behind_database(postgres):
     """An app whose database lacks the newest migration (the code was upgraded, not the schema)."""
     with throwaway_database(postgres.url()) as url:
-        app = create_app(make_config(url))
+        app = create_app(make_config(url, AUTO_MIGRATE=True))
         conn = psycopg2.connect(url)
         with conn, conn.cursor() as cur:
             cur.execute("DELETE FROM schema_migrations WHERE version = "

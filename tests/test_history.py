@@ -1,7 +1,8 @@
 """History: recorded operations newest first, with what each did; previews kept apart."""
 import pytest
 
-from tests.lifecycle import STACK, Operation, make_stack, run, untyped
+from tests.support.deployments import untyped
+from tests.support.updates import STACK, Operation, make_stack, run
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ import json
 import pytest
 
 from app.state.journal import BEGIN, SUCCESS
-from tests.lifecycle import STACK, Operation, export_json, make_stack, run, untyped
+from tests.support.deployments import untyped
+from tests.support.updates import STACK, Operation, export_json, make_stack, run
 
 ROOT = "urn:pulumi:dev::proj::pulumi:pulumi:Stack::proj-dev"
 
@@ -277,7 +278,8 @@ def test_a_delta_is_appended_and_the_stored_text_stays_until_compaction(member, 
 
 def test_every_compact_every_deltas_the_text_is_stored_whole(database_url, people, db):
     from app import create_app
-    from tests.conftest import Api, make_config
+    from tests.support.api import Api
+    from tests.support.apps import make_config
 
     app = create_app(make_config(database_url, AUTO_MIGRATE=False, CHECKPOINT_COMPACT_EVERY=3))
     api = people.user("cora", {"acme": "member"})

@@ -8,14 +8,18 @@ import secrets
 import pytest
 import requests
 
-from tests.servers import Gunicorn, pulumi_headers, throwaway_database, user_with_token
+from tests.support import pulumi_headers
+from tests.support.api import user_with_token
+from tests.support.postgres import throwaway_database
+from tests.support.servers import Service
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, postgres):
     with throwaway_database(postgres.url()) as database_url:
         token = user_with_token(database_url, "alice", {"acme": "member"})
-        gunicorn = Gunicorn(tmp_path_factory.mktemp("logs"), database_url, LOG_LEVEL="DEBUG").start()
+        gunicorn = Service(database_url, env={"LOG_LEVEL": "DEBUG"},
+                           workdir=tmp_path_factory.mktemp("logs")).start()
         yield gunicorn, token
         gunicorn.stop()
 
@@ -60,7 +64,7 @@ def test_a_full_run_logs_no_token_secret_or_checkpoint_content(server):
     request_ids = {c.headers["X-Request-ID"] for c in calls}
     gunicorn.access_line(calls[-1].headers["X-Request-ID"])  # the last line is written
 
-    logs = gunicorn.logs()
+    logs = gunicorn.log()
     for line in logs.splitlines():
         json.loads(line)  # every line is one JSON object
     assert request_ids <= {r["request_id"] for r in gunicorn.access_lines()}

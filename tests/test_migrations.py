@@ -5,12 +5,13 @@ import pytest
 
 from app import migrate
 from app.db import connect
-from tests.helpers import count, fresh_database
+from tests.support.postgres import throwaway_database
+from tests.support.rows import count
 
 
 @pytest.fixture
 def empty_url(database_url):
-    with fresh_database(database_url) as url:
+    with throwaway_database(database_url) as url:
         yield url
 
 

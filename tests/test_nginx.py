@@ -17,14 +17,13 @@ import requests
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.servers import (
-    Gunicorn,
-    Nginx,
-    pulumi_headers,
-    throwaway_database,
-    user_with_token,
-    wait_until,
-)
+from tests.support import pulumi_headers
+from tests.support.api import user_with_token
+from tests.support.postgres import throwaway_database
+from tests.support.servers import Nginx, Service, wait_until
+
+# nginx is the system's (tests/run installs it for the tests marked e2e).
+pytestmark = pytest.mark.e2e
 
 
 class Stack:
@@ -33,7 +32,8 @@ class Stack:
     def __init__(self, workdir, database_url, **env):
         self.database_url = database_url
         self.token = user_with_token(database_url, "alice", {"acme": "member"})
-        self.gunicorn = Gunicorn(workdir / "gunicorn", database_url, TRUSTED_PROXY_COUNT=1, **env)
+        self.gunicorn = Service(database_url, env={"TRUSTED_PROXY_COUNT": 1, **env},
+                                workdir=workdir / "gunicorn")
         self.nginx = Nginx(workdir / "nginx", self.gunicorn.port)
 
     def start(self):
@@ -183,7 +183,7 @@ def workers_that_answered(folder, route):
 def test_metrics_add_up_the_requests_of_every_worker(served):
     session, url = served.nginx.session(), served.nginx.url
     route = "/api/stacks/<org>/<project>"
-    folder = served.gunicorn.env["PROMETHEUS_MULTIPROC_DIR"]
+    folder = served.gunicorn.env()["PROMETHEUS_MULTIPROC_DIR"]
     before = scraped_head_requests(session, url, route)
 
     def one_request():
@@ -301,32 +301,32 @@ class HeldRequest:
 
 
 def test_a_reload_under_traffic_fails_no_request(served):
-    old = served.gunicorn.workers()
+    old = served.gunicorn.worker_pids()
     with Traffic(served) as traffic:
         served.gunicorn.proc.send_signal(signal.SIGHUP)
-        wait_until(lambda: len(new := served.gunicorn.workers()) == 2 and not new & old,
+        wait_until(lambda: len(new := served.gunicorn.worker_pids()) == 2 and not new & old,
                    "new workers to replace the old ones")
         traffic.wait_for_answers(50)
     assert traffic.failures() == []
 
 
 def test_a_reload_lets_a_request_in_flight_finish(served):
-    old = served.gunicorn.workers()
+    old = served.gunicorn.worker_pids()
     with HeldRequest(served, "during-reload") as held:
         served.gunicorn.proc.send_signal(signal.SIGHUP)
         # The new workers are up; the old ones stay until the held request is done.
-        wait_until(lambda: len(served.gunicorn.workers() - old) == 2, "two new workers")
+        wait_until(lambda: len(served.gunicorn.worker_pids() - old) == 2, "two new workers")
         assert served.nginx.session().get(served.nginx.url + "/healthz").status_code == 200
         response = held.release()
     assert response.status_code == 204
-    wait_until(lambda: not served.gunicorn.workers() & old, "the old workers to exit")
+    wait_until(lambda: not served.gunicorn.worker_pids() & old, "the old workers to exit")
 
 
 def test_sigterm_lets_a_request_in_flight_finish(alone):
     with HeldRequest(alone, "during-shutdown") as held:
         alone.gunicorn.proc.send_signal(signal.SIGTERM)
         # Both workers were told to stop; the idle one has gone, the busy one is finishing.
-        wait_until(lambda: len(alone.gunicorn.workers()) <= 1, "the idle worker to exit")
+        wait_until(lambda: len(alone.gunicorn.worker_pids()) <= 1, "the idle worker to exit")
         response = held.release()
     assert response.status_code == 204
     assert alone.gunicorn.proc.wait(60) == 0

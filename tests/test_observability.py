@@ -9,7 +9,7 @@ import pytest
 
 from app import create_app
 from app.auth import public
-from tests.conftest import make_config
+from tests.support.apps import make_config
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from openapi_spec_validator import validate
 
 from app import create_app, openapi
 from app.auth import authenticated
-from tests.conftest import make_config
+from tests.support.apps import make_config
 
 SPEC_PATHS = ["/api/openapi", "/api/openapi/pulumi-spec.json"]
 

@@ -10,7 +10,9 @@ import pytest
 from app import create_app
 from app import secrets
 from app.secrets import generate_master_key
-from tests.conftest import MASTER_KEY, Api, make_config
+from tests.support import MASTER_KEY
+from tests.support.api import Api
+from tests.support.apps import make_config
 
 STACK = "/api/stacks/acme/proj/dev"
 

@@ -10,7 +10,9 @@ from click.testing import CliRunner
 from app import create_app, embedded
 from app.cli import main
 from app.secrets import generate_master_key, master_key_id
-from tests.conftest import MASTER_KEY, Api, make_config
+from tests.support import MASTER_KEY
+from tests.support.api import Api
+from tests.support.apps import make_config
 from tests.test_secrets import STACK, b64, decrypt, encrypt, make_stack
 
 NEW_KEY = generate_master_key()

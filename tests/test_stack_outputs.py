@@ -4,11 +4,12 @@ import json
 
 import pytest
 
+from app.state.journal import BEGIN, SUCCESS
 from app.state.outputs import stack_outputs, stack_outputs_of_stored, stack_outputs_of_text
 from app.state.scan import BadBody
 from app.state.stored import StoredDeployment
-from app.state.journal import BEGIN, SUCCESS
-from tests.lifecycle import STACK, Operation, deployment, make_stack, run, untyped
+from tests.support.deployments import deployment, untyped
+from tests.support.updates import STACK, Operation, make_stack, run
 
 ROOT = "urn:pulumi:dev::proj::pulumi:pulumi:Stack::proj-dev"
 

@@ -2,7 +2,8 @@
 resources unless forced and takes updates, events and checkpoints with the stack."""
 import pytest
 
-from tests.lifecycle import STACK, Operation, event, export_json, make_stack, run, untyped
+from tests.support.deployments import event, untyped
+from tests.support.updates import STACK, Operation, export_json, make_stack, run
 
 STILL_HAS_RESOURCES = "Bad Request: Stack still contains resources."
 

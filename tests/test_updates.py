@@ -3,7 +3,8 @@ import uuid
 
 import pytest
 
-from tests.lifecycle import STACK, Operation, make_stack, run, untyped
+from tests.support.deployments import untyped
+from tests.support.updates import STACK, Operation, make_stack, run
 
 CONFLICT = "Conflict: Another update is currently in progress."
 

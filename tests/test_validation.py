@@ -6,8 +6,10 @@ import json
 import pytest
 
 from app import create_app
-from tests.conftest import Api, make_config
-from tests.helpers import assert_error, count
+from tests.support.api import Api
+from tests.support.apps import make_config
+from tests.support.api import assert_error
+from tests.support.rows import count
 
 STACK = "/api/stacks/acme/proj/dev"
 

@@ -5,15 +5,16 @@ import socket
 import pytest
 import requests
 
-from tests.conftest import ACCEPT
-from tests.servers import gunicorn, new_database
+from tests.support import ACCEPT
+from tests.support.postgres import create_database
+from tests.support.servers import Service
 
 LIMIT = 64 * 1024
 
 
 @pytest.fixture(scope="module")
 def server(postgres):
-    service = gunicorn(new_database(postgres), env={"MAX_BODY_BYTES": str(LIMIT)})
+    service = Service(create_database(postgres.url()), env={"MAX_BODY_BYTES": str(LIMIT)}).start()
     yield service
     service.stop()
 
@@ -101,7 +102,8 @@ def test_no_server_banner_on_a_413_from_the_body_limit(server, token):
 def test_failed_authentications_are_counted_across_gunicorn_workers(postgres):
     # Two workers, each with its own pool and no shared memory: the count lives in PostgreSQL.
     limit = 6
-    service = gunicorn(new_database(postgres), env={"AUTH_FAIL_LIMIT": str(limit)}, workers=2)
+    service = Service(create_database(postgres.url()), env={"AUTH_FAIL_LIMIT": str(limit)},
+                      workers=2).start()
     try:
         token = service.user("ratelimited")
         statuses = []

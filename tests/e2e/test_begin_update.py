@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from tests.e2e.conftest import make_database
-from tests.e2e.harness import PERSISTENCE_MODES as MODES, Pulumi, Service, stash_program, unique
+from tests.support import postgres as pg, unique
+from tests.support.cli import PERSISTENCE_MODES as MODES, logged_in, stash_program
+from tests.support.servers import Service
 
 CREATE_ROUTE = "/api/stacks/<org>/<project>/<stack>/<any(update, preview, refresh, destroy):kind>"
 BEGIN_ROUTE = "/api/stacks/<org>/<project>/<stack>/begin-update"
@@ -68,11 +69,11 @@ def test_the_clis_opt_out_uses_create_and_start(cli, service):
 
 
 def test_a_state_over_the_limit_is_exported_by_the_cli(postgres, pulumi_bin, tmp_path):
-    service = Service(make_database(postgres), env={"BEGIN_UPDATE_STATE_MAX_BYTES": "10"}).start()
+    service = Service(pg.create_database(postgres.url(), prefix="e2e_"),
+                      env={"BEGIN_UPDATE_STATE_MAX_BYTES": "10"}).start()
     try:
         login = unique("u")
-        cli = Pulumi(pulumi_bin, service.url, service.user(login), tmp_path / login)
-        cli.login()
+        cli = logged_in(service, pulumi_bin, tmp_path, login)
         cli.write_program(stash_program({"a": "one", "b": "two"}))
         cli.run("stack", "init", "dev")
         cli.run("up", "--yes", "--skip-preview")

@@ -7,12 +7,13 @@ import random
 
 import pytest
 
-from tests.e2e.faults import (
+from tests.support import unique
+from tests.support.cli import PERSISTENCE_MODES, Pulumi, logged_in, normalised, stash_program
+from tests.support.faults import (
     CONFLICT_HINT, CONFLICT_TEXT, check_readable, clear_pending_creates, export, history,
-    kill_cli_mid_update, new_cli, normalised, race, reference_state, sibling,
-    ups_under_worker_kills, update_lease, wait_for_lease, wide_service,
+    kill_cli_mid_update, race, reference_state, sibling, ups_under_worker_kills, update_lease,
+    wait_for_lease, wide_service,
 )
-from tests.e2e.harness import PERSISTENCE_MODES, Pulumi, stash_program, unique
 
 
 def many(count):
@@ -50,7 +51,7 @@ def check_race(results, cli, stack, expected):
 
 def test_twenty_ups_at_once_on_one_stack_one_succeeds_and_the_rest_conflict(
         wide, pulumi_bin, tmp_path):
-    cli = new_cli(wide[0], pulumi_bin, tmp_path, unique("u"))
+    cli = logged_in(wide[0], pulumi_bin, tmp_path, unique("u"))
     expected = reference_state(cli, many(20))
     cli.run("stack", "init", "dev")
     results = race([cli] * 20, f"{cli.login_name}/proj/dev", wide[0].database_url,
@@ -60,7 +61,7 @@ def test_twenty_ups_at_once_on_one_stack_one_succeeds_and_the_rest_conflict(
 
 def test_ten_ups_through_each_of_two_gunicorns_one_succeeds_and_the_rest_conflict(
         wide, pulumi_bin, tmp_path):
-    first = new_cli(wide[0], pulumi_bin, tmp_path, unique("u"))
+    first = logged_in(wide[0], pulumi_bin, tmp_path, unique("u"))
     # The same user through the other gunicorn, from a folder of its own.
     second = Pulumi(pulumi_bin, wide[1].url, first.token, tmp_path / "second")
     second.login()
@@ -85,7 +86,7 @@ def faulted(service):
 @pytest.mark.parametrize("mode", ["full", "journal"])
 def test_workers_killed_during_up_lose_no_acknowledged_state_and_up_completes(
         mode, faulted, service, pulumi_bin, tmp_path):
-    cli = new_cli(faulted, pulumi_bin, tmp_path, unique("u"))
+    cli = logged_in(faulted, pulumi_bin, tmp_path, unique("u"))
     cli.extra_env.update(PERSISTENCE_MODES[mode])  # full: a whole checkpoint after every step
     expected = reference_state(cli, many(150))
     cli.run("stack", "init", "dev")
@@ -122,7 +123,7 @@ def short_leases(service):
 def killed(short_leases, pulumi_bin, tmp_path):
     """A CLI whose `pulumi up` of 60 resources on `dev` was killed mid-way, leaving its update
     running; `.expected` is the state a whole run leaves (on another stack)."""
-    cli = new_cli(short_leases, pulumi_bin, tmp_path, unique("u"))
+    cli = logged_in(short_leases, pulumi_bin, tmp_path, unique("u"))
     cli.expected = reference_state(cli, many(60))
     cli.run("stack", "init", "dev")
     cli.update_id = kill_cli_mid_update(cli, short_leases, "dev")

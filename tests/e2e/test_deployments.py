@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from tests.e2e.harness import PERSISTENCE_MODES, kill_group, stash_program
+from tests.support.cli import PERSISTENCE_MODES, kill_group, stash_program
 
 
 @pytest.fixture(autouse=True, params=list(PERSISTENCE_MODES))

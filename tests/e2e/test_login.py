@@ -1,5 +1,6 @@
 """`pulumi login` and `pulumi whoami` with the real CLI."""
-from tests.e2e.harness import Pulumi, unique
+from tests.support import unique
+from tests.support.cli import Pulumi
 
 
 def test_login_with_a_token_succeeds(service, pulumi_bin, tmp_path):

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.e2e.harness import (
+from tests.support.cli import (
     PERSISTENCE_MODES as MODES, Pulumi, kill_group, normalised, stash_program,
 )
 

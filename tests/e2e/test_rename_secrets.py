@@ -1,7 +1,7 @@
 """Secrets of versions written before a rename, with the real CLI: `stack export --version N
 --show-secrets` decrypts through the name version N recorded, so the stack's former names must
 reach it, until a new stack takes the name back."""
-from tests.e2e.harness import stash_program
+from tests.support.cli import stash_program
 
 
 def test_every_version_shows_its_secrets_after_two_renames_until_the_name_is_reused(cli):

@@ -7,8 +7,9 @@ import os
 
 import pytest
 
-from tests.e2e.conftest import make_database
-from tests.e2e.harness import Pulumi, Service, unique
+from tests.support import postgres as pg, unique
+from tests.support.cli import Pulumi
+from tests.support.servers import Service
 
 
 @pytest.fixture
@@ -100,7 +101,7 @@ def own_service(postgres):
     services = []
 
     def start(database_url=None, port=None, master_key=None, env=None):
-        svc = Service(database_url or make_database(postgres), port=port, master_key=master_key,
+        svc = Service(database_url or pg.create_database(postgres.url(), prefix="e2e_"), port=port, master_key=master_key,
                       env=env, workers=1).start()
         services.append(svc)
         return svc

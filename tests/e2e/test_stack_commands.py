@@ -1,7 +1,7 @@
 """Stack management with the real CLI: init, ls, select, tag, rename, rm, and who may do what."""
 import pytest
 
-from tests.e2e.harness import unique
+from tests.support import unique
 
 
 @pytest.fixture

@@ -1,124 +1,27 @@
-"""The pieces of the end-to-end suite: a real gunicorn serving the app, the admin command, and
-the real Pulumi CLI run in a clean environment of its own."""
-import base64
+"""The real Pulumi CLI (built by tests/e2e/build_pulumi_cli.sh into a cache outside the work
+tree) run in a clean environment of its own, the programs it runs, and comparing its states."""
+import json
 import os
 import signal
-import socket
 import subprocess
-import sys
-import tempfile
-import time
-import uuid
 from pathlib import Path
 
-import psycopg2
-import requests
-
-REPO = Path(__file__).resolve().parents[2]
-ACCEPT = "application/vnd.pulumi+9"
+from . import REPO
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def unique(prefix="u"):
-    return f"{prefix}{uuid.uuid4().hex[:10]}"
-
-
-class Service:
-    """gunicorn serving create_app() on a free loopback port against `database_url`."""
-
-    def __init__(self, database_url, env=None, workers=2, threads=4, port=None, master_key=None):
-        self.database_url = database_url
-        # The service refuses to start without a secrets master key; each service gets its own
-        # unless told (a restart after a key rotation passes the new one).
-        self.master_key = master_key or base64.b64encode(os.urandom(32)).decode()
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.extra_env = dict(env or {})
-        self.workers = workers
-        self.threads = threads
-        self.proc = None
-        self.log_path = Path(tempfile.mkstemp(prefix="gunicorn-", suffix=".log")[1])
-
-    def env(self):
-        env = dict(os.environ, DATABASE_URL=self.database_url, SECRETS_MASTER_KEY=self.master_key,
-                   SECRETS_MASTER_KEY_FILE="", SECRETS_PREVIOUS_MASTER_KEYS="")
-        env.update(self.extra_env)
-        return env
-
-    def start(self, timeout=60):
-        with open(self.log_path, "ab") as log:
-            self.proc = self._spawn(log)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited ({self.proc.returncode}):\n{self.log()}")
-            try:
-                requests.get(self.url + "/api/capabilities", headers={"Accept": ACCEPT}, timeout=2)
-                return self
-            except (requests.ConnectionError, requests.Timeout):
-                # Not up yet, or a worker still starting on a busy machine.
-                time.sleep(0.2)
-        raise RuntimeError(f"gunicorn did not come up:\n{self.log()}")
-
-    def _spawn(self, log):
-        return subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}",
-             "--workers", str(self.workers), "--threads", str(self.threads),
-             "--timeout", "300", "--graceful-timeout", "30", "app:create_app()"],
-            cwd=REPO, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
-        )
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def log(self):
-        return self.log_path.read_text(errors="replace")
-
-    # --- the admin command --------------------------------------------------------------------
-
-    def admin(self, *args, check=True):
-        result = subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=REPO,
-                                env=self.env(), capture_output=True, text=True, timeout=120)
-        if check and result.returncode != 0:
-            raise AssertionError(f"pulumi-service {' '.join(args)} failed:\n{result.stdout}\n"
-                                 f"{result.stderr}")
-        return result
-
-    def user(self, login, orgs=None):
-        """Create a user (and any missing orgs, with the given roles); returns a new token."""
-        self.admin("user", "create", login)
-        for org, role in (orgs or {}).items():
-            self.admin("org", "create", org, check=False)  # may exist already
-            self.admin("org", "add-member", org, login, "--role", role)
-        return self.admin("token", "create", login).stdout.strip().splitlines()[-1]
-
-    # --- the HTTP API, to check the service's state -------------------------------------------
-
-    def api(self, method, path, token, **kwargs):
-        headers = {"Accept": ACCEPT, "Authorization": f"token {token}"}
-        headers.update(kwargs.pop("headers", {}))
-        return requests.request(method, self.url + path, headers=headers, timeout=60, **kwargs)
-
-    def query(self, sql, params=()):
-        """Rows of one SQL query on the service's database, to check what it stored."""
-        conn = psycopg2.connect(self.database_url)
-        try:
-            with conn.cursor() as cur:
-                cur.execute(sql, params)
-                return cur.fetchall()
-        finally:
-            conn.close()
+def pulumi_bin():
+    """The folder of the real `pulumi` CLI: PULUMI_CLI_BIN (tests/run sets it), otherwise what
+    tests/e2e/build_pulumi_cli.sh builds (a no-op when its cache is warm)."""
+    bin_dir = os.environ.get("PULUMI_CLI_BIN")
+    if not bin_dir:
+        built = subprocess.run(["bash", str(REPO / "tests/e2e/build_pulumi_cli.sh")],
+                               capture_output=True, text=True)
+        if built.returncode != 0:
+            raise AssertionError(f"the real Pulumi CLI could not be built:\n{built.stderr[-4000:]}")
+        bin_dir = built.stdout.strip().splitlines()[-1]
+    bin_dir = Path(bin_dir)
+    assert (bin_dir / "pulumi").exists() and (bin_dir / "pulumi-language-yaml").exists(), bin_dir
+    return bin_dir
 
 
 class Result:
@@ -195,6 +98,16 @@ class Pulumi:
         (self.cwd / "Pulumi.yaml").write_text(f"name: {project}\nruntime: yaml\n{text}")
 
 
+def logged_in(service, bin_dir, root, login, orgs=None):
+    """A new user of `service` (with roles in `orgs`), logged in with the real CLI in a folder
+    of its own below `root`."""
+    token = service.user(login, orgs)
+    pulumi = Pulumi(bin_dir, service.url, token, Path(root) / login)
+    pulumi.login()
+    pulumi.login_name = login
+    return pulumi
+
+
 # The three ways the CLI persists an update's state, chosen by its environment: journal entries
 # (its default), delta checkpoints (journaling off) and full checkpoints (both off).
 PERSISTENCE_MODES = {
@@ -266,6 +179,4 @@ def stash_program(resources, outputs=None):
 
 
 def json_scalar(value):
-    import json
-
     return json.dumps(value)

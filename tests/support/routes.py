@@ -1,9 +1,10 @@
-"""The route table as tests see it: every (METHOD, rule, view) the app serves, and the values
-that fill each path argument from the fixtures of tests/test_authz_matrix.py."""
+"""The route table as tests see it: every (METHOD, rule, view) the app serves, and an app made
+without a database to read it at collection time."""
 from unittest import mock
 
 from app import create_app, secrets
-from tests.conftest import make_config
+
+from .apps import make_config
 
 
 def served(app):

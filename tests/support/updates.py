@@ -1,8 +1,9 @@
-"""Driving updates the way the CLI does (create, start, lease calls, complete) in tests."""
-import gzip
+"""Driving updates the way the CLI does (create, start, lease calls, complete) through the Flask
+test client."""
 import json
 
-ORG, PROJECT, STACK_NAME = "acme", "proj", "dev"
+from .deployments import ORG, PROJECT, STACK_NAME, event, gzipped, summary, untyped
+
 STACK = f"/api/stacks/{ORG}/{PROJECT}/{STACK_NAME}"
 
 
@@ -24,49 +25,6 @@ def program(dry_run=False, message="", environment=None, config=None):
         "config": config or {},
         "metadata": {"message": message, "environment": environment or {}},
     }
-
-
-def deployment(count, stack=STACK_NAME, project=PROJECT, root_name=None, **extra):
-    """A version-3 deployment of `count` resources (a stack root and its children). The root
-    keeps the name it was created with (`root_name`) when the stack is renamed."""
-    root_name = root_name or f"{project}-{stack}"
-    root = f"urn:pulumi:{stack}::{project}::pulumi:pulumi:Stack::{root_name}"
-    resources = []
-    if count:
-        resources.append({"urn": root, "custom": False, "type": "pulumi:pulumi:Stack",
-                          "outputs": {"answer": 42}})
-    for i in range(1, count):
-        resources.append({
-            "urn": f"urn:pulumi:{stack}::{project}::test:index:Thing::thing{i}",
-            "custom": False, "type": "test:index:Thing", "parent": root,
-            "inputs": {"n": i}, "outputs": {"n": i}, **extra,
-        })
-    return {
-        "manifest": {"time": "2026-01-01T00:00:00Z", "magic": "m", "version": "v3.274.1"},
-        "secrets_providers": {"type": "service", "state": {
-            "url": "http://localhost", "owner": ORG, "project": project, "stack": stack}},
-        "resources": resources,
-    }
-
-
-def untyped(count, **kw):
-    return {"version": 3, "deployment": deployment(count, **kw)}
-
-
-def event(sequence, **payload):
-    return {"sequence": sequence, "timestamp": 1700000000 + sequence,
-            **(payload or {"stdoutEvent": {"message": f"line {sequence}", "color": "raw"}})}
-
-
-def summary(sequence, **changes):
-    return event(sequence, summaryEvent={
-        "maybeCorrupt": False, "durationSeconds": 1, "resourceChanges": changes,
-        "PolicyPacks": {}, "isPreview": False, "result": "succeeded",
-    })
-
-
-def gzipped(obj):
-    return gzip.compress(json.dumps(obj).encode(), compresslevel=1)
 
 
 class Operation:

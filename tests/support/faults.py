@@ -13,7 +13,9 @@ from types import SimpleNamespace
 import psycopg2
 import requests
 
-from tests.e2e.harness import ACCEPT, Pulumi, Service, kill_group, normalised
+from . import ACCEPT
+from .cli import kill_group, normalised
+from .servers import Service
 
 CONFLICT_TEXT = "Another update is currently in progress"
 # The tail the CLI adds to a 409 at the start of an update (its ConflictingUpdateError).
@@ -39,22 +41,7 @@ def reference_state(cli, program, stack="reference"):
     return normalised(export(cli, stack), stack)
 
 
-def new_cli(service, pulumi_bin, root, login):
-    token = service.user(login)
-    cli = Pulumi(pulumi_bin, service.url, token, Path(root) / login)
-    cli.login()
-    cli.login_name = login
-    return cli
-
-
 # --- processes ------------------------------------------------------------------------------
-
-def worker_pids(service):
-    """gunicorn's workers: the master's children."""
-    pid = service.proc.pid
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(p) for p in path.read_text().split()] if path.exists() else []
-
 
 def _established_inodes(port):
     """Socket inodes of established TCP connections whose local end is `port` (accepted ones)."""
@@ -77,7 +64,7 @@ def serving_workers(service):
     which it sends its checkpoints): the ones handling the update's writes."""
     inodes = _established_inodes(service.port)
     busy = []
-    for pid in worker_pids(service):
+    for pid in sorted(service.worker_pids()):
         try:
             links = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
         except (FileNotFoundError, ProcessLookupError):
@@ -110,7 +97,7 @@ class WorkerKiller(threading.Thread):
                 if self.stop.wait(gap) or self.proc.poll() is not None:
                     return
                 serving = self._serving()
-                victims = serving or [self.rng.choice(worker_pids(self.service))]
+                victims = serving or [self.rng.choice(sorted(self.service.worker_pids()))]
                 for pid in victims:
                     try:
                         os.kill(pid, signal.SIGKILL)
@@ -137,7 +124,7 @@ class WorkerKiller(threading.Thread):
         meanwhile connections wait in the listening socket's backlog, which the master holds)."""
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            pids = worker_pids(self.service)
+            pids = sorted(self.service.worker_pids())
             if len(pids) >= self.service.workers and not set(victims) & set(pids):
                 return
             time.sleep(0.02)

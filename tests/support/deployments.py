@@ -1,0 +1,67 @@
+"""Fixture states (untyped deployments as the CLI sends and exports them) and engine events."""
+import gzip
+import json
+
+ORG, PROJECT, STACK_NAME = "acme", "proj", "dev"
+
+
+def deployment(count, stack=STACK_NAME, project=PROJECT, root_name=None, **extra):
+    """A version-3 deployment of `count` resources (a stack root and its children). The root
+    keeps the name it was created with (`root_name`) when the stack is renamed."""
+    root_name = root_name or f"{project}-{stack}"
+    root = f"urn:pulumi:{stack}::{project}::pulumi:pulumi:Stack::{root_name}"
+    resources = []
+    if count:
+        resources.append({"urn": root, "custom": False, "type": "pulumi:pulumi:Stack",
+                          "outputs": {"answer": 42}})
+    for i in range(1, count):
+        resources.append({
+            "urn": f"urn:pulumi:{stack}::{project}::test:index:Thing::thing{i}",
+            "custom": False, "type": "test:index:Thing", "parent": root,
+            "inputs": {"n": i}, "outputs": {"n": i}, **extra,
+        })
+    return {
+        "manifest": {"time": "2026-01-01T00:00:00Z", "magic": "m", "version": "v3.274.1"},
+        "secrets_providers": {"type": "service", "state": {
+            "url": "http://localhost", "owner": ORG, "project": project, "stack": stack}},
+        "resources": resources,
+    }
+
+
+def untyped(count, **kw):
+    return {"version": 3, "deployment": deployment(count, **kw)}
+
+
+def event(sequence, **payload):
+    return {"sequence": sequence, "timestamp": 1700000000 + sequence,
+            **(payload or {"stdoutEvent": {"message": f"line {sequence}", "color": "raw"}})}
+
+
+def summary(sequence, **changes):
+    return event(sequence, summaryEvent={
+        "maybeCorrupt": False, "durationSeconds": 1, "resourceChanges": changes,
+        "PolicyPacks": {}, "isPreview": False, "result": "succeeded",
+    })
+
+
+def gzipped(obj):
+    return gzip.compress(json.dumps(obj).encode(), compresslevel=1)
+
+
+def pets(project, stack, resources=0):
+    """An untyped deployment with `resources` resources whose URNs name the stack."""
+    return {
+        "version": 3,
+        "deployment": {
+            "manifest": {"time": "2024-03-07T16:00:00Z", "magic": "", "version": "v3"},
+            "resources": [
+                {
+                    "urn": f"urn:pulumi:{stack}::{project}::random:index/randomPet:RandomPet::pet{i}",
+                    "type": "random:index/randomPet:RandomPet",
+                    "custom": True,
+                    "id": f"pet{i}",
+                }
+                for i in range(resources)
+            ],
+        },
+    }
