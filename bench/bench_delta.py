@@ -28,14 +28,15 @@ from tests.support import ACCEPT, unique  # noqa: E402
 from tests.support.servers import Service  # noqa: E402
 
 
-def state(count, changed=-1, round_=0):
-    """The text of an N-resource state; resource `changed` carries round_ in its outputs."""
+def state(count, rounds=None):
+    """The text of an N-resource state; `rounds` maps a resource to the round it last changed in
+    (one output of it says so)."""
+    rounds = rounds or {}
     resources = [{
         "urn": f"urn:pulumi:dev::proj::pulumi:index:Stash::r{i}",
         "custom": True, "type": "pulumi:index:Stash", "id": f"id-{i:06}",
         "inputs": {"input": f"value {i}"},
-        "outputs": {"input": f"value {i}", "output": f"value {i}",
-                    "round": round_ if i == changed else 0},
+        "outputs": {"input": f"value {i}", "output": f"value {i}", "round": rounds.get(i, 0)},
         "created": "2026-01-01T00:00:00Z", "modified": "2026-01-01T00:00:00Z",
     } for i in range(count)]
     return json.dumps({"version": 3, "deployment": {
@@ -72,8 +73,11 @@ def measure(service, log, token, count, saves):
     body = (b'{"version":3,"untypedDeployment":' + text + b',"sequenceNumber":1}')
     assert session.patch(path + "/checkpointverbatim", headers=lease, data=body).ok
     mark = log.mark()
+    rounds = {}
     for sequence in range(2, saves + 2):
-        new = state(count, changed=(sequence * 7919) % count, round_=sequence)
+        # One resource changes per save (a step), the way the CLI's saves go.
+        rounds[(sequence * 7919) % count] = sequence
+        new = state(count, rounds)
         response = session.patch(path + "/checkpointdelta", headers=lease, json={
             "version": 3, "checkpointHash": hashlib.sha256(new).hexdigest(),
             "sequenceNumber": sequence, "deploymentDelta": [edit(text, new)]})
