@@ -62,7 +62,7 @@ def bare_app():
         if os.getpid() not in pools:
             with lock:
                 pools.setdefault(os.getpid(), psycopg2.pool.ThreadedConnectionPool(
-                    1, 10, os.environ["DATABASE_URL"]))
+                    4, 10, os.environ["DATABASE_URL"]))
         return pools[os.getpid()]
 
     @app.get("/bare")
@@ -287,6 +287,26 @@ def wrk(url, headers, seconds, connections=16, threads=2, method="GET", body=Non
     return result
 
 
+def cpu_seconds(pids):
+    """User + system CPU time of processes (and their reaped children), in seconds."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+    return total / ticks
+
+
+def postgres_pids(pg):
+    """The PostgreSQL server and its backends (the server's children)."""
+    root = pg.server_pid
+    path = Path(f"/proc/{root}/task/{root}/children")
+    return [root] + [int(p) for p in path.read_text().split()] if path.exists() else [root]
+
+
 def transactions(database_url):
     from app.db import connect
 
@@ -299,7 +319,8 @@ def transactions(database_url):
     return n
 
 
-def closed_loop(world, service, bare, database_url, seconds):
+def closed_loop(world, service, bare, pg, seconds):
+    database_url = pg.url()
     journal = world.updates[0]
     template = json.dumps(journal_entry(0, STACKS[0])).replace('"sequenceID": 0', '"sequenceID": __SEQ__') \
         .replace('"operationID": 0', '"operationID": __SEQ__')
@@ -316,17 +337,25 @@ def closed_loop(world, service, bare, database_url, seconds):
     ]
     results = []
     for number, (name, url, headers, extra) in enumerate(cases):
+        app = service if number else bare
         before = transactions(database_url)
+        app_cpu, db_cpu = cpu_seconds(app.workers()), cpu_seconds(postgres_pids(pg))
         result = wrk(url, headers, seconds, offset=number * 10**9, **extra)
+        requests = max(result["requests"], 1)
+        # CPU per request, whatever else runs on the machine: the workers', and PostgreSQL's.
+        result["app_cpu_ms"] = (cpu_seconds(app.workers()) - app_cpu) * 1000 / requests
+        result["db_cpu_ms"] = (cpu_seconds(postgres_pids(pg)) - db_cpu) * 1000 / requests
         # The counter is read by another connection: one transaction of its own per reading.
-        result["xacts"] = (transactions(database_url) - before - 1) / max(result["requests"], 1)
+        result["xacts"] = (transactions(database_url) - before - 1) / requests
         results.append((name, result))
     print(f"\nClosed loop: wrk -t2 -c16 -d{seconds}s, gunicorn -w {service.env['GUNICORN_WORKERS']} "
           f"--threads {service.env['GUNICORN_THREADS']}")
-    print(f"{'request':44} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'xact/req':>8}")
+    print(f"{'request':44} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'xact/req':>8} "
+          f"{'app CPU ms/req':>14} {'db CPU ms/req':>13}")
     for name, r in results:
         print(f"{name:44} {r['rps']:8.0f} {r['p50_us'] / 1000:8.2f} {r['p99_us'] / 1000:8.2f} "
-              f"{r['errors'] + r['status_errors']:7d} {r['xacts']:8.2f}")
+              f"{r['errors'] + r['status_errors']:7d} {r['xacts']:8.2f} {r['app_cpu_ms']:14.2f} "
+              f"{r['db_cpu_ms']:13.2f}")
     ratio = results[1][1]["rps"] / results[0][1]["rps"]
     print(f"GET stack / bare app req/s: {ratio:.2f}  (target >= 0.8)")
     return results
@@ -491,7 +520,7 @@ def main():
         print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start")
         if args.profile:
             profile(world, service, args.profile, args.duration)
-        closed_loop(world, service, bare, database_url, args.duration)
+        closed_loop(world, service, bare, pg, args.duration)
         rates = [int(r) for r in args.rates.split(",") if r.strip()]
         if rates:
             open_loop(world, service, workdir, rates, args.open_duration)
