@@ -21,6 +21,7 @@ SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 queries = aiosql.from_path(SQL_DIR / "queries", "psycopg2", mandatory_parameters=False)
 
 _PARAMETER = re.compile(r"%\((\w+)\)s")
+_INT32 = -2**31
 
 
 def _statement(sql):
@@ -35,12 +36,14 @@ def _statement(sql):
     return _PARAMETER.sub(number, sql).replace("%%", "%"), names
 
 
-# The SQL text (as aiosql hands it to the cursor) of every named query that is one statement.
+# The SQL text (as aiosql hands it to the cursor) of every named query that is one statement:
+# (its prepared statement's name, the query with $n, its parameters' names). The statement is
+# named after the query, so that pg_stat_activity says `EXECUTE set_tags(...)`.
 _NAMED = {}
 for _name in queries.available_queries:
     _fn = getattr(queries, _name)
     if _fn.operation != SQLOperationType.SCRIPT:
-        _NAMED[_fn.sql] = _statement(_fn.sql)
+        _NAMED[_fn.sql] = (_name.replace(".", "__"), *_statement(_fn.sql))
 # Named queries PostgreSQL refused to prepare (none today; e.g. a parameter whose type it cannot
 # infer): run as plain statements from then on, by every connection of the process.
 _UNPREPARABLE = set()
@@ -51,7 +54,7 @@ class Connection(psycopg2.extensions.connection):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.prepared = {}
+        self.prepared = set()
         self.prepare = True
 
 
@@ -63,20 +66,20 @@ class PreparingCursor(psycopg2.extras.RealDictCursor):
         conn = self.connection
         if statement is None or not getattr(conn, "prepare", False) or query in _UNPREPARABLE:
             return super().execute(query, vars)
-        name = conn.prepared.get(query)
-        if name is None:
-            name = self._prepare(query, statement[0])
-            if name is None:
-                return super().execute(query, vars)
-        names = statement[1]
+        name, positional, names = statement
+        if query not in conn.prepared and not self._prepare(query, name, positional):
+            return super().execute(query, vars)
         if not names:
             return super().execute(f"EXECUTE {name}")
-        return super().execute(f"EXECUTE {name} ({', '.join(['%s'] * len(names))})",
-                               [vars.get(n) for n in names])
+        values = [vars.get(n) for n in names]
+        # A prepared parameter has a type: an integer column's takes no value past 32 bits, where
+        # the plain statement compares it as bigint and finds nothing (an id from a URL).
+        if any(type(v) is int and not _INT32 <= v < -_INT32 for v in values):
+            return super().execute(query, vars)
+        return super().execute(f"EXECUTE {name} ({', '.join(['%s'] * len(names))})", values)
 
-    def _prepare(self, query, positional):
+    def _prepare(self, query, name, positional):
         conn = self.connection
-        name = f"q{len(conn.prepared)}"
         # Inside a transaction a refused PREPARE would abort it: try it under a savepoint.
         in_transaction = (not conn.autocommit and conn.info.transaction_status
                           != psycopg2.extensions.TRANSACTION_STATUS_IDLE)
@@ -91,6 +94,6 @@ class PreparingCursor(psycopg2.extras.RealDictCursor):
             if in_transaction:
                 super().execute("ROLLBACK TO SAVEPOINT prepare_named_query")
             _UNPREPARABLE.add(query)
-            return None
-        conn.prepared[query] = name
-        return name
+            return False
+        conn.prepared.add(query)
+        return True
