@@ -79,3 +79,16 @@ def test_named_queries_run_as_plain_statements_when_prepared_statements_are_off(
         with conn.cursor() as cur:
             cur.execute("SELECT count(*) AS n FROM pg_prepared_statements")
             assert cur.fetchone()["n"] == 0
+
+
+def test_ids_past_32_bits_in_urls_find_nothing_rather_than_fail(acme):
+    # Prepared parameters have types; a value too big for an integer parameter runs unprepared.
+    member = acme["member"]
+    assert member.post("/api/stacks/acme/proj", body={"stackName": "dev"}).status_code == 200
+    assert member.get(f"{STACK}/export/{2**40}").status_code == 404
+    assert member.get("/api/user/stacks?continuationToken=" + str(2**40)).status_code == 200
+
+
+def test_continuation_token_of_other_digits_is_a_400(acme):
+    response = acme["member"].get("/api/user/stacks?continuationToken=%C2%B2")
+    assert response.status_code == 400
