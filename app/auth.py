@@ -12,7 +12,8 @@ import secrets
 
 from flask import current_app, g, request
 
-from .db import transaction
+from . import text
+from .db import get_conn
 from .errors import ApiError
 from .queries import queries
 
@@ -23,6 +24,9 @@ _ACCEPT = re.compile(r"application/vnd\.pulumi\+(\d+)")
 MIN_API_LEVEL = 8
 
 TOKEN_PREFIX = "pul-"
+# An API token's last_used_at is written at most this often (seconds): reads do not each cost a
+# write, and the figure stays good enough to tell a token in use from an abandoned one.
+TOKEN_TOUCH_SECONDS = 60
 
 
 def hash_token(token):
@@ -58,7 +62,8 @@ def requires_lease(view=None, *, finished_ok=False):
     retried by the CLI and must find the update it already completed)."""
 
     def mark(view):
-        view.auth = ("lease", "finished_ok" if finished_ok else None)
+        view.auth = ("lease", None)
+        view.lease_finished_ok = finished_ok
         return view
 
     return mark(view) if view is not None else mark
@@ -68,11 +73,6 @@ def public(view):
     """No credentials (health checks, metrics)."""
     view.auth = ("public", None)
     return view
-
-
-def declared_auth(endpoint):
-    view = current_app.view_functions.get(endpoint)
-    return getattr(view, "auth", None)
 
 
 def check_declarations(app):
@@ -99,8 +99,8 @@ def _check_accept():
 def _check_text():
     """PostgreSQL text cannot hold NUL: a URL carrying one can name nothing, and would otherwise
     reach the driver and fail there (a 500)."""
-    if "\x00" in request.path or any("\x00" in key + value
-                                      for key, value in request.args.items(multi=True)):
+    if text.has_nul(request.path) or any(text.has_nul(key + value)
+                                         for key, value in request.args.items(multi=True)):
         raise ApiError(400, "Bad Request: the URL contains a NUL character")
 
 
@@ -116,24 +116,43 @@ def _credential(scheme):
     return parts[1].strip()
 
 
-def _authenticate_token():
-    token = _credential("token")
-    # Tokens are looked up by their SHA-256 (only hashes are stored): the database compares
-    # hashes, so the time a lookup takes tells nothing about how much of a guessed token was
-    # right, and no token is ever compared in Python.
-    with transaction() as conn:
-        user = queries.user_by_token(conn, token_hash=hash_token(token))
-        if user is not None:
-            queries.touch_token(conn, token_id=user["token_id"])
-    if user is None:
+def _client():
+    return request.remote_addr or "unknown"
+
+
+def _failure_window():
+    config = current_app.config
+    return {"client": _client(), "failure_limit": max(config["AUTH_FAIL_LIMIT"], 0),
+            "window_seconds": config["AUTH_FAIL_WINDOW_SECONDS"]}
+
+
+def _refuse_if_blocked(found):
+    retry_after = found["retry_after"]
+    if retry_after is not None:
+        raise ApiError(
+            429, "Too Many Requests: too many failed authentications from this address; "
+            f"retry in {max(retry_after, 1)} seconds",
+            headers={"Retry-After": str(max(retry_after, 1))},
+        )
+
+
+def _authenticate_token(token, role):
+    """The caller, and with `role` their role in the organization of the URL, in one statement
+    (outside any transaction: it commits by itself, see app/db.py). Tokens are looked up by
+    their SHA-256 (only hashes are stored): the database compares hashes, so the time a lookup
+    takes tells nothing about how much of a guessed token was right, and no token is ever
+    compared in Python."""
+    org = request.view_args.get("org") if role is not None else None
+    found = queries.authenticate_token(
+        get_conn(), token_hash=hash_token(token), org_name=org,
+        touch_seconds=TOKEN_TOUCH_SECONDS, **_failure_window())
+    _refuse_if_blocked(found)
+    if found["id"] is None:
         raise ApiError(401, "Unauthorized: No credentials provided or are invalid.")
-    g.user = user
-
-
-def _authorize_org(role):
-    org = request.view_args.get("org")
-    with transaction() as conn:
-        held = queries.role_in_org(conn, org_name=org, user_id=g.user["id"])
+    g.user = {key: found[key] for key in ("id", "login", "name", "email", "token_id")}
+    if role is None:
+        return
+    held = found["role"]
     # No membership at all looks the same as an organization that does not exist: 404 everywhere.
     if held is None:
         raise ApiError(404, f"Not Found: organization '{org}' not found")
@@ -145,13 +164,13 @@ def _authorize_org(role):
     g.role = held
 
 
-def _authenticate_lease(finished_ok=False):
-    token = _credential("update-token")
+def _authenticate_lease(token, finished_ok):
     args = request.view_args
-    with transaction() as conn:
-        # By hash, like API tokens (see _authenticate_token).
-        lease = queries.update_by_lease(conn, lease_token_hash=hash_token(token))
-    if lease is None:
+    # By hash, like API tokens (see _authenticate_token).
+    lease = queries.authenticate_lease(get_conn(), lease_token_hash=hash_token(token),
+                                       **_failure_window())
+    _refuse_if_blocked(lease)
+    if lease["id"] is None:
         raise ApiError(401, "Unauthorized: unknown update token")
     expected = (args.get("org"), args.get("project"), args.get("stack"), args.get("update_id"))
     held = (lease["org_name"], lease["project_name"], lease["stack_name"], str(lease["id"]))
@@ -166,48 +185,45 @@ def _authenticate_lease(finished_ok=False):
 
 # --- failed authentications -----------------------------------------------------------------------
 # Counted per client address in PostgreSQL (migration 0005), so that the limit holds across
-# gunicorn workers and hosts: one upsert per failure, one primary-key lookup per authenticated
-# request. Requests that authenticate are never counted.
-
-def _client():
-    return request.remote_addr or "unknown"
-
+# gunicorn workers and hosts: one upsert per failure; the check of a blocked client is part of
+# each request's authentication statement. Requests that authenticate are never counted.
 
 def _refuse_blocked_client():
-    limit = current_app.config["AUTH_FAIL_LIMIT"]
-    if limit <= 0:
+    """For requests without well-formed credentials, which skip the authentication statement."""
+    window = _failure_window()
+    if window["failure_limit"] <= 0:
         return
-    with transaction() as conn:
-        retry_after = queries.auth_retry_after(
-            conn, client=_client(), failure_limit=limit,
-            window_seconds=current_app.config["AUTH_FAIL_WINDOW_SECONDS"])
-    if retry_after is not None:
-        raise ApiError(
-            429, "Too Many Requests: too many failed authentications from this address; "
-            f"retry in {max(retry_after, 1)} seconds",
-            headers={"Retry-After": str(max(retry_after, 1))},
-        )
+    retry_after = queries.auth_retry_after(get_conn(), **window)
+    _refuse_if_blocked({"retry_after": retry_after})
 
 
 def _record_failure():
     if current_app.config["AUTH_FAIL_LIMIT"] <= 0:
         return
-    with transaction() as conn:
-        queries.record_auth_failure(
-            conn, client=_client(), window_seconds=current_app.config["AUTH_FAIL_WINDOW_SECONDS"])
+    # One statement in autocommit (app/db.py): counted even though the request then fails.
+    queries.record_auth_failure(
+        get_conn(), client=_client(), window_seconds=current_app.config["AUTH_FAIL_WINDOW_SECONDS"])
 
 
-def _authenticate(kind, role=None):
-    """The caller behind the credentials; a failure with credentials present (malformed,
+def _authenticate(view):
+    """The caller behind the credentials (and their role, for a route that declares one). A
+    blocked client is refused whatever it sends; a failure with credentials present (malformed,
     unknown, revoked) counts against the client, a request without any does not."""
-    _refuse_blocked_client()
+    kind, role = view.auth
+    try:
+        credential = _credential("update-token" if kind == "lease" else "token")
+    except ApiError:
+        _refuse_blocked_client()
+        if request.headers.get("Authorization"):
+            _record_failure()
+        raise
     try:
         if kind == "lease":
-            _authenticate_lease(finished_ok=role == "finished_ok")
+            _authenticate_lease(credential, getattr(view, "lease_finished_ok", False))
         else:
-            _authenticate_token()
+            _authenticate_token(credential, role)
     except ApiError as err:
-        if err.status == 401 and request.headers.get("Authorization"):
+        if err.status == 401:
             _record_failure()
         raise
 
@@ -219,12 +235,9 @@ def before_request():
     _check_text()
     if request.routing_exception is not None:
         raise request.routing_exception
-    kind, role = view.auth
-    if kind == "public":
+    if view.auth[0] == "public":
         return
-    _authenticate(kind, role)
-    if kind == "token" and role is not None:
-        _authorize_org(role)
+    _authenticate(view)
 
 
 def init_app(app):

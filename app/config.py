@@ -21,6 +21,13 @@ class Config:
         # Connections per worker process.
         self.DB_POOL_MIN = _int("DB_POOL_MIN", 1)
         self.DB_POOL_MAX = _int("DB_POOL_MAX", 10)
+        # Idle connections past DB_POOL_MIN are closed after this long unused (seconds); the
+        # others stay open for the next requests (a new connection costs a PostgreSQL backend).
+        self.DB_POOL_IDLE_SECONDS = _int("DB_POOL_IDLE_SECONDS", 60)
+        # Run the named queries as server-side prepared statements, planned once per connection.
+        # Turn off behind a pooler that does not keep a session per client (pgbouncer in
+        # transaction mode).
+        self.DB_PREPARED_STATEMENTS = _bool("DB_PREPARED_STATEMENTS", True)
         # How long a request waits for a free connection before answering 503 (seconds).
         self.DB_POOL_TIMEOUT = _int("DB_POOL_TIMEOUT", 30)
         # Apply pending migrations when a worker starts (under an advisory lock).

@@ -57,14 +57,23 @@ POOL_MAX = Gauge(
 )
 
 
+# The labelled children of REQUESTS and LATENCY by (route, method, status): looked up once, as
+# labels() costs more than the increment itself. Bounded by the route table.
+_children = {}
+
+
 def observe_request(method, route, status, seconds):
-    labels = {
-        "route": route or UNMATCHED,
-        "method": method if method in _METHODS else "OTHER",
-        "status": str(status),
-    }
-    REQUESTS.labels(**labels).inc()
-    LATENCY.labels(**labels).observe(seconds)
+    key = (route, method, status)
+    children = _children.get(key)
+    if children is None:
+        labels = {
+            "route": route or UNMATCHED,
+            "method": method if method in _METHODS else "OTHER",
+            "status": str(status),
+        }
+        children = _children[key] = (REQUESTS.labels(**labels), LATENCY.labels(**labels))
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 def observe_checkpoint(size_bytes):
@@ -72,11 +81,24 @@ def observe_checkpoint(size_bytes):
     CHECKPOINT_SIZE.observe(size_bytes)
 
 
+_POOL_GAUGES = {"in_use": POOL_CONNECTIONS.labels(state="in_use"),
+                "idle": POOL_CONNECTIONS.labels(state="idle")}
+_pool_seen = {}
+
+
 def observe_pool(stats):
-    """This worker's pool (app.db.pool_stats), sampled after each request."""
-    POOL_CONNECTIONS.labels(state="in_use").set(stats["in_use"])
-    POOL_CONNECTIONS.labels(state="idle").set(stats["idle"])
-    POOL_MAX.set(stats["max"])
+    """This worker's pool (app.db.pool_stats), sampled after each request; written only when a
+    figure changed (under gunicorn each write goes to a shared file)."""
+    if _pool_seen.get("pid") != os.getpid():  # a forked process starts with files of its own
+        _pool_seen.clear()
+        _pool_seen["pid"] = os.getpid()
+    for state, gauge in _POOL_GAUGES.items():
+        if _pool_seen.get(state) != stats[state]:
+            gauge.set(stats[state])
+            _pool_seen[state] = stats[state]
+    if _pool_seen.get("max") != stats["max"]:
+        POOL_MAX.set(stats["max"])
+        _pool_seen["max"] = stats["max"]
 
 
 class _ScrapeTime:

@@ -283,8 +283,10 @@ class HeldRequest:
         conn = psycopg2.connect(self.stack.database_url)
         try:
             with conn.cursor() as cur:
+                # The service runs its named queries as prepared statements (app/queries.py).
                 cur.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                            "AND query LIKE 'UPDATE stacks SET tags%'")
+                            "AND (query LIKE 'UPDATE stacks SET tags%' "
+                            "OR query LIKE 'EXECUTE set_tags%')")
                 return cur.fetchone()[0] == 1
         finally:
             conn.close()

@@ -64,7 +64,8 @@ def list_stacks():
     """The stacks the caller can see, filtered and paginated."""
     query = parse_query(schemas.list_stacks_query)
     after = query.get("continuation_token", "0")
-    if not after.isdigit():
+    # ASCII digits that fit a stack id (str.isdigit() also takes '²', which int() refuses).
+    if not (after.isascii() and after.isdigit() and len(after) <= 18):
         raise ApiError(400, "Bad Request: invalid continuationToken")
     page_size = current_app.config["STACK_PAGE_SIZE"]
     with transaction() as conn:

@@ -1,9 +1,10 @@
--- Failed authentications per client (see app/auth.py): one upsert per failure, one primary-key
--- lookup per authenticated request.
+-- Failed authentications per client (see app/auth.py): one upsert per failure; the primary-key
+-- lookup of every request with credentials is part of its authentication statement (auth.sql).
 
 -- name: auth_retry_after$
 -- Seconds until a client that reached the limit in its current window may try again; nothing
--- when it has not.
+-- when it has not. For requests whose credentials are missing or malformed (the others check
+-- this in their authentication statement).
 SELECT CAST(ceil(extract(epoch FROM window_start + make_interval(secs => :window_seconds) - now()))
             AS integer)
   FROM auth_failures

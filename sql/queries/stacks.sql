@@ -70,31 +70,44 @@ UPDATE stacks SET project_id = :project_id, name = :stack_name WHERE id = :stack
 
 -- name: list_stacks
 -- Stacks in the organizations the user belongs to (their personal one included), filtered, in
--- pages keyed on the stack id.
-SELECT s.id, o.name AS org_name, p.name AS project_name, s.name AS stack_name,
-       s.tags, s.version, s.active_update_id,
+-- pages keyed on the stack id (ids never change and are never reused, so a page boundary holds
+-- under concurrent inserts and deletes: no stack is listed twice or skipped).
+-- Driven from the caller's memberships (memberships_user, then the projects and stacks of those
+-- organizations through their unique indexes), so the cost follows the stacks the caller can see,
+-- not the size of the database; tests/test_stack_list_scale.py checks the plan. The page is cut
+-- before its last updates and resource counts are looked up, so those cost one lookup per row.
+WITH visible_orgs AS (
+    SELECT m.org_id AS id FROM memberships m WHERE m.user_id = :user_id
+     UNION
+    SELECT o.id FROM organizations o WHERE o.name = :login
+), page AS (
+    SELECT s.id, o.name AS org_name, p.name AS project_name, s.name AS stack_name,
+           s.tags, s.version, s.active_update_id
+      FROM visible_orgs v
+      JOIN organizations o ON o.id = v.id
+      JOIN projects p ON p.org_id = o.id
+      JOIN stacks s ON s.project_id = p.id
+     WHERE (CAST(:organization AS text) IS NULL OR o.name = :organization)
+       AND (CAST(:project_name AS text) IS NULL OR p.name = :project_name)
+       AND (CAST(:tag_name AS text) IS NULL OR s.tags ->> CAST(:tag_name AS text) IS NOT NULL)
+       AND (CAST(:tag_value AS text) IS NULL OR s.tags ->> CAST(:tag_name AS text) = :tag_value)
+       AND s.id > :after_id
+     ORDER BY s.id
+     LIMIT :page_size
+)
+SELECT page.*,
        lu.kind AS last_kind, lu.status AS last_status, lu.start_time AS last_start,
        (SELECT c.resource_count FROM checkpoints c
-         WHERE c.stack_id = s.id ORDER BY c.version DESC LIMIT 1) AS resource_count
-  FROM stacks s
-  JOIN projects p ON p.id = s.project_id
-  JOIN organizations o ON o.id = p.org_id
+         WHERE c.stack_id = page.id ORDER BY c.version DESC LIMIT 1) AS resource_count
+  FROM page
   LEFT JOIN LATERAL (
       SELECT u.kind, u.status, coalesce(u.start_time, u.created_at) AS start_time
         FROM updates u
-       WHERE u.stack_id = s.id AND NOT u.dry_run AND u.version IS NOT NULL
+       WHERE u.stack_id = page.id AND NOT u.dry_run AND u.version IS NOT NULL
        ORDER BY u.version DESC
        LIMIT 1
   ) lu ON true
- WHERE (o.name = :login
-        OR EXISTS (SELECT 1 FROM memberships m WHERE m.org_id = o.id AND m.user_id = :user_id))
-   AND (CAST(:organization AS text) IS NULL OR o.name = :organization)
-   AND (CAST(:project_name AS text) IS NULL OR p.name = :project_name)
-   AND (CAST(:tag_name AS text) IS NULL OR s.tags ->> CAST(:tag_name AS text) IS NOT NULL)
-   AND (CAST(:tag_value AS text) IS NULL OR s.tags ->> CAST(:tag_name AS text) = :tag_value)
-   AND s.id > :after_id
- ORDER BY s.id
- LIMIT :page_size;
+ ORDER BY page.id;
 
 -- name: add_stack_alias!
 -- The name a stack is renamed away from keeps leading to it (a later rename of another stack away

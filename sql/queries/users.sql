@@ -1,28 +1,5 @@
 -- Users, organizations, memberships and access tokens.
 
--- name: user_by_token^
--- The caller behind an API token; revoked tokens resolve to nothing.
-SELECT u.id, u.login, u.name, u.email, t.id AS token_id, t.description AS token_description
-  FROM access_tokens t
-  JOIN users u ON u.id = t.user_id
- WHERE t.token_hash = :token_hash
-   AND t.revoked_at IS NULL;
-
--- name: touch_token!
--- Recorded at most once a minute so that reads do not each cost a write.
-UPDATE access_tokens
-   SET last_used_at = now()
- WHERE id = :token_id
-   AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute');
-
--- name: role_in_org$
--- The caller's role in an organization; a user is always admin of their personal organization.
-SELECT CASE WHEN :org_name = u.login THEN 'admin' ELSE m.role END
-  FROM users u
-  LEFT JOIN organizations o ON o.name = :org_name
-  LEFT JOIN memberships m ON m.org_id = o.id AND m.user_id = u.id
- WHERE u.id = :user_id;
-
 -- name: orgs_of_user
 -- Organizations the user belongs to, other than their personal one.
 SELECT o.name, m.role

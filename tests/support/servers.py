@@ -75,8 +75,10 @@ class Service:
     rotation passes the new one)."""
 
     def __init__(self, database_url, env=None, workers=2, threads=4, port=None, master_key=None,
-                 workdir=None):
+                 workdir=None, app_spec="app:create_app()", health_path="/healthz"):
         self.database_url = database_url
+        # What gunicorn serves (bench/request_path.py serves a bare app beside the service).
+        self.app_spec, self.health_path = app_spec, health_path
         self.master_key = master_key or base64.b64encode(os.urandom(32)).decode()
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -102,7 +104,7 @@ class Service:
 
     def start(self, timeout=STARTUP_SECONDS):
         command = [sys.executable, "-m", "gunicorn", "--config", str(REPO / "gunicorn.conf.py"),
-                   "--bind", f"127.0.0.1:{self.port}", "app:create_app()"]
+                   "--bind", f"127.0.0.1:{self.port}", self.app_spec]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(command, cwd=REPO, env=self.env(), stdout=log,
                                          stderr=subprocess.STDOUT)
@@ -119,7 +121,7 @@ class Service:
         if self.proc.poll() is not None:
             raise RuntimeError(f"gunicorn exited ({self.proc.returncode}):\n{self.log()[-3000:]}")
         try:
-            return requests.get(self.url + "/healthz", timeout=5).status_code == 200 and \
+            return requests.get(self.url + self.health_path, timeout=5).status_code == 200 and \
                 len(self.worker_pids()) == self.workers
         except requests.RequestException:  # not listening yet, or too busy starting to answer
             return False
