@@ -25,6 +25,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.bench_up import AccessLog, database  # noqa: E402
 from tests.support import ACCEPT, unique  # noqa: E402
+from tests.support.deployments import text_edit  # noqa: E402
 from tests.support.servers import Service  # noqa: E402
 
 
@@ -42,19 +43,6 @@ def state(count, rounds=None):
     return json.dumps({"version": 3, "deployment": {
         "manifest": {"time": "2026-01-01T00:00:00Z", "magic": "", "version": "v3"},
         "resources": resources}}, indent=4).encode()
-
-
-def edit(old, new):
-    """One edit replacing the middle where the texts differ (what the CLI's differ sends)."""
-    start = 0
-    while start < min(len(old), len(new)) and old[start] == new[start]:
-        start += 1
-    end_old, end_new = len(old), len(new)
-    while end_old > start and end_new > start and old[end_old - 1] == new[end_new - 1]:
-        end_old, end_new = end_old - 1, end_new - 1
-    return {"Span": {"uri": "", "start": {"line": 1, "column": 1, "offset": start},
-                     "end": {"line": 1, "column": 1, "offset": end_old}},
-            "NewText": new[start:end_new].decode()}
 
 
 def measure(service, log, token, count, saves):
@@ -80,7 +68,7 @@ def measure(service, log, token, count, saves):
         new = state(count, rounds)
         response = session.patch(path + "/checkpointdelta", headers=lease, json={
             "version": 3, "checkpointHash": hashlib.sha256(new).hexdigest(),
-            "sequenceNumber": sequence, "deploymentDelta": [edit(text, new)]})
+            "sequenceNumber": sequence, "deploymentDelta": [text_edit(text, new)]})
         assert response.status_code == 204, response.text
         text = new
         if sequence % 50 == 0:  # a slow service must not lose the lease mid-run

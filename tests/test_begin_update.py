@@ -35,7 +35,7 @@ def test_the_capability_is_advertised(member):
 
 def test_the_capability_can_be_turned_off(database_url, people):
     app = create_app(make_config(database_url, AUTO_MIGRATE=False, BEGIN_UPDATE_ENABLED=False))
-    api = people.user("bea")
+    people.user("bea")
     api = Api(app.test_client(), people.tokens["bea"])
     names = [c["capability"] for c in api.get("/api/capabilities").get_json()["capabilities"]]
     assert "begin-update" not in names

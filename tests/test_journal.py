@@ -6,7 +6,7 @@ import json
 import pytest
 
 from app.state.journal import BEGIN, SUCCESS
-from tests.support.deployments import untyped
+from tests.support.deployments import text_edit, untyped
 from tests.support.updates import STACK, Operation, export_json, make_stack, run
 
 ROOT = "urn:pulumi:dev::proj::pulumi:pulumi:Stack::proj-dev"
@@ -128,15 +128,7 @@ def verbatim(op, text, sequence):
 
 def delta(op, old, new, sequence):
     """A delta the way the CLI makes one: one edit replacing the differing middle."""
-    start = 0
-    while start < min(len(old), len(new)) and old[start] == new[start]:
-        start += 1
-    end_old, end_new = len(old), len(new)
-    while end_old > start and end_new > start and old[end_old - 1] == new[end_new - 1]:
-        end_old, end_new = end_old - 1, end_new - 1
-    edit = {"Span": {"uri": "", "start": {"line": 1, "column": 1, "offset": start},
-                     "end": {"line": 1, "column": 1, "offset": end_old}},
-            "NewText": new[start:end_new].decode()}
+    edit = text_edit(old, new)
     return op.lease_call("PATCH", "/checkpointdelta", {
         "version": 3, "checkpointHash": hashlib.sha256(new).hexdigest(),
         "sequenceNumber": sequence, "deploymentDelta": [edit]})
@@ -254,6 +246,17 @@ def texts(count):
     return [text_of(untyped(n)) for n in range(1, count + 1)]
 
 
+def saved_in_steps(api, count):
+    """An update that saved `count` texts: the first verbatim, each next one as a delta."""
+    op = Operation(api)
+    op.start()
+    steps = texts(count)
+    verbatim(op, steps[0], 1)
+    for sequence, (old, new) in enumerate(zip(steps, steps[1:]), start=2):
+        assert delta(op, old, new, sequence).status_code == 204
+    return op, steps
+
+
 def forget_worker_texts(op):
     """As if the next save reached another worker (or one restarted)."""
     from app import checkpoints
@@ -261,12 +264,7 @@ def forget_worker_texts(op):
 
 
 def test_a_delta_is_appended_and_the_stored_text_stays_until_compaction(member, db):
-    op = Operation(member)
-    op.start()
-    steps = texts(4)
-    verbatim(op, steps[0], 1)
-    for sequence, (old, new) in enumerate(zip(steps, steps[1:]), start=2):
-        assert delta(op, old, new, sequence).status_code == 204
+    op, steps = saved_in_steps(member, 4)
     row = delta_rows(db, op)
     assert (row["checkpoint_sequence"], row["checkpoint_base_sequence"], row["n"]) == (4, 1, 3)
     assert row["stored_sha"] == hashlib.sha256(steps[0]).hexdigest()
@@ -282,15 +280,10 @@ def test_every_compact_every_deltas_the_text_is_stored_whole(database_url, peopl
     from tests.support.apps import make_config
 
     app = create_app(make_config(database_url, AUTO_MIGRATE=False, CHECKPOINT_COMPACT_EVERY=3))
-    api = people.user("cora", {"acme": "member"})
+    people.user("cora", {"acme": "member"})
     api = Api(app.test_client(), people.tokens["cora"])
     make_stack(api)
-    op = Operation(api)
-    op.start()
-    steps = texts(5)
-    verbatim(op, steps[0], 1)
-    for sequence, (old, new) in enumerate(zip(steps, steps[1:]), start=2):
-        assert delta(op, old, new, sequence).status_code == 204
+    op, steps = saved_in_steps(api, 5)
     row = delta_rows(db, op)
     # Sequence 4 was the third delta after the verbatim save at 1: stored whole, deltas dropped.
     assert (row["checkpoint_sequence"], row["checkpoint_base_sequence"], row["n"]) == (5, 4, 1)

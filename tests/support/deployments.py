@@ -65,3 +65,17 @@ def pets(project, stack, resources=0):
             ],
         },
     }
+
+
+def text_edit(old, new):
+    """The edit the CLI's delta checkpoints send for a change from text `old` to `new` (bytes):
+    one gotextdiff TextEdit replacing the middle where they differ."""
+    start = 0
+    while start < min(len(old), len(new)) and old[start] == new[start]:
+        start += 1
+    end_old, end_new = len(old), len(new)
+    while end_old > start and end_new > start and old[end_old - 1] == new[end_new - 1]:
+        end_old, end_new = end_old - 1, end_new - 1
+    return {"Span": {"uri": "", "start": {"line": 1, "column": 1, "offset": start},
+                     "end": {"line": 1, "column": 1, "offset": end_old}},
+            "NewText": new[start:end_new].decode()}
