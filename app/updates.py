@@ -90,6 +90,20 @@ def start_update(conn, org, project, stack, update_id, *, journaled, tags, user_
     return started, token
 
 
+def begin_update(conn, org, project, stack, kind, dry_run, program, config, metadata, *,
+                 journaled, tags, user_id, cli_version):
+    """create_update and start_update at once (begin-update). Returns (update id, the started
+    row, the token). The stack row is locked first: the new update row takes a key-share lock on
+    it, so concurrent begins that each inserted theirs would then wait on one another for the
+    row lock that start_update takes."""
+    lock_stack(conn, org, project, stack)
+    update_id = create_update(conn, org, project, stack, kind, dry_run, program, config, metadata,
+                              user_id)
+    started, token = start_update(conn, org, project, stack, update_id, journaled=journaled,
+                                  tags=tags, user_id=user_id, cli_version=cli_version)
+    return update_id, started, token
+
+
 def _claim_next_version(conn, stack_id):
     """The next version of a locked stack, once no other real operation runs on it (one whose
     lease ran out long ago is abandoned first)."""

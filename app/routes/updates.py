@@ -60,11 +60,10 @@ def begin_update(org, project, stack):
     kind = schemas.BEGIN_UPDATE_KINDS[body["update_kind"]]
     dry_run, program, config, metadata = _update_program(body["program"], kind)
     with transaction() as conn:
-        update_id = updates.create_update(conn, org, project, stack, kind, dry_run, program,
-                                          config, metadata, g.user["id"])
-        started, token = updates.start_update(
-            conn, org, project, stack, update_id, journaled=_journaled(body),
-            tags=body.get("tags"), user_id=g.user["id"], cli_version=cli_version())
+        update_id, started, token = updates.begin_update(
+            conn, org, project, stack, kind, dry_run, program, config, metadata,
+            journaled=_journaled(body), tags=body.get("tags"), user_id=g.user["id"],
+            cli_version=cli_version())
         row = stacks.load_stack(conn, org, project, stack)
         size, read_state = history.state_before(conn, row["id"], started["version"], dry_run)
         small = size is not None and size <= current_app.config["BEGIN_UPDATE_STATE_MAX_BYTES"]

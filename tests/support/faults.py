@@ -344,8 +344,10 @@ class StartBarrier:
     which locks the row FOR UPDATE, waits) so that racing CLIs all reach the start of their
     update before any gets it; `release()` lets them go at once."""
 
+    # The stack lock's query as sent, or as a prepared statement's EXECUTE (app/db.py).
     WAITERS = ("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-               " AND wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE OF s%'")
+               " AND wait_event_type = 'Lock'"
+               " AND (query LIKE '%FOR UPDATE OF s%' OR query LIKE 'EXECUTE lock_stack%')")
 
     def __init__(self, database_url, org, project, stack):
         self.database_url = database_url
