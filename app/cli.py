@@ -433,6 +433,9 @@ class DiyReport:
 
         self.console = Console(highlight=False, soft_wrap=True)
         self.terminal = self.console.is_terminal
+        if not self.terminal:
+            # No terminal to fit: a pipe or a log file gets whole lines, tables uncut.
+            self.console = Console(highlight=False, soft_wrap=True, width=1000)
 
     def line(self, text):
         self.console.print(text, markup=False)
