@@ -395,3 +395,33 @@ def test_a_corrupt_meta_file_is_a_clear_error(backend, run, acme):
     backend.write(".pulumi/meta.yaml", b"nonsense: [")
     result = run("import-diy", backend.url, "--org", acme)
     assert result.exit_code != 0 and "meta.yaml: corrupt" in result.output
+
+
+def test_a_progress_bar_on_a_terminal(backend, acme, database_url):
+    import pty
+    import select
+
+    for name in ("a", "b"):
+        backend.add("web", name, [["x"], ["y"]])
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "import-diy", backend.url,
+                             "--org", acme], stdout=follower, stderr=follower, close_fds=True,
+                            env=dict(os.environ, DATABASE_URL=database_url, TERM="xterm",
+                                     COLUMNS="120"))
+    os.close(follower)
+    output = b""
+    while True:
+        ready, _, _ = select.select([leader], [], [], 60)
+        try:
+            chunk = os.read(leader, 65536) if ready else b""
+        except OSError:  # the terminal closed with the process
+            chunk = b""
+        if not chunk:
+            break
+        output += chunk
+    os.close(leader)
+    assert proc.wait(60) == 0, output.decode(errors="replace")
+    text = output.decode(errors="replace")
+    assert "stacks 2/2" in text and "/s" in text       # the bar: stacks, bytes, rate
+    assert "[1/2]" not in text                          # not the pipe's lines
+    assert "web/a -> acme/web/a: 2 version(s)" in text
