@@ -319,16 +319,26 @@ def secrets_rotate(new_key_file, generate_to):
 @click.option("--ignore-locks", is_flag=True,
               help="import stacks locked by an update that may still be running")
 @click.option("--to-service-secrets", is_flag=True,
-              help="re-encrypt secrets with the service's keys (not implemented yet)")
+              help="re-encrypt passphrase secrets (every version's state and config) with the "
+                   "service's key for each stack; needs the passphrase and --service-url")
+@click.option("--passphrase-file", type=click.Path(exists=True, dir_okay=False),
+              help="the passphrase (default: PULUMI_CONFIG_PASSPHRASE, or the file in "
+                   "PULUMI_CONFIG_PASSPHRASE_FILE)")
+@click.option("--service-url", metavar="URL",
+              help="the URL the CLI logs in to this service with (the converted stacks' "
+                   "secrets provider names it)")
 def import_diy(source, org_name, project_map, dry_run, resume, replace, verify, ignore_locks,
-               to_service_secrets):
+               to_service_secrets, passphrase_file, service_url):
     """Move a whole DIY backend (SOURCE: the file:// folder of `pulumi login file://...`) into
     organization ORG, every stack with its whole history, tags and state. Each stack imports in
     one transaction: an interrupted run leaves whole stacks only, and --resume carries on. Stacks
     keep their secrets provider (a passphrase keeps working with the same
     PULUMI_CONFIG_PASSPHRASE). Exit status 1 when any stack is not imported or differs."""
+    converter = None
     if to_service_secrets:
-        _fail("--to-service-secrets is not implemented yet: stacks keep their secrets provider")
+        converter = diy.SecretsConverter(_passphrase(passphrase_file), _keyring(),
+                                         service_url or _fail("--to-service-secrets needs "
+                                                              "--service-url"))
     try:
         src = diy.open_source(source)
         mapping = diy.parse_project_map(project_map)
@@ -342,6 +352,11 @@ def import_diy(source, org_name, project_map, dry_run, resume, replace, verify, 
     migrate.upgrade(url, log=lambda m: click.echo(m, err=True))
     conn = connect(url)
     try:
+        if converter is not None:
+            try:
+                secrets.check_master_key(conn, converter.keyring)
+            except secrets.MasterKeyError as err:
+                _fail(str(err))
         if queries.org_by_name(conn, name=org_name) is None:
             _fail(f"no organization {org_name!r} in the service (make it with `pulumi-service "
                   "org create`, or give a user's login)")
@@ -362,17 +377,23 @@ def import_diy(source, org_name, project_map, dry_run, resume, replace, verify, 
                         if diy.skipped_as_done(s, resume, replace) else
                         "replace" if s.existing_id else "import") for s in found})
             sys.exit(1 if any(s.problems for s in found) else 0)
-        outcome = _import_stacks(conn, src, org_name, found, resume, replace, report)
+        outcome = _import_stacks(conn, src, org_name, found, resume, replace, report, converter)
         if verify:
             for stack in found:
                 if outcome[id(stack)] not in ("imported", "already imported"):
                     continue
-                differences = diy.verify_stack(conn, src, org_name, stack)
+                differences = diy.verify_stack(conn, src, org_name, stack, converter)
                 conn.rollback()
                 for difference in differences:
                     report.line(f"DIFFERS: {stack.label}: {difference}")
                 outcome[id(stack)] += ", DIFFERS" if differences else ", verified"
         report.table("Summary", found, org_name, outcome)
+        kept = [s for s in found if s.secrets_kept]
+        if converter is not None and kept:
+            report.line(f"secrets not converted ({len(kept)} stack(s); they keep their "
+                        "provider):")
+            for stack in kept:
+                report.line(f"  {stack.label}: {stack.secrets_kept}")
     finally:
         conn.close()
     failed = [s for s in found if outcome[id(s)] not in ("imported", "already imported",
@@ -383,7 +404,20 @@ def import_diy(source, org_name, project_map, dry_run, resume, replace, verify, 
         sys.exit(1)
 
 
-def _import_stacks(conn, src, org_name, found, resume, replace, report):
+def _passphrase(path):
+    path = path or os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE")
+    if path:
+        try:
+            return open(path, encoding="utf-8").read().rstrip("\r\n")
+        except OSError as err:
+            _fail(f"cannot read the passphrase file {path}: {err.strerror}")
+    if "PULUMI_CONFIG_PASSPHRASE" not in os.environ:
+        _fail("--to-service-secrets needs the passphrase: PULUMI_CONFIG_PASSPHRASE, "
+              "PULUMI_CONFIG_PASSPHRASE_FILE or --passphrase-file")
+    return os.environ["PULUMI_CONFIG_PASSPHRASE"]
+
+
+def _import_stacks(conn, src, org_name, found, resume, replace, report, converter=None):
     """Import each stack in a transaction of its own; {id(stack): outcome}."""
     outcome = {}
     todo = [s for s in found if not s.problems and not diy.skipped_as_done(s, resume, replace)]
@@ -395,7 +429,7 @@ def _import_stacks(conn, src, org_name, found, resume, replace, report):
     with report.progress(len(todo), sum(s.size for s in todo)) as progress:
         for stack in todo:
             try:
-                count = diy.import_stack(conn, src, org_name, stack)
+                count = diy.import_stack(conn, src, org_name, stack, converter)
                 conn.commit()
             except diy.FileProblem as problem:
                 conn.rollback()
@@ -412,8 +446,12 @@ def _import_stacks(conn, src, org_name, found, resume, replace, report):
                 conn.rollback()
                 raise
             outcome[id(stack)] = "imported"
+            secrets_note = ""
+            if converter is not None:
+                secrets_note = (f", secrets kept ({stack.secrets_kept})" if stack.secrets_kept
+                                else ", secrets now the service's")
             progress.stack_done(stack, f"{stack.label} -> {org_name}/{stack.target}: "
-                                       f"{count} version(s), {_size(stack.size)}")
+                                       f"{count} version(s), {_size(stack.size)}{secrets_note}")
     return outcome
 
 

@@ -14,7 +14,10 @@ The layout, as the CLI's diy backend writes it (pkg/backend/diy):
                                              locks/<stack>/...), {pid, username, hostname, ...}
 Compression is told by the bytes (gzip or zstd magic), as the CLI does, whatever the name says.
 """
+import base64
+import binascii
 import gzip
+import hashlib
 import json
 import os
 import re
@@ -24,6 +27,10 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from . import secrets as service_secrets
 from . import stacks as stack_ops
 from .queries import queries
 from .schemas.common import PROJECT_NAME, STACK_NAME, TAG_NAME, MAX_TAG_VALUE
@@ -188,6 +195,7 @@ class SourceStack:
     existing_id: int | None = None
     already_imported: bool = False
     versions: int | None = None                      # counted when the history is read
+    secrets_kept: str | None = None                  # why --to-service-secrets could not
 
     @property
     def label(self):
@@ -526,27 +534,198 @@ def skipped_as_done(stack, resume, replace):
     return resume and stack.already_imported and not replace
 
 
+# --- secrets: passphrase to the service's keys ------------------------------------------------------
+
+SECRET_SIG, SECRET_KIND = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
+
+
+class ConversionError(Exception):
+    """A stack's secrets cannot move to the service's keys (it is imported as it is)."""
+
+
+class _Passphrase:
+    """The passphrase secrets provider's crypter (sdk resource/config crypt.go): AES-256-GCM with
+    a key from PBKDF2-SHA256 (1 000 000 rounds) of the passphrase and the stack's salt; values
+    "v1:<nonce>:<ciphertext>" in base64. The salt state "v1:<salt>:<'pulumi' encrypted>" lets a
+    wrong passphrase be told at once."""
+
+    def __init__(self, passphrase, salt_state):
+        parts = str(salt_state).split(":")
+        if len(parts) != 5 or parts[0] != "v1":
+            raise ConversionError("its passphrase salt is not one this importer reads")
+        try:
+            salt = base64.b64decode(parts[1], validate=True)
+        except binascii.Error:
+            raise ConversionError("its passphrase salt is not base64") from None
+        key = hashlib.pbkdf2_hmac("sha256", passphrase.encode(), salt, 1_000_000, 32)
+        self.aead = AESGCM(key)
+        if self.decrypt(":".join(parts[2:])) != "pulumi":
+            raise ConversionError("the passphrase given does not open its secrets")
+
+    def decrypt(self, value):
+        parts = str(value).split(":")
+        if len(parts) != 3 or parts[0] != "v1":
+            raise ConversionError("a secret is not a passphrase ciphertext")
+        try:
+            plain = self.aead.decrypt(base64.b64decode(parts[1]), base64.b64decode(parts[2]), None)
+        except InvalidTag:
+            raise ConversionError("the passphrase given does not open its secrets") from None
+        except (binascii.Error, ValueError):
+            raise ConversionError("a secret is not a passphrase ciphertext") from None
+        return plain.decode("utf-8")
+
+
+class SecretsConverter:
+    """Re-encrypts one stack's passphrase secrets (every version's state and its history's
+    config) with the service's key for the stack, and names the service as the state's secrets
+    provider (with the URL the CLI logs in with, which it uses to reach the service)."""
+
+    def __init__(self, passphrase, keyring, service_url):
+        self.passphrase = passphrase
+        self.keyring = keyring
+        self.service_url = service_url.rstrip("/")
+        self._crypters = {}
+        self.cipher = None
+        self.provider = None
+
+    def start(self, conn, org, project, stack):
+        self.cipher = service_secrets.stack_cipher(conn, self.keyring, org, project, stack,
+                                                   create=True)
+        self.provider = {"type": "service", "state": {
+            "url": self.service_url, "owner": org, "project": project, "stack": stack}}
+        self.crypter = None
+
+    def _crypter(self, provider):
+        kind = (provider or {}).get("type")
+        if kind != "passphrase":
+            raise ConversionError(f"its secrets provider is {kind!r}; only passphrase stacks "
+                                  "convert")
+        salt = (provider.get("state") or {}).get("salt")
+        if salt not in self._crypters:
+            self._crypters[salt] = _Passphrase(self.passphrase, salt)
+        self.crypter = self._crypters[salt]
+        return self.crypter
+
+    def _encrypt(self, plaintext):
+        return base64.b64encode(self.cipher.encrypt(plaintext.encode("utf-8"))).decode("ascii")
+
+    def state(self, untyped):
+        deployment = untyped.get("deployment") or {}
+        provider = deployment.get("secrets_providers")
+        if provider is None and not _has_secrets(deployment):
+            return untyped  # nothing secret and no provider: nothing to convert
+        crypter = self._crypter(provider)
+
+        def convert(value):
+            if isinstance(value, dict):
+                if value.get(SECRET_SIG) == SECRET_KIND and "ciphertext" in value:
+                    return {**value, "ciphertext": self._encrypt(
+                        crypter.decrypt(value["ciphertext"]))}
+                return {k: convert(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [convert(v) for v in value]
+            return value
+
+        converted = {k: convert(v) for k, v in deployment.items() if k != "secrets_providers"}
+        converted["secrets_providers"] = self.provider
+        return {**untyped, "deployment": converted}
+
+    def config(self, config):
+        converted = {}
+        for name, value in config.items():
+            if value.get("secret") and not value.get("object"):
+                crypter = self.crypter or self._crypter(None)
+                value = {**value, "string": self._encrypt(crypter.decrypt(value["string"]))}
+            elif value.get("secret"):
+                crypter = self.crypter or self._crypter(None)
+
+                def convert(item):
+                    if isinstance(item, dict):
+                        if set(item) == {"secure"}:
+                            return {"secure": self._encrypt(crypter.decrypt(item["secure"]))}
+                        return {k: convert(v) for k, v in item.items()}
+                    if isinstance(item, list):
+                        return [convert(v) for v in item]
+                    return item
+
+                value = {**value, "string": json.dumps(convert(json.loads(value["string"])),
+                                                       separators=(",", ":"))}
+            converted[name] = value
+        return converted
+
+
+def _has_secrets(value):
+    if isinstance(value, dict):
+        return value.get(SECRET_SIG) == SECRET_KIND or any(_has_secrets(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_secrets(v) for v in value)
+    return False
+
+
+def revealed(untyped, decrypt):
+    """A state with every secret's ciphertext replaced by its plaintext and no secrets provider,
+    to compare two states whose secrets were encrypted by different providers."""
+    def reveal(value):
+        if isinstance(value, dict):
+            if value.get(SECRET_SIG) == SECRET_KIND and "ciphertext" in value:
+                return {SECRET_SIG: SECRET_KIND, "plaintext": decrypt(value["ciphertext"])}
+            return {k: reveal(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [reveal(v) for v in value]
+        return value
+
+    deployment = {k: v for k, v in (untyped.get("deployment") or {}).items()
+                  if k != "secrets_providers"}
+    return {**untyped, "deployment": reveal(deployment)}
+
+
 # --- import and verify ---------------------------------------------------------------------------------
 
-def import_stack(conn, source, org, stack, on_version=None):
+def import_stack(conn, source, org, stack, converter=None, on_version=None):
     """Create the service's stack with the DIY stack's tags and every version (its history, then
     its current state if that changed since), and mark it imported; an existing stack of that
-    name goes first (the plan has decided it may). Never commits: the caller's transaction holds
-    the whole stack, so a failure leaves nothing. Returns the number of versions; raises
-    FileProblem for a file that cannot be used."""
+    name goes first (the plan has decided it may). With a SecretsConverter, the secrets move to
+    the service's key for the stack, or, when they cannot, the stack is imported as it is and
+    `stack.secrets_kept` says why. Never commits: the caller's transaction holds the whole stack,
+    so a failure leaves nothing. Returns the number of versions; raises FileProblem for a file
+    that cannot be used."""
     tags = read_tags(source, stack)
     if stack.existing_id is not None:
         queries.delete_stack(conn, stack_id=stack.existing_id)
     stack_id = stack_ops.create_stack(conn, org, stack.target_project, stack.target_stack,
                                       tags)["id"]
+    stack.secrets_kept = None
+    if converter is not None:
+        queries.diy_savepoint(conn)
+        try:
+            converter.start(conn, org, stack.target_project, stack.target_stack)
+            count, last_update = _store_versions(conn, source, org, stack, stack_id, converter,
+                                                 on_version)
+        except ConversionError as err:
+            queries.diy_rollback_to_savepoint(conn)
+            stack.secrets_kept = str(err)
+            converter = None
+    if converter is None:
+        count, last_update = _store_versions(conn, source, org, stack, stack_id, None, on_version)
+    queries.finish_diy_import(conn, stack_id=stack_id, version=count, update_id=last_update,
+                              source=source.url, source_stack=stack.label,
+                              source_bytes=stack.size)
+    stack.versions = count
+    return count
+
+
+def _store_versions(conn, source, org, stack, stack_id, converter, on_version):
     count, last_update = 0, None
     for version in versions_of(source, stack, org):
         update_id = str(uuid.uuid4())
-        stored = StoredDeployment.from_untyped(version.untyped)
+        untyped, config = version.untyped, version.config
+        if converter is not None:
+            untyped, config = converter.state(untyped), converter.config(config)
+        stored = StoredDeployment.from_untyped(untyped)
         queries.insert_diy_update(
             conn, update_id=update_id, stack_id=stack_id, kind=version.kind,
             status=version.status, version=version.number, message=version.message,
-            environment=json.dumps(version.environment), config=json.dumps(version.config),
+            environment=json.dumps(version.environment), config=json.dumps(config),
             start_time=version.start_time, end_time=version.end_time,
             resource_changes=(json.dumps(version.resource_changes)
                               if version.resource_changes is not None else None),
@@ -556,14 +735,10 @@ def import_stack(conn, source, org, stack, on_version=None):
         count, last_update = version.number, update_id
         if on_version is not None:
             on_version(version)
-    queries.finish_diy_import(conn, stack_id=stack_id, version=count, update_id=last_update,
-                              source=source.url, source_stack=stack.label,
-                              source_bytes=stack.size)
-    stack.versions = count
-    return count
+    return count, last_update
 
 
-def verify_stack(conn, source, org, stack):
+def verify_stack(conn, source, org, stack, converter=None):
     """Differences between the imported stack and its source: every version's state (JSON
     equality), resource count, kind, result and message. [] when they agree."""
     found = queries.get_stack(conn, org_name=org, project_name=stack.target_project,
@@ -572,6 +747,8 @@ def verify_stack(conn, source, org, stack):
         return [f"{org}/{stack.target} is not in the service"]
     history = {row["version"]: row for row in
                queries.diy_imported_history(conn, stack_id=found["id"])}
+    if converter is not None:
+        converter.start(conn, org, stack.target_project, stack.target_stack)
     differences = []
     expected = 0
     for version in versions_of(source, stack, org):
@@ -590,7 +767,26 @@ def verify_stack(conn, source, org, stack):
             differences.append(f"version {version.number}: no state")
             continue
         state = json.loads(decompress(stored["deployment_gz"]))
-        if state != version.untyped:
+        provider = (state.get("deployment") or {}).get("secrets_providers") or {}
+        source_provider = (version.untyped.get("deployment") or {}).get("secrets_providers")
+        if provider.get("type") == "service" and (source_provider or {}).get("type") != "service":
+            # Converted secrets: the same plaintexts under the service's key.
+            if converter is None:
+                differences.append(f"version {version.number}: its secrets were converted; "
+                                   "verify with --to-service-secrets and the passphrase")
+                continue
+            try:
+                ours = revealed(state, lambda c: converter.cipher.decrypt(
+                    base64.b64decode(c)).decode("utf-8"))
+                theirs = revealed(version.untyped, converter._crypter(source_provider).decrypt)
+            except (ConversionError, service_secrets.SecretError, binascii.Error) as err:
+                differences.append(f"version {version.number}: its secrets do not decrypt "
+                                   f"({err})")
+                continue
+            same = ours == theirs
+        else:
+            same = state == version.untyped
+        if not same:
             differences.append(f"version {version.number}: the state differs from "
                                f"{version.source_key}")
         count = resource_count(version.untyped)

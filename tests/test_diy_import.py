@@ -425,3 +425,96 @@ def test_a_progress_bar_on_a_terminal(backend, acme, database_url):
     assert "stacks 2/2" in text and "/s" in text       # the bar: stacks, bytes, rate
     assert "[1/2]" not in text                          # not the pipe's lines
     assert "web/a -> acme/web/a: 2 version(s)" in text
+
+
+# --- secrets to the service's keys ---------------------------------------------------------------------
+
+def passphrase_encrypt(key, text):
+    import base64
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    nonce = os.urandom(12)
+    sealed = AESGCM(key).encrypt(nonce, text.encode(), None)
+    return f"v1:{base64.b64encode(nonce).decode()}:{base64.b64encode(sealed).decode()}"
+
+
+def with_passphrase(backend, passphrase):
+    """Give every state and history entry of the backend real passphrase ciphertexts (the secret
+    output "s3cr3t", the config value "hunter2"), as the passphrase provider makes them."""
+    import base64
+    import hashlib
+
+    salt = os.urandom(8)
+    key = hashlib.pbkdf2_hmac("sha256", passphrase.encode(), salt, 1_000_000, 32)
+    salt_state = f"v1:{base64.b64encode(salt).decode()}:{passphrase_encrypt(key, 'pulumi')}"
+    # One ciphertext per value, as the CLI's copy of a state into its history keeps them.
+    values = {'"v1:salt"': salt_state, '"v1:xyz"': passphrase_encrypt(key, '"s3cr3t"'),
+              '"v1:abc"': passphrase_encrypt(key, "hunter2")}
+    for path in backend.root.rglob("*.json"):
+        text = path.read_text()
+        for placeholder, value in values.items():
+            text = text.replace(placeholder, json.dumps(value))
+        path.write_text(text)
+
+
+@pytest.fixture
+def run_with(database_url):
+    from tests.conftest import MASTER_KEY
+
+    def invoke(*args, **env):
+        return CliRunner().invoke(main, list(args), catch_exceptions=False, env={
+            "DATABASE_URL": database_url, "SECRETS_MASTER_KEY": MASTER_KEY,
+            "SECRETS_MASTER_KEY_FILE": "", **env})
+
+    return invoke
+
+
+def test_to_service_secrets_re_encrypts_every_version_with_the_stacks_key(
+        backend, run_with, acme, db):
+    import base64
+
+    from app import secrets
+    from tests.conftest import MASTER_KEY
+
+    backend.add("web", "dev", [["a"], ["b"]])
+    with_passphrase(backend, "open sesame")
+    result = run_with("import-diy", backend.url, "--org", acme, "--to-service-secrets",
+                      "--service-url", "https://pulumi.example/", "--verify",
+                      PULUMI_CONFIG_PASSPHRASE="open sesame")
+    assert result.exit_code == 0, result.output
+    assert "web/dev -> acme/web/dev: 2 version(s)" in result.output
+    assert "secrets now the service's" in result.output and "imported, verified" in result.output
+    keyring = secrets.Keyring.from_settings({"SECRETS_MASTER_KEY": MASTER_KEY,
+                                             "SECRETS_MASTER_KEY_FILE": "",
+                                             "SECRETS_PREVIOUS_MASTER_KEYS": ""})
+    cipher = secrets.stack_cipher(db, keyring, acme, "web", "dev", create=False)
+    for version in (1, 2):
+        deployment = state(db, "web/dev", version)["deployment"]
+        assert deployment["secrets_providers"] == {"type": "service", "state": {
+            "url": "https://pulumi.example", "owner": "acme", "project": "web", "stack": "dev"}}
+        hidden = deployment["resources"][0]["outputs"]["hidden"]
+        assert cipher.decrypt(base64.b64decode(hidden["ciphertext"])) == b'"s3cr3t"'
+    config = history(db, "web/dev")[0]["config"]["web:pw"]
+    assert config["secret"] and cipher.decrypt(base64.b64decode(config["string"])) == b"hunter2"
+
+
+def test_stacks_whose_secrets_cannot_convert_keep_their_provider_and_are_listed(
+        backend, run_with, acme, db):
+    backend.add("web", "dev", [["a"]])
+    with_passphrase(backend, "open sesame")
+    result = run_with("import-diy", backend.url, "--org", acme, "--to-service-secrets",
+                      "--service-url", "https://pulumi.example", "--verify",
+                      PULUMI_CONFIG_PASSPHRASE="wrong")
+    assert result.exit_code == 0, result.output
+    assert "secrets not converted (1 stack(s); they keep their provider):" in result.output
+    assert "  web/dev: the passphrase given does not open its secrets" in result.output
+    assert state(db, "web/dev", 1)["deployment"]["secrets_providers"]["type"] == "passphrase"
+    assert rows(db, "SELECT count(*) AS n FROM stack_secret_keys")[0]["n"] == 0
+
+
+def test_to_service_secrets_needs_the_passphrase_and_the_url(backend, run_with, acme):
+    backend.add("web", "dev", [["a"]])
+    result = run_with("import-diy", backend.url, "--org", acme, "--to-service-secrets",
+                      PULUMI_CONFIG_PASSPHRASE="x")
+    assert result.exit_code != 0 and "needs --service-url" in result.output

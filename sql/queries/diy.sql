@@ -35,3 +35,11 @@ SELECT version, kind, status, message, resource_count
   FROM updates
  WHERE stack_id = :stack_id AND NOT dry_run AND version IS NOT NULL
  ORDER BY version;
+
+-- name: diy_savepoint!
+-- Before converting a stack's secrets: when one version cannot be converted, the stack is
+-- imported again as it was, in the same transaction.
+SAVEPOINT diy_secrets;
+
+-- name: diy_rollback_to_savepoint!
+ROLLBACK TO SAVEPOINT diy_secrets;

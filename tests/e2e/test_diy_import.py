@@ -207,3 +207,30 @@ def test_an_import_killed_half_way_resumes_without_a_half_imported_stack(diy, se
     again = import_diy(service, diy.url, "--org", org)
     assert again.returncode == 1
     assert again.stdout.count("imported by an earlier run: --resume skips it") == 3
+
+
+def test_to_service_secrets_lets_the_cli_read_secrets_without_the_passphrase(
+        diy, service, new_cli):
+    alpha = diy("alpha")
+    alpha.write_program(PROGRAMS[0], project="alpha")
+    alpha.run("stack", "init", "dev")
+    alpha.run("up", "--yes", "--skip-preview", "-m", "first")
+    alpha.write_program(PROGRAMS[1], project="alpha")
+    alpha.run("up", "--yes", "--skip-preview", "-m", "second")
+    ours = new_cli()
+    org = ours.login_name
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "import-diy", diy.url, "--org", org,
+         "--to-service-secrets", "--service-url", service.url, "--verify"],
+        cwd=REPO, env=dict(service.env(), PULUMI_CONFIG_PASSPHRASE=PASSPHRASE),
+        capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "secrets now the service's" in done.stdout and "imported, verified" in done.stdout
+    # No passphrase, no project folder: the service's key opens every version's secrets.
+    ref = f"{org}/alpha/dev"
+    shown = ours.run("stack", "output", "hidden", "--show-secrets", "-s", ref)
+    assert shown.stdout.strip() == "s3cr3t"
+    for version in ("1", "2"):
+        exported = ours.run("stack", "export", "-s", ref, "--version", version, "--show-secrets")
+        assert "s3cr3t" in exported.stdout
+        assert json.loads(exported.stdout)["deployment"]["secrets_providers"]["type"] == "service"
