@@ -329,8 +329,8 @@ def secrets_rotate(new_key_file, generate_to):
                    "secrets provider names it)")
 def import_diy(source, org_name, project_map, dry_run, resume, replace, verify, ignore_locks,
                to_service_secrets, passphrase_file, service_url):
-    """Move a whole DIY backend (SOURCE: the file:// folder of `pulumi login file://...`) into
-    organization ORG, every stack with its whole history, tags and state. Each stack imports in
+    """Move a whole DIY backend (SOURCE: what `pulumi login` was given, a file:// folder or an
+    s3://bucket/prefix, the endpoint in the URL or AWS_ENDPOINT_URL) into organization ORG, every stack with its whole history, tags and state. Each stack imports in
     one transaction: an interrupted run leaves whole stacks only, and --resume carries on. Stacks
     keep their secrets provider (a passphrase keeps working with the same
     PULUMI_CONFIG_PASSPHRASE). Exit status 1 when any stack is not imported or differs."""

@@ -1,4 +1,4 @@
-"""Moving a DIY backend (what `pulumi login file://...` writes) into the service: reading its
+"""Moving a DIY backend (what `pulumi login file://...` or `s3://...` writes) into the service: reading its
 layout, planning which stack goes where, and importing each stack with its whole history (every
 DIY history entry becomes a version whose state is the entry's checkpoint). Functions take the
 connection and never commit: the `import-diy` command commits once per stack.
@@ -26,6 +26,7 @@ import uuid
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -95,12 +96,99 @@ class FileSource:
         return (self.root / key).is_file()
 
 
+class S3Source:
+    """A DIY backend in an S3 bucket (`s3://bucket/prefix`), on AWS or on any S3-compatible
+    server: the endpoint comes from the URL's `endpoint` parameter (as the CLI's URL gives it)
+    or from AWS_ENDPOINT_URL, credentials and region from the usual AWS environment."""
+
+    def __init__(self, source):
+        import boto3
+        from botocore.config import Config as BotoConfig
+
+        parsed = urlparse(source)
+        params = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+        self.bucket = parsed.netloc
+        self.prefix = parsed.path.strip("/")
+        if not self.bucket:
+            raise SourceError(f"{source}: no bucket in the URL")
+        endpoint = (params.get("endpoint") or os.environ.get("AWS_ENDPOINT_URL_S3")
+                    or os.environ.get("AWS_ENDPOINT_URL"))
+        if endpoint and "://" not in endpoint:
+            endpoint = ("http://" if params.get("disableSSL") == "true" else "https://") + endpoint
+        path_style = "true" in (params.get("s3ForcePathStyle"), params.get("use_path_style"))
+        region = (params.get("region") or os.environ.get("AWS_REGION")
+                  or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")
+        self.client = boto3.client("s3", endpoint_url=endpoint or None, region_name=region,
+                                   config=BotoConfig(signature_version="s3v4", s3={
+                                       "addressing_style": "path" if path_style else "auto"}))
+        # Where the stacks came from, without the URL's parameters (recorded with each stack).
+        self.url = f"s3://{self.bucket}" + (f"/{self.prefix}" if self.prefix else "")
+
+    def _key(self, key):
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def check(self):
+        """SourceError unless the bucket answers and holds a DIY backend."""
+        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+        try:
+            found = self.client.list_objects_v2(Bucket=self.bucket,
+                                                Prefix=self._key(f"{BOOKKEEPING}/"), MaxKeys=1)
+        except NoCredentialsError:
+            raise SourceError(f"{self.url}: no AWS credentials (set AWS_ACCESS_KEY_ID and "
+                              "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)") from None
+        except ClientError as err:
+            code = err.response.get("Error", {}).get("Code", "")
+            why = {"NoSuchBucket": "no such bucket",
+                   "AccessDenied": "access denied (wrong credentials, or no s3:ListBucket)",
+                   "InvalidAccessKeyId": "the access key is not known (wrong credentials)",
+                   "SignatureDoesNotMatch": "the secret key is wrong (wrong credentials)",
+                   }.get(code, f"{code or 'error'}: {err}")
+            raise SourceError(f"{self.url}: {why}") from None
+        except BotoCoreError as err:
+            raise SourceError(f"{self.url}: cannot reach the S3 endpoint ({err})") from None
+        if not found.get("KeyCount"):
+            raise SourceError(f"{self.url}: not a DIY backend (no {BOOKKEEPING}/ in it)")
+
+    def list(self, prefix):
+        base = self._key(prefix)
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        found = {}
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
+                                                                           Prefix=base):
+            for item in page.get("Contents") or []:
+                found[item["Key"][strip:]] = (item["Size"], item["LastModified"].timestamp())
+        return found
+
+    def read(self, key):
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+        except (ClientError, BotoCoreError) as err:
+            raise FileProblem(key, f"cannot be read ({err})") from None
+
+    def has(self, key):
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise SourceError(f"{self.url}: {key}: {err}") from None
+        return True
+
+
 def open_source(source):
-    """A FileSource for `file://PATH` (or a plain path); SourceError when it is no DIY backend."""
-    if source.startswith("s3://") or re.match(r"^[a-z][a-z0-9+.-]*://", source) and \
-            not source.startswith("file://"):
-        raise SourceError(f"{source}: only file:// sources are supported so far "
-                          "(s3:// is not implemented yet)")
+    """The DIY backend at `file://PATH` (or a plain path) or `s3://bucket/prefix`; SourceError
+    when it cannot be read or is no DIY backend."""
+    if source.startswith("s3://"):
+        found = S3Source(source)
+        found.check()
+        return found
+    if re.match(r"^[a-z][a-z0-9+.-]*://", source) and not source.startswith("file://"):
+        raise SourceError(f"{source}: only file:// and s3:// sources are supported")
     path = source[len("file://"):] if source.startswith("file://") else source
     found = FileSource(path)
     if not found.root.exists():

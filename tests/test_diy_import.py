@@ -386,9 +386,21 @@ def test_a_missing_organization_is_a_clear_error(backend, run):
     assert result.exit_code != 0 and "no organization 'nobody'" in result.output
 
 
-def test_s3_sources_are_refused_clearly(run, acme):
-    result = run("import-diy", "s3://bucket/prefix", "--org", acme)
-    assert result.exit_code != 0 and "s3:// is not implemented yet" in result.output
+def test_other_sources_are_refused_clearly(run, acme):
+    result = run("import-diy", "gs://bucket/prefix", "--org", acme)
+    assert result.exit_code != 0 and "only file:// and s3:// sources" in result.output
+
+
+def test_an_s3_source_without_credentials_is_a_clear_error(acme, database_url):
+    result = CliRunner().invoke(main, ["import-diy", "s3://bucket/prefix", "--org", acme],
+                                env={"DATABASE_URL": database_url, "AWS_ACCESS_KEY_ID": None,
+                                     "AWS_SECRET_ACCESS_KEY": None, "AWS_PROFILE": None,
+                                     "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+                                     "AWS_CONFIG_FILE": "/nonexistent",
+                                     "AWS_EC2_METADATA_DISABLED": "true",
+                                     "AWS_ENDPOINT_URL": "http://127.0.0.1:9"})
+    assert result.exit_code != 0
+    assert "s3://bucket/prefix: no AWS credentials" in result.output
 
 
 def test_a_corrupt_meta_file_is_a_clear_error(backend, run, acme):
