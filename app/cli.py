@@ -1,14 +1,15 @@
-"""The `pulumi-service` admin command: serve, db upgrade, user, org, token, secrets."""
+"""The `pulumi-service` admin command: serve, db upgrade, user, org, token, secrets, import-diy."""
 import contextlib
 import os
 import signal
 import subprocess
 import sys
+import time
 
 import click
 import psycopg2
 
-from . import embedded, migrate, secrets
+from . import diy, embedded, migrate, secrets
 from .auth import ROLES, hash_token, new_token
 from .config import Config
 from .db import connect
@@ -302,6 +303,234 @@ def secrets_rotate(new_key_file, generate_to):
         click.echo("servers must now hold the new key: SECRETS_MASTER_KEY (or _FILE) = the new "
                    "key; keep the old one in SECRETS_PREVIOUS_MASTER_KEYS until every server has "
                    "restarted (see the README, Secrets)")
+
+
+@main.command("import-diy")
+@click.argument("source")
+@click.option("--org", "org_name", required=True, help="the organization the stacks go to")
+@click.option("--project-map", multiple=True, metavar="SRC=DEST",
+              help="import project SRC (or one stack, SRC=project/stack; a legacy stack whose "
+                   "project is unknown: /stack) as project DEST; repeatable")
+@click.option("--dry-run", is_flag=True, help="read everything and print the plan; import nothing")
+@click.option("--resume", is_flag=True, help="skip stacks an earlier run imported whole")
+@click.option("--replace", is_flag=True, help="overwrite stacks that exist in the service")
+@click.option("--verify", "verify", is_flag=True,
+              help="compare every imported version with its source; exit 1 on any difference")
+@click.option("--ignore-locks", is_flag=True,
+              help="import stacks locked by an update that may still be running")
+@click.option("--to-service-secrets", is_flag=True,
+              help="re-encrypt passphrase secrets (every version's state and config) with the "
+                   "service's key for each stack; needs the passphrase and --service-url")
+@click.option("--passphrase-file", type=click.Path(exists=True, dir_okay=False),
+              help="the passphrase (default: PULUMI_CONFIG_PASSPHRASE, or the file in "
+                   "PULUMI_CONFIG_PASSPHRASE_FILE)")
+@click.option("--service-url", metavar="URL",
+              help="the URL the CLI logs in to this service with (the converted stacks' "
+                   "secrets provider names it)")
+def import_diy(source, org_name, project_map, dry_run, resume, replace, verify, ignore_locks,
+               to_service_secrets, passphrase_file, service_url):
+    """Move a whole DIY backend (SOURCE: what `pulumi login` was given, a file:// folder or an
+    s3://bucket/prefix, the endpoint in the URL or AWS_ENDPOINT_URL) into organization ORG, every stack with its whole history, tags and state. Each stack imports in
+    one transaction: an interrupted run leaves whole stacks only, and --resume carries on. Stacks
+    keep their secrets provider (a passphrase keeps working with the same
+    PULUMI_CONFIG_PASSPHRASE). Exit status 1 when any stack is not imported or differs."""
+    converter = None
+    if to_service_secrets:
+        converter = diy.SecretsConverter(_passphrase(passphrase_file), _keyring(),
+                                         service_url or _fail("--to-service-secrets needs "
+                                                              "--service-url"))
+    try:
+        src = diy.open_source(source)
+        mapping = diy.parse_project_map(project_map)
+        layout, found = diy.discover(src)
+    except diy.SourceError as err:
+        _fail(str(err))
+    report = DiyReport()
+    report.line(f"{src.url}: {'project-scoped' if layout else 'legacy'} layout, "
+                f"{len(found)} stack(s), {_size(sum(s.size for s in found))}")
+    url = embedded.database_url()
+    migrate.upgrade(url, log=lambda m: click.echo(m, err=True))
+    conn = connect(url)
+    try:
+        if converter is not None:
+            try:
+                secrets.check_master_key(conn, converter.keyring)
+            except secrets.MasterKeyError as err:
+                _fail(str(err))
+        if queries.org_by_name(conn, name=org_name) is None:
+            _fail(f"no organization {org_name!r} in the service (make it with `pulumi-service "
+                  "org create`, or give a user's login)")
+        try:
+            diy.plan(conn, src, org_name, found, mapping, replace=replace, resume=resume,
+                     ignore_locks=ignore_locks, deep=dry_run)
+        except diy.SourceError as err:
+            _fail(str(err))
+        conn.rollback()
+        for stack in found:
+            for warning in stack.warnings:
+                report.line(f"warning: {stack.label}: {warning}")
+            for problem in stack.problems:
+                report.line(f"problem: {stack.label}: {problem}")
+        if dry_run:
+            report.table("Plan (dry run: nothing imported)", found, org_name, {
+                id(s): ("problem" if s.problems else "already imported"
+                        if diy.skipped_as_done(s, resume, replace) else
+                        "replace" if s.existing_id else "import") for s in found})
+            sys.exit(1 if any(s.problems for s in found) else 0)
+        outcome = _import_stacks(conn, src, org_name, found, resume, replace, report, converter)
+        if verify:
+            for stack in found:
+                if outcome[id(stack)] not in ("imported", "already imported"):
+                    continue
+                differences = diy.verify_stack(conn, src, org_name, stack, converter)
+                conn.rollback()
+                for difference in differences:
+                    report.line(f"DIFFERS: {stack.label}: {difference}")
+                outcome[id(stack)] += ", DIFFERS" if differences else ", verified"
+        report.table("Summary", found, org_name, outcome)
+        kept = [s for s in found if s.secrets_kept]
+        if converter is not None and kept:
+            report.line(f"secrets not converted ({len(kept)} stack(s); they keep their "
+                        "provider):")
+            for stack in kept:
+                report.line(f"  {stack.label}: {stack.secrets_kept}")
+    finally:
+        conn.close()
+    failed = [s for s in found if outcome[id(s)] not in ("imported", "already imported",
+                                                         "imported, verified",
+                                                         "already imported, verified")]
+    if failed:
+        report.line(f"{len(failed)} stack(s) not imported or not equal to their source")
+        sys.exit(1)
+
+
+def _passphrase(path):
+    path = path or os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE")
+    if path:
+        try:
+            return open(path, encoding="utf-8").read().rstrip("\r\n")
+        except OSError as err:
+            _fail(f"cannot read the passphrase file {path}: {err.strerror}")
+    if "PULUMI_CONFIG_PASSPHRASE" not in os.environ:
+        _fail("--to-service-secrets needs the passphrase: PULUMI_CONFIG_PASSPHRASE, "
+              "PULUMI_CONFIG_PASSPHRASE_FILE or --passphrase-file")
+    return os.environ["PULUMI_CONFIG_PASSPHRASE"]
+
+
+def _import_stacks(conn, src, org_name, found, resume, replace, report, converter=None):
+    """Import each stack in a transaction of its own; {id(stack): outcome}."""
+    outcome = {}
+    todo = [s for s in found if not s.problems and not diy.skipped_as_done(s, resume, replace)]
+    for stack in found:
+        if stack.problems:
+            outcome[id(stack)] = "skipped (problem)"
+        elif diy.skipped_as_done(stack, resume, replace):
+            outcome[id(stack)] = "already imported"
+    with report.progress(len(todo), sum(s.size for s in todo)) as progress:
+        for stack in todo:
+            try:
+                count = diy.import_stack(conn, src, org_name, stack, converter)
+                conn.commit()
+            except diy.FileProblem as problem:
+                conn.rollback()
+                stack.problems.append(str(problem))
+                outcome[id(stack)] = "failed"
+                progress.stack_done(stack, f"{stack.label}: not imported: {problem}")
+                continue
+            except KeyboardInterrupt:
+                conn.rollback()
+                report.line(f"interrupted: {stack.label} was not imported (nothing of it was "
+                            "written); run again with --resume to carry on")
+                sys.exit(130)
+            except Exception:
+                conn.rollback()
+                raise
+            outcome[id(stack)] = "imported"
+            secrets_note = ""
+            if converter is not None:
+                secrets_note = (f", secrets kept ({stack.secrets_kept})" if stack.secrets_kept
+                                else ", secrets now the service's")
+            progress.stack_done(stack, f"{stack.label} -> {org_name}/{stack.target}: "
+                                       f"{count} version(s), {_size(stack.size)}{secrets_note}")
+    return outcome
+
+
+def _size(count):
+    for unit in ("B", "kB", "MB", "GB"):
+        if count < 1000 or unit == "GB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1000
+
+
+class DiyReport:
+    """import-diy's output: a progress bar (stacks and bytes, rate, ETA) and tables on a terminal;
+    plain lines in a pipe or file."""
+
+    def __init__(self):
+        from rich.console import Console
+
+        self.console = Console(highlight=False, soft_wrap=True)
+        self.terminal = self.console.is_terminal
+        if not self.terminal:
+            # No terminal to fit: a pipe or a log file gets whole lines, tables uncut.
+            self.console = Console(highlight=False, soft_wrap=True, width=1000)
+
+    def line(self, text):
+        self.console.print(text, markup=False)
+
+    def table(self, title, found, org_name, status):
+        from rich import box
+        from rich.table import Table
+
+        table = Table(title=title, box=box.SIMPLE if self.terminal else box.ASCII)
+        for column in ("source stack", "target", "versions", "size", "status"):
+            table.add_column(column, justify="right" if column in ("versions", "size") else "left",
+                             no_wrap=True)
+        for stack in found:
+            table.add_row(stack.label, f"{org_name}/{stack.target}",
+                          "?" if stack.versions is None else str(stack.versions),
+                          _size(stack.size), status[id(stack)])
+        self.console.print(table)
+
+    @contextlib.contextmanager
+    def progress(self, stacks, total_bytes):
+        if self.terminal:
+            from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn,
+                                       TimeRemainingColumn, TransferSpeedColumn)
+
+            with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                          TransferSpeedColumn(), TimeRemainingColumn(),
+                          console=self.console) as bar:
+                task = bar.add_task(f"stacks 0/{stacks}", total=max(total_bytes, 1))
+                yield _Bar(bar, task, stacks)
+        else:
+            yield _Lines(self, stacks, total_bytes)
+
+
+class _Bar:
+    def __init__(self, bar, task, stacks):
+        self.bar, self.task, self.stacks, self.done = bar, task, stacks, 0
+
+    def stack_done(self, stack, text):
+        self.done += 1
+        self.bar.console.print(text, markup=False, highlight=False)
+        self.bar.update(self.task, advance=stack.size,
+                        description=f"stacks {self.done}/{self.stacks}")
+
+
+class _Lines:
+    def __init__(self, report, stacks, total_bytes):
+        self.report, self.stacks, self.total = report, stacks, total_bytes
+        self.done, self.bytes, self.started = 0, 0, time.monotonic()
+
+    def stack_done(self, stack, text):
+        self.done += 1
+        self.bytes += stack.size
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        rate = self.bytes / elapsed
+        eta = (self.total - self.bytes) / rate if rate else 0
+        self.report.line(f"[{self.done}/{self.stacks}] {text} ({self.done / elapsed:.1f} "
+                         f"stacks/s, {_size(rate)}/s, ETA {eta:.0f}s)")
 
 
 @main.command()
