@@ -472,7 +472,7 @@ def with_passphrase(backend, passphrase):
 
 @pytest.fixture
 def run_with(database_url):
-    from tests.conftest import MASTER_KEY
+    from tests.support import MASTER_KEY
 
     def invoke(*args, **env):
         return CliRunner().invoke(main, list(args), catch_exceptions=False, env={
@@ -487,7 +487,7 @@ def test_to_service_secrets_re_encrypts_every_version_with_the_stacks_key(
     import base64
 
     from app import secrets
-    from tests.conftest import MASTER_KEY
+    from tests.support import MASTER_KEY
 
     backend.add("web", "dev", [["a"], ["b"]])
     with_passphrase(backend, "open sesame")

@@ -14,7 +14,8 @@ import time
 import psycopg2
 import pytest
 
-from tests.e2e.harness import REPO, Pulumi, kill_group, normalised, stash_program
+from tests.support import REPO
+from tests.support.cli import Pulumi, kill_group, normalised, stash_program
 
 PASSPHRASE = "correct horse battery staple"
 PROGRAMS = [
@@ -240,7 +241,7 @@ def test_to_service_secrets_lets_the_cli_read_secrets_without_the_passphrase(
 def s3_server(tmp_path):
     """A real S3 server (versitygw, built from the Go module proxy) on a free port with an empty
     bucket: (endpoint, environment with its credentials)."""
-    from tests.e2e.harness import free_port
+    from tests.support.servers import free_port
 
     built = subprocess.run(["bash", str(REPO / "tests/e2e/build_versitygw.sh")],
                            capture_output=True, text=True)
