@@ -28,10 +28,11 @@ def create_app(config=None):
 
     from .routes import (
         health, history, openapi as openapi_routes, orgs, secrets as secrets_routes, stacks,
-        updates, user,
+        tokens, updates, user,
     )
     app.register_blueprint(health.bp)
     app.register_blueprint(user.bp)
+    app.register_blueprint(tokens.bp)
     app.register_blueprint(orgs.bp)
     app.register_blueprint(stacks.bp)
     app.register_blueprint(secrets_routes.bp)

@@ -1,12 +1,14 @@
 -- Users, organizations, memberships and access tokens.
 
 -- name: user_by_token^
--- The caller behind an API token; revoked tokens resolve to nothing.
+-- The caller behind an API token; revoked and expired tokens resolve to nothing (an expired one
+-- from the first request after its instant: no sweeper needed).
 SELECT u.id, u.login, u.name, u.email, t.id AS token_id, t.description AS token_description
   FROM access_tokens t
   JOIN users u ON u.id = t.user_id
  WHERE t.token_hash = :token_hash
-   AND t.revoked_at IS NULL;
+   AND t.revoked_at IS NULL
+   AND (t.expires_at IS NULL OR t.expires_at > now());
 
 -- name: touch_token!
 -- Recorded at most once a minute so that reads do not each cost a write.
@@ -79,7 +81,7 @@ UPDATE access_tokens
    AND (token_hash = :token_hash OR id = :token_id);
 
 -- name: tokens_of_user
-SELECT id, description, created_at, last_used_at, revoked_at
+SELECT id, description, created_at, last_used_at, revoked_at, expires_at
   FROM access_tokens
  WHERE user_id = :user_id
  ORDER BY id;
