@@ -162,5 +162,11 @@ def test_roles_filtered_by_another_purpose_are_none(acme):
     assert len(acme["member"].get("/api/orgs/acme/roles?uxPurpose=role").get_json()["roles"]) == 3
 
 
+@pytest.mark.parametrize("role", ["viewer", "member", "admin"])
+def test_roles_assigned_to_me_are_the_callers(acme, role):
+    roles = acme[role].get("/api/orgs/acme/roles?assignedToMe=true").get_json()["roles"]
+    assert [r["id"] for r in roles] == [role]
+
+
 def test_outsider_sees_no_roles(acme):
     error(acme["outsider"].get("/api/orgs/acme/roles"), 404)

@@ -169,8 +169,13 @@ def remove_member(org, login):
 @requires_role("viewer")
 @documented(query=schemas.roles_query, response=schemas.roles)
 def list_roles(org):
-    """The organization's roles: the built-in viewer, member and admin."""
+    """The organization's roles: the built-in viewer, member and admin (`assignedToMe=true`:
+    the caller's only)."""
     query = parse_query(schemas.roles_query)
     with transaction() as conn:
         org_row = orgs.find_org(conn, org)
-    return jsonify(schemas.roles.dump({"roles": orgs.roles(org_row, query.get("ux_purpose"))}))
+        mine = queries.role_in_org(conn, org_name=org, user_id=g.user["id"])
+    found = orgs.roles(org_row, query.get("ux_purpose"))
+    if query.get("assigned_to_me"):
+        found = [r for r in found if r["id"] == mine]
+    return jsonify(schemas.roles.dump({"roles": found}))
