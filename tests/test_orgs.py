@@ -138,6 +138,14 @@ def test_invalid_or_unsupported_settings_are_400_and_nothing_changes(acme, body,
     assert acme["admin"].get("/api/orgs/acme/metadata").get_json()["membersCanDeleteStacks"] is False
 
 
+def test_unsupported_settings_left_false_or_zero_are_accepted(acme):
+    # What Pulumi's Python SDK sends for every setting its caller leaves unset.
+    body = {"setMembersCanCreateTeams": False, "setNeoEnabled": False,
+            "setMaxAccessTokenExpiryDays": 0, "setPreferredVCS": None,
+            "setMembersCanDeleteStacks": True}
+    assert acme["admin"].patch("/api/orgs/acme", body).get_json()["membersCanDeleteStacks"] is True
+
+
 def test_personal_organization_has_no_settings(acme):
     error(acme["member"].patch("/api/orgs/mona", {"setMembersCanCreateStacks": False}), 400,
           "personal")

@@ -34,6 +34,29 @@ class OrganizationSchema(Base):
     repos = fields.List(fields.Dict())
 
 
+# Pulumi Cloud's product features an organization may have (OrganizationFeatures); the SDK
+# requires each of them in the metadata, and this service offers none of them (yet): all false.
+PULUMI_FEATURES = """
+auditLogsEnabled crossGuardEnabled webhooksEnabled integrationAssistantEnabled aleEnabled
+deployEnabled scimEnabled resourceSearchEnabled resourceExportEnabled propertySearchUIEnabled
+nlpSearchEnabled customTemplatesEnabled restoreStacksEnabled environmentsEnabled
+environmentRevisionTagsEnabled legacyDeploymentsOrgToken gitHubEnterpriseIntegrationEnabled
+gitHubEnterpriseCloudDataResidencyEnabled agentPoolRegistrationEnabled driftDetectionEnabled
+selfHostedDeploymentsEnabled auditLogUIFilteringEnabled dependencyCachingEnabled
+environmentsRestoreEnabled pangeaAccountsScanPageEnabled customRolesEnabled
+environmentSecretRotationEnabled insightsMonetizationEnabled selfServeIDPRemoval
+iacCloudImportEnabled bringYourOwnKeyEnabled approvalsEnabled escOnboardingEnabled
+escOnboardingV2Enabled escOnboardingAzureOAuthClientEnabled escOnboardingGcpOAuthClientEnabled
+policyManagementV2Enabled policyIssueManagementEnabled aiAgentsEnabled aiAgentsReadOnly
+themingEnabled customRoleCondition neoTaskSharingEnabled ghAppDetailedDiffEnabled
+neoCustomRolesEnabled discoveredStacksEnabled agentIntegrationCatalogEnabled
+agentScheduledTasksEnabled neoCustomAgentsEnabled neoSecurityEnabled agentTriggeredTasksEnabled
+customVCSEnabled bitbucketVCSEnabled insightsAutoPolicyPacksEnabled fixDriftWithNeoEnabled
+cliIntegrationCatalogEnabled serviceBackedConfigEnabled neoByokEnabled
+entityUserAssignmentsEnabled policyExceptionsEnabled staticDefaultRolesEnabled
+""".split()
+
+
 class OrganizationMetadataSchema(Base):
     id = fields.String()
     # "pulumi" for an organization, "single-user" for a user's personal one.
@@ -48,16 +71,28 @@ class OrganizationMetadataSchema(Base):
     members_can_transfer_stacks = fields.Boolean(data_key="membersCanTransferStacks")
     members_can_create_teams = fields.Boolean(data_key="membersCanCreateTeams")
     members_can_create_accounts = fields.Boolean(data_key="membersCanCreateAccounts")
+    # Pulumi's AI assistant and VCS integrations, which this service does not have.
+    neo_enabled = fields.Boolean(data_key="neoEnabled")
+    neo_approval_mode = fields.String(data_key="neoApprovalMode")
+    neo_task_sharing_mode = fields.String(data_key="neoTaskSharingMode")
+    neo_cli_explanations_disabled = fields.Boolean(data_key="neoCLIExplanationsDisabled")
+    natural_language_search_disabled = fields.Boolean(data_key="naturalLanguageSearchDisabled")
+    neo_agent_disabled = fields.Boolean(data_key="neoAgentDisabled")
+    insights_trial_using_policy = fields.Boolean(data_key="insightsTrialUsingPolicy")
+    ai_enablement = fields.String(data_key="aiEnablement")
+    preferred_vcs = fields.String(data_key="preferredVCS")
     audit_logs_enabled = fields.Boolean(data_key="auditLogsEnabled")
     webhooks_enabled = fields.Boolean(data_key="webhooksEnabled")
+    features = fields.Dict(keys=fields.String(), values=fields.Boolean())
     account_count = fields.Integer(data_key="accountCount")
     environment_count = fields.Integer(data_key="environmentCount")
     stack_count = fields.Integer(data_key="stackCount")
     member_count = fields.Integer(data_key="memberCount")
 
 
-# The settings PATCH /api/orgs/{org} can change; Pulumi's clients send every other `set...`
-# field too, as null when unset.
+# The settings PATCH /api/orgs/{org} can change. Pulumi's Python SDK sends every `set...` field
+# of its model: null for an unset enum or string, but false and 0 for an unset boolean or number
+# (so through it, an unset boolean setting is set to false, as the SDK says).
 SETTINGS = {
     "setDefaultStackPermission": "default_stack_permission",
     "setMembersCanCreateStacks": "members_can_create_stacks",
@@ -79,9 +114,11 @@ class UpdateOrganizationSchema(Base):
 
     @pre_load
     def refuse_unsupported(self, data, **kwargs):
-        # A setting this service does not have is refused rather than silently ignored.
+        # Turning on a setting this service does not have is refused rather than silently
+        # ignored; null, false and 0 (what the SDK sends for those it leaves unset) are fine.
         unsupported = sorted(k for k, v in data.items()
-                             if k.startswith("set") and k not in SETTINGS and v is not None)
+                             if k.startswith("set") and k not in SETTINGS
+                             and v not in (None, False, 0, ""))
         if unsupported:
             raise ValidationError({k: ["this setting is not supported by this service"]
                                    for k in unsupported})
