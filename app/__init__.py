@@ -27,11 +27,13 @@ def create_app(config=None):
     secrets.init_app(app)
 
     from .routes import (
-        health, history, openapi as openapi_routes, secrets as secrets_routes, stacks, updates,
-        user,
+        health, history, openapi as openapi_routes, orgs, secrets as secrets_routes, stacks,
+        tokens, updates, user,
     )
     app.register_blueprint(health.bp)
     app.register_blueprint(user.bp)
+    app.register_blueprint(tokens.bp)
+    app.register_blueprint(orgs.bp)
     app.register_blueprint(stacks.bp)
     app.register_blueprint(secrets_routes.bp)
     app.register_blueprint(updates.bp)

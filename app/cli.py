@@ -1,5 +1,6 @@
 """The `pulumi-service` admin command: serve, db upgrade, user, org, token, secrets, import-diy."""
 import contextlib
+import datetime
 import os
 import signal
 import subprocess
@@ -56,10 +57,15 @@ def create_user(conn, login, email="", name=""):
         _fail(f"the name {login!r} is already taken by a user or an organization")
 
 
-def create_token(conn, user, description=""):
+def create_token(conn, user, description="", expires_in_days=None):
+    """A personal token of `user` (the same kind `POST /api/user/tokens` makes); its value."""
+    expires_at = None
+    if expires_in_days is not None:
+        expires_at = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(
+            days=expires_in_days)
     token = new_token()
-    queries.create_token(conn, user_id=user["id"], token_hash=hash_token(token),
-                         description=description or "")
+    queries.create_personal_token(conn, user_id=user["id"], token_hash=hash_token(token),
+                                  description=description or "", expires_at=expires_at)
     return token
 
 
@@ -147,10 +153,12 @@ def token():
 @token.command("create")
 @click.argument("login")
 @click.option("--description", default="")
-def token_create(login, description):
+@click.option("--expires-in-days", type=click.IntRange(min=1, max=3650), default=None,
+              help="refuse the token after this many days (default: never expires)")
+def token_create(login, description, expires_in_days):
     """Print a new token for LOGIN, alone on the last line."""
     with _conn() as conn:
-        value = create_token(conn, _user(conn, login), description)
+        value = create_token(conn, _user(conn, login), description, expires_in_days)
     click.echo(f"created a token for {login}; it is shown once:")
     click.echo(value)
 
@@ -172,11 +180,18 @@ def token_revoke(value, token_id):
 @token.command("list")
 @click.argument("login")
 def token_list(login):
+    now = datetime.datetime.now(datetime.timezone.utc)
     with _conn() as conn:
         for row in queries.tokens_of_user(conn, user_id=_user(conn, login)["id"]):
-            state = "revoked" if row["revoked_at"] else "active"
+            if row["revoked_at"]:
+                state = "revoked"
+            elif row["expires_at"] and row["expires_at"] <= now:
+                state = "expired"
+            else:
+                state = "active"
+            expires = f"{row['expires_at']:%Y-%m-%d}" if row["expires_at"] else "never"
             click.echo(f"{row['id']}\t{state}\t{row['created_at']:%Y-%m-%d}\t"
-                       f"{row['last_used_at'] or '-'}\t{row['description']}")
+                       f"{row['last_used_at'] or '-'}\texpires {expires}\t{row['description']}")
 
 
 @main.group("secrets")

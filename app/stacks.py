@@ -116,3 +116,41 @@ def _record_rename(conn, stack_id, old, new, initiator_id):
 def set_tags(conn, org, project, stack, tags):
     row = load_stack(conn, org, project, stack)
     queries.set_tags(conn, stack_id=row["id"], tags=json.dumps(tags))
+
+
+def _tags_locked(conn, org, project, stack):
+    """(stack id, tags) with the stack row locked, so that tag edits do not lose each other."""
+    row = lock_stack(conn, org, project, stack)
+    return row["id"], dict(load_stack(conn, org, project, stack)["tags"])
+
+
+def add_tag(conn, org, project, stack, name, value):
+    """Add a tag the stack does not have yet."""
+    stack_id, tags = _tags_locked(conn, org, project, stack)
+    if name in tags:
+        raise ApiError(409, f"Conflict: stack '{stack_ref(org, project, stack)}' already has "
+                            f"tag '{name}'")
+    tags[name] = value
+    queries.set_tags(conn, stack_id=stack_id, tags=json.dumps(tags))
+
+
+def update_tag(conn, org, project, stack, name, new_name, value):
+    """Give an existing tag a new value, and a new name when `new_name` differs."""
+    stack_id, tags = _tags_locked(conn, org, project, stack)
+    if name not in tags:
+        raise ApiError(404, f"Not Found: stack '{stack_ref(org, project, stack)}' has no tag "
+                            f"'{name}'")
+    if new_name != name and new_name in tags:
+        raise ApiError(409, f"Conflict: stack '{stack_ref(org, project, stack)}' already has "
+                            f"tag '{new_name}'")
+    del tags[name]
+    tags[new_name] = value
+    queries.set_tags(conn, stack_id=stack_id, tags=json.dumps(tags))
+
+
+def delete_tag(conn, org, project, stack, name):
+    stack_id, tags = _tags_locked(conn, org, project, stack)
+    if tags.pop(name, None) is None:
+        raise ApiError(404, f"Not Found: stack '{stack_ref(org, project, stack)}' has no tag "
+                            f"'{name}'")
+    queries.set_tags(conn, stack_id=stack_id, tags=json.dumps(tags))

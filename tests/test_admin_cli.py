@@ -274,6 +274,17 @@ def test_token_list_shows_state_and_description_never_the_token(run):
     assert kept not in listing and gone not in listing
 
 
+def test_token_create_with_an_expiry_is_refused_once_it_passes(run, api, db):
+    ok(run("user", "create", "alice"))
+    token = new_token(run, "alice", "--expires-in-days", "30")
+    assert api(token).get("/api/user").status_code == 200
+    assert "expires 20" in ok(run("token", "list", "alice")).stdout
+    with db, db.cursor() as cur:
+        cur.execute("UPDATE access_tokens SET expires_at = now() - interval '1 second'")
+    assert_error(api(token).get("/api/user"), 401)
+    assert "expired" in ok(run("token", "list", "alice")).stdout
+
+
 def test_token_list_for_an_unknown_user_is_refused(run):
     refused(run("token", "list", "nobody"), "no user")
 

@@ -78,6 +78,8 @@ class World:
     token of an acme admin."""
 
     ORG, PROJECT, STACK, OTHER_STACK = "acme", "proj", "dev", "other"
+    # A tag of both stacks, a member of acme (the path values of tag and member routes).
+    TAG, MEMBER = "owner", "mona"
 
     def __init__(self, people, db):
         self.db = db
@@ -96,7 +98,7 @@ class World:
         admin = self.api["admin"]
         for stack in (self.STACK, self.OTHER_STACK):
             created = admin.post(f"/api/stacks/{self.ORG}/{self.PROJECT}",
-                                 body={"stackName": stack})
+                                 body={"stackName": stack, "tags": {self.TAG: "1"}})
             assert created.status_code == 200, created.get_json()
         self._first_version(self.STACK)
         self.update_id, self.lease = self._running_update(self.STACK)
@@ -144,15 +146,27 @@ class World:
                         "WHERE id = %s", (self.update_id,))
 
     # The value of each path argument a route may have; a route with another one fails here.
-    def path_value(self, name):
+    def path_value(self, name, caller=None):
         values = {
             "org": self.ORG, "project": self.PROJECT, "stack": self.STACK,
             "update_id": self.update_id, "version": "1", "kind": "update",
+            "tag_name": self.TAG, "login": self.MEMBER,
+            # Routes about the caller's own tokens: the caller's token (any id for a caller
+            # without a valid one, who is refused first).
+            "token_id": str(self.token_id(caller)),
         }
         if name not in values:
             pytest.fail(f"no fixture value for the path argument <{name}>: add one to "
                         "World.path_value in tests/test_authz_matrix.py")
         return values[name]
+
+    def token_id(self, caller):
+        token = self.tokens.get(caller)
+        if token is None:
+            return 0
+        with self.db, self.db.cursor() as cur:
+            cur.execute("SELECT id FROM access_tokens WHERE token_hash = %s", (hash_token(token),))
+            return cur.fetchone()["id"]
 
     def headers(self, caller):
         token = {
@@ -176,7 +190,7 @@ def call(app, world, method, rule, caller):
     path = rule.rule
     for name in rule.arguments:
         # <name>, <int:name>, <any(a, b):name> ...: any converter.
-        path = re.sub(rf"<(?:[^<>:]+:)?{name}>", world.path_value(name), path)
+        path = re.sub(rf"<(?:[^<>:]+:)?{name}>", world.path_value(name, caller), path)
     assert "<" not in path, f"unfilled path argument in {path}"
     client = app.test_client()
     headers = {"Accept": "application/vnd.pulumi+8", "Content-Type": "application/json"}

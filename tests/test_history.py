@@ -111,7 +111,19 @@ def test_latest_update_of_a_new_stack_is_404(member):
 def test_update_by_version(member):
     run(member, 1, message="one")
     run(member, 1, message="two")
-    assert member.get(f"{STACK}/updates/1").get_json()["message"] == "one"
+    assert member.get(f"{STACK}/updates/1").get_json()["info"]["message"] == "one"
+
+
+def test_update_by_version_has_pulumis_update_info_shape(member):
+    run(member, 1, message="one")
+    run(member, 1, message="two")
+    body = member.get(f"{STACK}/updates/1").get_json()
+    assert set(body) == {"info", "updateID", "version", "latestVersion", "requestedBy"}
+    assert (body["version"], body["latestVersion"]) == (1, 2)
+    assert body["requestedBy"] == {"name": "mona", "githubLogin": "mona", "avatarUrl": ""}
+    assert body["updateID"] != member.get(f"{STACK}/updates/2").get_json()["updateID"]
+    assert member.get(f"{STACK}/updates/latest").get_json()["updateID"] == \
+        member.get(f"{STACK}/updates/2").get_json()["updateID"]
 
 
 def test_update_of_an_unknown_version_is_404(member):

@@ -54,23 +54,36 @@ def stack_history(org, project, stack):
     return jsonify(schemas.history.dump({"updates": found}))
 
 
+def update_record(row, stack_row):
+    """Pulumi's UpdateInfo envelope of one recorded operation."""
+    login = row["initiator_login"] or ""
+    return {
+        "info": update_info(row),
+        "update_id": str(row["id"]),
+        "version": row["version"],
+        "latest_version": stack_row["version"],
+        "requested_by": {"name": row["initiator_name"] or login, "github_login": login,
+                         "avatar_url": ""},
+    }
+
+
 @bp.get(STACK + "/updates/latest")
 @requires_role("viewer")
-@documented(response=schemas.latest_update,
+@documented(response=schemas.update_record,
             responses={404: "Not Found: the stack has no updates"})
 def latest_update(org, project, stack):
-    """The stack's latest recorded operation."""
+    """The stack's latest recorded operation (the CLI reads its `info`)."""
     with transaction() as conn:
         row = load_stack(conn, org, project, stack)
         latest = history.latest(conn, row["id"])
     if latest is None:
         raise ApiError(404, f"Not Found: stack '{stack_ref(org, project, stack)}' has no updates")
-    return jsonify(schemas.latest_update.dump({"info": update_info(latest)}))
+    return jsonify(schemas.update_record.dump(update_record(latest, row)))
 
 
 @bp.get(STACK + "/updates/<int:version>")
 @requires_role("viewer")
-@documented(response=schemas.update_info, responses={404: "Not Found: no such version"})
+@documented(response=schemas.update_record, responses={404: "Not Found: no such version"})
 def update_at_version(org, project, stack, version):
     """The recorded operation that made a version."""
     with transaction() as conn:
@@ -79,7 +92,7 @@ def update_at_version(org, project, stack, version):
     if found is None:
         raise ApiError(404, f"Not Found: stack '{stack_ref(org, project, stack)}' has no "
                             f"version {version}")
-    return jsonify(schemas.update_info.dump(update_info(found)))
+    return jsonify(schemas.update_record.dump(update_record(found, row)))
 
 
 @bp.get(STACK + "/updates/latest/previews")

@@ -95,3 +95,38 @@ def set_tags(org, project, stack):
     with transaction() as conn:
         stacks.set_tags(conn, org, project, stack, body["tags"])
     return "", 204
+
+
+@bp.post(STACK + "/tags")
+@requires_role("member")
+@documented(body=schemas.stack_tag, status=204,
+            responses={409: "Conflict: the stack already has the tag"})
+def add_tag(org, project, stack):
+    """Add one tag."""
+    body = parse_body(schemas.stack_tag)
+    with transaction() as conn:
+        stacks.add_tag(conn, org, project, stack, body["name"], body["value"])
+    return "", 204
+
+
+@bp.patch(STACK + "/tags/<tag_name>")
+@requires_role("member")
+@documented(body=schemas.stack_tag, status=204, responses={
+    404: "Not Found: the stack has no such tag",
+    409: "Conflict: renaming onto a tag the stack has"})
+def update_tag(org, project, stack, tag_name):
+    """Set one tag's value (and rename it when the body's name differs from the URL's)."""
+    body = parse_body(schemas.stack_tag)
+    with transaction() as conn:
+        stacks.update_tag(conn, org, project, stack, tag_name, body["name"], body["value"])
+    return "", 204
+
+
+@bp.delete(STACK + "/tags/<tag_name>")
+@requires_role("member")
+@documented(status=204, responses={404: "Not Found: the stack has no such tag"})
+def delete_tag(org, project, stack, tag_name):
+    """Remove one tag."""
+    with transaction() as conn:
+        stacks.delete_tag(conn, org, project, stack, tag_name)
+    return "", 204

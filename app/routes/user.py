@@ -2,7 +2,8 @@
 capabilities (what the CLI may use)."""
 from flask import Blueprint, current_app, g, jsonify
 
-from ..auth import authenticated
+from .. import orgs
+from ..auth import authenticated, requires_role
 from ..capabilities import advertised
 from ..db import transaction
 from ..errors import ApiError
@@ -20,10 +21,11 @@ bp = Blueprint("user", __name__, url_prefix="/api")
 @authenticated
 @documented(response=user_schemas.user)
 def get_user():
-    """The caller and the organizations they belong to."""
+    """The caller and the organizations they belong to, with their role in each (their personal
+    organization is the user itself, as in Pulumi Cloud, and is not listed)."""
     user = g.user
     with transaction() as conn:
-        orgs = queries.orgs_of_user(conn, user_id=user["id"])
+        found = queries.orgs_of_user(conn, user_id=user["id"])
     # githubLogin must be non-empty for the user and every organization, or the CLI refuses.
     return jsonify(user_schemas.user.dump({
         "id": str(user["id"]),
@@ -32,10 +34,15 @@ def get_user():
         "email": user["email"],
         "avatar_url": "",
         "organizations": [
-            {"name": o["name"], "github_login": o["name"], "avatar_url": ""} for o in orgs
+            {"name": o["name"], "github_login": o["name"], "avatar_url": "",
+             "role": orgs.PULUMI_ROLE[o["role"]]}
+            for o in found
         ],
         "identities": [],
         "site_admin": False,
+        "has_mfa": False,
+        "is_org_managed": False,
+        "is_managed_by_multi_org": False,
     }))
 
 
@@ -43,9 +50,20 @@ def get_user():
 @authenticated
 @documented(response=user_schemas.default_org)
 def default_org():
-    """The caller's default organization (their personal one)."""
-    return jsonify(user_schemas.default_org.dump({"github_login": g.user["login"],
-                                                 "messages": []}))
+    """The caller's default organization: the one they chose, else their personal one."""
+    with transaction() as conn:
+        name = orgs.default_org(conn, g.user)
+    return jsonify(user_schemas.default_org.dump({"github_login": name, "messages": []}))
+
+
+@bp.post("/user/organizations/<org>/default")
+@requires_role("viewer")
+@documented(status=204)
+def set_default_org(org):
+    """Make an organization the caller belongs to their default."""
+    with transaction() as conn:
+        orgs.set_default_org(conn, g.user, org)
+    return "", 204
 
 
 @bp.get("/capabilities")

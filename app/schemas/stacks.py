@@ -4,6 +4,9 @@ from marshmallow import ValidationError, fields, pre_load, validate, validates_s
 from ..api import stack_ref, unix
 
 from .common import (
+    MAX_TAG_VALUE,
+    NO_NUL,
+    TAG_NAME,
     Base,
     ORG_NAME,
     PROJECT_NAME,
@@ -226,3 +229,14 @@ def stack_of_row(row):
             "started": unix(row["op_started"]) or 0,
         }
     return body
+
+
+class StackTagSchema(Base):
+    """One tag (Pulumi's StackTag), for the single-tag operations."""
+
+    name = fields.String(required=True, validate=TAG_NAME.with_error(
+        "at most 40 characters of letters, digits, '-', '_', '.' or ':'"))
+    value = fields.String(required=True, validate=[validate.Length(max=MAX_TAG_VALUE), NO_NUL])
+
+
+stack_tag = StackTagSchema()

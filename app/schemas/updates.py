@@ -245,8 +245,21 @@ class HistorySchema(Base):
     updates = fields.List(fields.Nested(UpdateInfoSchema))
 
 
-class LatestUpdateSchema(Base):
+class RequestedBySchema(Base):
+    name = fields.String()
+    github_login = fields.String(data_key="githubLogin")
+    avatar_url = fields.String(data_key="avatarUrl")
+
+
+class UpdateRecordSchema(Base):
+    """Pulumi's UpdateInfo envelope (GET .../updates/latest and .../updates/{version}): the
+    operation (`info`, what the CLI reads) and who ran it, its id, and the stack's latest version."""
+
     info = fields.Nested(UpdateInfoSchema)
+    update_id = fields.String(data_key="updateID")
+    version = fields.Integer()
+    latest_version = fields.Integer(data_key="latestVersion")
+    requested_by = fields.Nested(RequestedBySchema, data_key="requestedBy")
 
 
 class PreviewSchema(Base):
@@ -298,8 +311,8 @@ renewed_lease = RenewLeaseResponseSchema()
 update_results = UpdateResultsSchema()
 update_events = UpdateEventsSchema()
 update_info = UpdateInfoSchema()
+update_record = UpdateRecordSchema()
 history = HistorySchema()
-latest_update = LatestUpdateSchema()
 previews = PreviewsSchema()
 imported = ImportResponseSchema()
 stack_outputs = StackOutputsSchema()

@@ -8,6 +8,16 @@ class OrganizationSummarySchema(Base):
     name = fields.String()
     github_login = fields.String(data_key="githubLogin")
     avatar_url = fields.String(data_key="avatarUrl")
+    # Pulumi's organization role: admin or member (a viewer is a member: app/orgs.py).
+    role = fields.String()
+
+
+class TokenInfoSchema(Base):
+    """Who a non-personal token stands for (absent for personal tokens)."""
+
+    name = fields.String()
+    organization = fields.String()
+    team = fields.String()
 
 
 class UserSchema(Base):
@@ -19,6 +29,10 @@ class UserSchema(Base):
     organizations = fields.List(fields.Nested(OrganizationSummarySchema))
     identities = fields.List(fields.String())
     site_admin = fields.Boolean(data_key="siteAdmin")
+    token_info = fields.Nested(TokenInfoSchema, data_key="tokenInfo")
+    has_mfa = fields.Boolean(data_key="hasMFA")
+    is_org_managed = fields.Boolean(data_key="isOrgManaged")
+    is_managed_by_multi_org = fields.Boolean(data_key="isManagedByMultiOrg")
 
 
 class DefaultOrgSchema(Base):

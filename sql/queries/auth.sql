@@ -6,7 +6,7 @@
 -- name: authenticate_token^
 -- One row always. retry_after: seconds the client must wait (it reached :failure_limit failed
 -- authentications in its window; 0 turns the check off), and then nothing else is looked up.
--- Otherwise the user behind the token (NULL id: unknown or revoked), their role in :org_name
+-- Otherwise the user behind the token (NULL id: unknown, revoked or expired), their role in :org_name
 -- (a user is admin of the organization named after them; NULL: no membership, or no :org_name),
 -- and last_used_at written at most once per :touch_seconds per token, in this same statement.
 WITH blocked AS (
@@ -23,6 +23,8 @@ WITH blocked AS (
       JOIN users u ON u.id = t.user_id
      WHERE t.token_hash = :token_hash
        AND t.revoked_at IS NULL
+       -- An expired token fails from its first request after the instant: no sweeper needed.
+       AND (t.expires_at IS NULL OR t.expires_at > now())
        AND NOT EXISTS (SELECT 1 FROM blocked)
 ), touched AS (
     UPDATE access_tokens t

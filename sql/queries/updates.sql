@@ -87,20 +87,25 @@ RETURNING u.id, u.status;
 UPDATE updates SET resource_changes = :resource_changes WHERE id = CAST(:update_id AS uuid);
 
 -- name: stack_history
--- Recorded (non-preview) operations, newest first; a NULL limit means all of them.
-SELECT kind, coalesce(start_time, created_at) AS start_time, message, environment, config, status,
-       end_time, version, resource_changes, resource_count
-  FROM updates
- WHERE stack_id = :stack_id AND NOT dry_run AND version IS NOT NULL
- ORDER BY version DESC
+-- Recorded (non-preview) operations, newest first; a NULL limit means all of them. With who
+-- ran each (NULL for a user since deleted).
+SELECT u.id, u.kind, coalesce(u.start_time, u.created_at) AS start_time, u.message,
+       u.environment, u.config, u.status, u.end_time, u.version, u.resource_changes,
+       u.resource_count, i.login AS initiator_login, i.name AS initiator_name
+  FROM updates u
+  LEFT JOIN users i ON i.id = u.initiator_id
+ WHERE u.stack_id = :stack_id AND NOT u.dry_run AND u.version IS NOT NULL
+ ORDER BY u.version DESC
  LIMIT :limit OFFSET :offset;
 
 -- name: history_at_version^
-SELECT kind, coalesce(start_time, created_at) AS start_time, message, environment, config, status,
-       end_time, version, resource_changes, resource_count
-  FROM updates
- WHERE stack_id = :stack_id AND NOT dry_run AND version = :version
- ORDER BY created_at DESC
+SELECT u.id, u.kind, coalesce(u.start_time, u.created_at) AS start_time, u.message,
+       u.environment, u.config, u.status, u.end_time, u.version, u.resource_changes,
+       u.resource_count, i.login AS initiator_login, i.name AS initiator_name
+  FROM updates u
+  LEFT JOIN users i ON i.id = u.initiator_id
+ WHERE u.stack_id = :stack_id AND NOT u.dry_run AND u.version = :version
+ ORDER BY u.created_at DESC
  LIMIT 1;
 
 -- name: stack_previews

@@ -56,7 +56,7 @@ UPDATE access_tokens
    AND (token_hash = :token_hash OR id = :token_id);
 
 -- name: tokens_of_user
-SELECT id, description, created_at, last_used_at, revoked_at
+SELECT id, description, created_at, last_used_at, revoked_at, expires_at
   FROM access_tokens
  WHERE user_id = :user_id
  ORDER BY id;

@@ -1,0 +1,70 @@
+"""The caller's personal access tokens (Pulumi's /api/user/tokens): list, create (the value is
+answered once), delete."""
+import datetime
+
+from flask import Blueprint, g, jsonify
+
+from .. import tokens
+from ..api import parse_body, parse_query, unix
+from ..auth import authenticated
+from ..db import transaction
+from ..openapi import documented
+from ..schemas import tokens as schemas
+
+bp = Blueprint("tokens", __name__, url_prefix="/api/user/tokens")
+
+
+def utc(ts):
+    return ts.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def token_of(row):
+    return {
+        "id": str(row["id"]),
+        "name": row["name"],
+        "description": row["description"],
+        "created": utc(row["created_at"]),
+        "last_used": unix(row["last_used_at"]) or 0,
+        "expires": unix(row["expires_at"]) or 0,
+        "admin": False,
+        "created_by": row["created_by"],
+        "type": "personal",
+    }
+
+
+@bp.get("")
+@authenticated
+@documented(response=schemas.access_tokens)
+def list_tokens():
+    """The caller's personal tokens (not their values), expired ones included."""
+    with transaction() as conn:
+        rows = tokens.personal_tokens(conn, g.user)
+    return jsonify(schemas.access_tokens.dump({"tokens": [token_of(r) for r in rows]}))
+
+
+@bp.post("")
+@authenticated
+@documented(body=schemas.create_personal_token, query=schemas.create_token_query,
+            response=schemas.created_token,
+            responses={400: "Bad Request: invalid description or expiry"})
+def create_token():
+    """A new personal token; its value is in this response only (the service keeps a hash)."""
+    parse_query(schemas.create_token_query)
+    body = parse_body(schemas.create_personal_token)
+    expires = body.get("expires") or 0
+    expires_at = (datetime.datetime.fromtimestamp(expires, datetime.timezone.utc)
+                  if expires else None)
+    with transaction() as conn:
+        token_id, value = tokens.create_personal(conn, g.user, body.get("description") or "",
+                                                 expires_at)
+    return jsonify(schemas.created_token.dump({"id": str(token_id), "token_value": value}))
+
+
+@bp.delete("/<int:token_id>")
+@authenticated
+@documented(status=204, responses={404: "Not Found: the caller has no such token"})
+def delete_token(token_id):
+    """Revoke one of the caller's tokens: it is refused (401) from its next request on."""
+    with transaction() as conn:
+        tokens.delete_personal(conn, g.user, token_id)
+    return "", 204
