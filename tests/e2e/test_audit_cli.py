@@ -101,3 +101,45 @@ def test_an_outsider_is_stopped_by_the_cli(admin, org, cli):
     result = cli.run("org", "audit-log", "list", "--org", org, check=False)
     assert result.returncode != 0
     assert f"is not a member of organization {org}" in result.output
+
+
+# --- the official client (pulumi-cloud-sdk) -------------------------------------------------------
+
+def sdk_client(service, token):
+    """OrganizationsApi against the service, with the Accept shim the generated client needs
+    (it sends `Accept: application/json` or `text/plain`, which the service refuses)."""
+    from urllib.request import urlopen
+
+    from pulumi_cloud_sdk import ApiClient, Configuration
+    from pulumi_cloud_sdk.apis import OrganizationsApi
+
+    config = Configuration()
+    config.host = service.url
+    config.access_token = token
+
+    def transport(req, timeout):
+        req.add_header("Accept", "application/vnd.pulumi+8")
+        return urlopen(req, timeout=timeout)
+
+    return OrganizationsApi(ApiClient(config, transport=transport))
+
+
+def test_the_official_client_decodes_the_list_export_and_event_types(admin, org, service):
+    orgs = sdk_client(service, admin.token)
+
+    page = orgs.list_audit_log_events_handler_v2(org, event_filter="stack.created")
+    [event] = page.audit_log_events
+    assert event.event == "stack.created"
+    assert event.user.github_login == admin.login_name
+    assert event.source_ip == "127.0.0.1"
+    assert page.continuation_token is None
+    assert len(orgs.list_audit_log_events_handler_v1(org).audit_log_events) == 6
+
+    exported = orgs.export_audit_log_events_handler_v2(org, format="csv",
+                                                       user_filter=admin.login_name)
+    assert exported.splitlines()[0].startswith("Timestamp,Name,Login,Event")
+    assert len(exported.splitlines()) == 5
+    assert "CEF:0|" in orgs.export_audit_log_events_handler_v1(org, format="cef")
+
+    types = orgs.list_audit_log_event_types(org).event_types
+    assert "update.completed" in {t.event for t in types}
