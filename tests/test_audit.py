@@ -138,6 +138,12 @@ def start_update(acme):
     start(acme["member"])
 
 
+def begin_refresh(acme):
+    response = acme["member"].post(STACK + "/begin-update", body={
+        "updateKind": "refresh", "program": program(), "journalVersion": 1})
+    assert response.status_code == 200, response.get_json()
+
+
 def start_preview(acme):
     start(acme["member"], kind="preview", dry_run=True)
 
@@ -190,6 +196,8 @@ OPERATIONS = {
     import_state: [("stack.imported", "mona", "acme/proj/dev",
                     "imported a state of 1 resources into stack acme/proj/dev")],
     start_update: [("update.started", "mona", "acme/proj/dev", UPDATE_1)],
+    begin_refresh: [("update.started", "mona", "acme/proj/dev",
+                     "refresh of stack acme/proj/dev started (version 1)")],
     start_preview: [("update.started", "mona", "acme/proj/dev",
                      "preview of stack acme/proj/dev started")],
     complete_update: [("update.started", "mona", "acme/proj/dev", UPDATE_1),
