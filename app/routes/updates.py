@@ -70,6 +70,9 @@ def begin_update(org, project, stack):
     kind = schemas.BEGIN_UPDATE_KINDS[body["update_kind"]]
     dry_run, program, config, metadata = _update_program(body["program"], kind)
     with transaction() as conn:
+        # The stack row first, as start takes it: creating the update first would take a share
+        # lock on it (the foreign key) that start then upgrades, and racing begins deadlock.
+        stacks.lock_stack(conn, org, project, stack)
         update_id = updates.create_update(conn, org, project, stack, kind, dry_run, program,
                                           config, metadata, g.user["id"])
         started, token = updates.start_update(
