@@ -27,8 +27,8 @@ def create_app(config=None):
     secrets.init_app(app)
 
     from .routes import (
-        health, history, openapi as openapi_routes, orgs, secrets as secrets_routes, stacks,
-        tokens, updates, user,
+        audit as audit_routes, health, history, openapi as openapi_routes, orgs,
+        secrets as secrets_routes, stacks, tokens, updates, user,
     )
     app.register_blueprint(health.bp)
     app.register_blueprint(user.bp)
@@ -39,6 +39,7 @@ def create_app(config=None):
     app.register_blueprint(updates.bp)
     app.register_blueprint(history.bp)
     app.register_blueprint(openapi_routes.bp)
+    app.register_blueprint(audit_routes.bp)
 
     # After every blueprint: both read the whole route table.
     auth.check_declarations(app)

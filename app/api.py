@@ -3,8 +3,9 @@ URL patterns of stacks and updates, and the small formats the wire shares (stack
 times). Route modules import this, never each other."""
 import json
 
-from flask import request
+from flask import g, request
 
+from . import audit
 from .errors import ApiError
 from .state import scan
 
@@ -65,3 +66,17 @@ def stack_ref(org, project, stack):
 
 def unix(ts):
     return int(ts.timestamp()) if ts is not None else None
+
+
+def actor():
+    """The caller, for the audit log: login, token id (never the token), address (after
+    TRUSTED_PROXY_COUNT) and user agent."""
+    user = getattr(g, "user", None) or {}
+    return audit.Actor(login=user.get("login") or "", token_id=user.get("token_id"),
+                       source_ip=request.remote_addr or "",
+                       user_agent=request.headers.get("User-Agent", ""))
+
+
+def operation(kind, dry_run):
+    """An update's kind as people name it: the preview phase of `pulumi up` is a preview."""
+    return "preview" if dry_run else kind

@@ -1,8 +1,11 @@
-"""The `pulumi-service` admin command: serve, db upgrade, user, org, token, secrets, import-diy."""
+"""The `pulumi-service` admin command: serve, db upgrade, user, org, token, secrets, audit,
+import-diy."""
 import contextlib
 import datetime
+import getpass
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -10,7 +13,7 @@ import time
 import click
 import psycopg2
 
-from . import diy, embedded, migrate, secrets
+from . import audit, diy, embedded, migrate, secrets
 from .auth import ROLES, hash_token, new_token
 from .config import Config
 from .db import connect
@@ -43,29 +46,50 @@ def _user(conn, login):
     return user
 
 
-def create_user(conn, login, email="", name=""):
-    """A user and their personal organization; refuses a login taken by a user or an org."""
+def admin_actor():
+    """The admin command as an audit log actor: who ran it, where."""
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):
+        who = str(os.getuid())
+    return audit.Actor(name=f"pulumi-service admin command ({who}@{socket.gethostname()})",
+                       user_agent="pulumi-service")
+
+
+def create_user(conn, login, email="", name="", actor=None):
+    """A user and their personal organization; refuses a login taken by a user or an org.
+    With `actor`, recorded in the audit log of the user's organization."""
     if not ORG_NAME.match(login):
         _fail(f"invalid login {login!r}: 3 to 40 letters, digits, '-' or '_', "
               "starting and ending with a letter or digit")
     if queries.org_by_name(conn, name=login) is not None:
         _fail(f"the name {login!r} is already taken by a user or an organization")
     try:
-        return queries.create_user(conn, login=login, email=email or "", name=name or "")
+        created = queries.create_user(conn, login=login, email=email or "", name=name or "")
     except psycopg2.errors.UniqueViolation:
         conn.rollback()
         _fail(f"the name {login!r} is already taken by a user or an organization")
+    if actor is not None:
+        audit.record(conn, actor, login, "user.created", login,
+                     f"created user {login} (admin of organization {login})")
+    return created
 
 
-def create_token(conn, user, description="", expires_in_days=None):
-    """A personal token of `user` (the same kind `POST /api/user/tokens` makes); its value."""
+def create_token(conn, user, description="", expires_in_days=None, actor=None):
+    """A personal token of `user` (the same kind `POST /api/user/tokens` makes); its value, shown
+    once. With `actor`, recorded in the audit log of the user's organization (its id and
+    description, never the token)."""
     expires_at = None
     if expires_in_days is not None:
         expires_at = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(
             days=expires_in_days)
     token = new_token()
-    queries.create_personal_token(conn, user_id=user["id"], token_hash=hash_token(token),
-                                  description=description or "", expires_at=expires_at)
+    row = queries.create_personal_token(conn, user_id=user["id"], token_hash=hash_token(token),
+                                        description=description or "", expires_at=expires_at)
+    if actor is not None:
+        audit.record(conn, actor, user["login"], "token.created", f"token {row['id']}",
+                     f"created token {row['id']} for {user['login']}"
+                     + (f" ({description})" if description else ""))
     return token
 
 
@@ -97,7 +121,7 @@ def user():
 @click.option("--name", default="")
 def user_create(login, email, name):
     with _conn() as conn:
-        create_user(conn, login, email, name)
+        create_user(conn, login, email, name, actor=admin_actor())
     click.echo(f"created user {login} (admin of organization {login})")
 
 
@@ -114,7 +138,15 @@ def org_create(name):
     with _conn() as conn:
         if queries.create_org(conn, name=name) is None:
             _fail(f"organization {name!r} already exists (or is a user's login)")
+        audit.record(conn, admin_actor(), name, "org.created", name,
+                     f"created organization {name}")
     click.echo(f"created organization {name}")
+
+
+def _role_of(conn, org_row, login):
+    """`login`'s role in the organization, None if not a member."""
+    membership = queries.org_member(conn, org_id=org_row["id"], login=login)
+    return membership["role"] if membership else None
 
 
 @org.command("add-member")
@@ -129,7 +161,12 @@ def org_add_member(org_name, login, role):
         if found["personal_user_id"] is not None:
             _fail(f"{org_name!r} is a personal organization")
         member = _user(conn, login)
+        before = _role_of(conn, found, login)
         queries.set_membership(conn, org_id=found["id"], user_id=member["id"], role=role)
+        if before != role:
+            audit.record(conn, admin_actor(), org_name, "member.added", login,
+                         f"{login} is now {role} of {org_name}"
+                         + (f" (was {before})" if before else ""))
     click.echo(f"{login} is {role} of {org_name}")
 
 
@@ -141,7 +178,12 @@ def org_remove_member(org_name, login):
         found = queries.org_by_name(conn, name=org_name)
         if found is None:
             _fail(f"no organization {org_name!r}")
-        queries.remove_membership(conn, org_id=found["id"], user_id=_user(conn, login)["id"])
+        member = _user(conn, login)
+        before = _role_of(conn, found, login)
+        queries.remove_membership(conn, org_id=found["id"], user_id=member["id"])
+        if before is not None:
+            audit.record(conn, admin_actor(), org_name, "member.removed", login,
+                         f"removed {login} ({before}) from {org_name}")
     click.echo(f"{login} removed from {org_name}")
 
 
@@ -158,7 +200,8 @@ def token():
 def token_create(login, description, expires_in_days):
     """Print a new token for LOGIN, alone on the last line."""
     with _conn() as conn:
-        value = create_token(conn, _user(conn, login), description, expires_in_days)
+        value = create_token(conn, _user(conn, login), description, expires_in_days,
+                             actor=admin_actor())
     click.echo(f"created a token for {login}; it is shown once:")
     click.echo(value)
 
@@ -170,10 +213,14 @@ def token_revoke(value, token_id):
     if not value and token_id is None:
         _fail("give the token, or --id")
     with _conn() as conn:
-        count = queries.revoke_token(conn, token_hash=hash_token(value) if value else None,
-                                     token_id=token_id)
-    if not count:
-        _fail("no such active token")
+        revoked = queries.revoke_token(conn, token_hash=hash_token(value) if value else None,
+                                       token_id=token_id)
+        if revoked is None:
+            _fail("no such active token")
+        audit.record(conn, admin_actor(), revoked["login"], "token.revoked",
+                     f"token {revoked['id']}", f"revoked token {revoked['id']} of "
+                     f"{revoked['login']}" + (f" ({revoked['description']})"
+                                              if revoked["description"] else ""))
     click.echo("token revoked")
 
 
@@ -192,6 +239,63 @@ def token_list(login):
             expires = f"{row['expires_at']:%Y-%m-%d}" if row["expires_at"] else "never"
             click.echo(f"{row['id']}\t{state}\t{row['created_at']:%Y-%m-%d}\t"
                        f"{row['last_used_at'] or '-'}\texpires {expires}\t{row['description']}")
+
+
+@main.group("audit")
+def audit_group():
+    """The audit log: verify its hash chains, prune old records as a recorded cut, list them."""
+
+
+@audit_group.command("verify")
+@click.option("--org", "org_name", metavar="ORG", help="only this organization's chain")
+def audit_verify(org_name):
+    """Walk every chain (or ORG's) and report the first broken link (exit status 1)."""
+    with _conn() as conn:
+        checked, broken = audit.verify(conn, org_name)
+    for name, count in checked:
+        click.echo(f"{_chain_name(name)}: {count} record(s) checked")
+    if broken is not None:
+        click.echo(f"BROKEN: {broken}", err=True)
+        sys.exit(1)
+    if org_name is not None and not checked:
+        _fail(f"no audit log for organization {org_name!r}")
+    click.echo(f"audit log intact ({len(checked)} chain(s))")
+
+
+@audit_group.command("prune")
+@click.option("--before", required=True, type=click.DateTime(),
+              help="remove records older than this date (UTC), e.g. 2026-01-01")
+@click.option("--org", "org_name", metavar="ORG", help="only this organization's chain")
+def audit_prune(before, org_name):
+    """Remove records older than --before, leaving in each chain an `audit.pruned` record that
+    says where the chain now starts, so that `audit verify` still passes."""
+    before = before.replace(tzinfo=datetime.timezone.utc)
+    actor = admin_actor()
+    with _conn() as conn:
+        names = [org_name] if org_name is not None else [
+            c["org_name"] for c in queries.chain_heads(conn, org_name=None)]
+        for name in names:
+            removed = audit.prune(conn, actor, name, before)
+            click.echo(f"{_chain_name(name)}: {removed} record(s) removed")
+
+
+@audit_group.command("list")
+@click.option("--org", "org_name", metavar="ORG", default=audit.SERVICE_CHAIN,
+              help="the organization (default: the service's own chain, e.g. failed "
+                   "authentication bursts on routes of no organization)")
+@click.option("--count", default=50, show_default=True, type=click.IntRange(1, 100_000))
+def audit_list(org_name, count):
+    """The newest records of a chain, one per line (time, event, actor, address, description)."""
+    with _conn() as conn:
+        rows, _ = audit.list_records(conn, org_name, page_size=count)
+    for row in rows:
+        who = row["actor_login"] or row["actor_name"] or "-"
+        click.echo(f"{row['at'].astimezone(datetime.timezone.utc):%Y-%m-%dT%H:%M:%SZ}\t{row['event']}\t"
+                   f"{who}\t{row['source_ip'] or '-'}\t{row['description']}")
+
+
+def _chain_name(name):
+    return name if name != audit.SERVICE_CHAIN else "(service)"
 
 
 @main.group("secrets")
@@ -579,8 +683,8 @@ def serve(host, port):
         except secrets.MasterKeyError as err:
             _fail(str(err))
         if queries.count_users(conn) == 0:
-            admin = create_user(conn, "admin")
-            first_token = create_token(conn, admin, "first admin token")
+            admin = create_user(conn, "admin", actor=admin_actor())
+            first_token = create_token(conn, admin, "first admin token", actor=admin_actor())
             click.echo("created the first user 'admin' with this token (shown once):")
             click.echo(f"\n    {first_token}\n")
             click.echo("log in with the Pulumi CLI:")

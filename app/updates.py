@@ -152,30 +152,34 @@ def record_events(conn, update_id, events, resource_changes=None):
 # --- the end of an update ---------------------------------------------------------------------------
 
 def complete_update(conn, lease, update_id, status):
-    """End the update with its status; repeating the same status is harmless."""
+    """End the update with its status; repeating the same status is harmless. True when this
+    call ended it, False for a retry."""
     if lease["status"] in OVER:
         if lease["status"] == status:
-            return  # a retry of a complete that already happened
+            return False  # a retry of a complete that already happened
         raise ApiError(409, f"Conflict: the update is already {lease['status']}")
     if not lease["dry_run"]:
         finish_version(conn, lease["stack_id"], update_id, lease["version"])
     if queries.finish_update(conn, update_id=str(update_id), status=status) is None:
         raise ApiError(409, "Conflict: the update is over")
+    return True
 
 
 def cancel_update(conn, org, project, stack, update_id):
-    """Cancel a running update (`pulumi cancel`): its lease stops working."""
+    """Cancel a running update (`pulumi cancel`): its lease stops working. Returns the update
+    (kind, dry_run, version) when this call cancelled it, None for a retry."""
     # The update row alone is locked (not the stack's): a checkpoint being written holds the
     # update row shared and then needs the stack row, so taking both here could deadlock.
     found = load_update(conn, org, project, stack, update_id)
     update = queries.lock_update(conn, update_id=str(update_id), stack_id=found["stack_id"])
     if update["status"] == "cancelled":
-        return  # a retry of a cancel that already happened
+        return None  # a retry of a cancel that already happened
     if update["status"] in OVER:
         raise ApiError(409, f"Conflict: the update is not running (it {update['status']})")
     if not update["dry_run"]:
         finish_version(conn, update["stack_id"], update_id, update["version"])
     queries.finish_update(conn, update_id=str(update_id), status="cancelled")
+    return update
 
 
 def abandon_expired_update(conn, stack_id):

@@ -2,8 +2,8 @@
 the current state (import, which every `pulumi state` edit goes through)."""
 from flask import Blueprint, Response, g, jsonify, request
 
-from .. import history, updates
-from ..api import STACK, parse_query, parse_state_body, stack_ref, unix
+from .. import audit, history, updates
+from ..api import STACK, actor, parse_query, parse_state_body, stack_ref, unix
 from ..auth import requires_role
 from ..db import transaction
 from ..errors import ApiError
@@ -178,4 +178,7 @@ def import_stack(org, project, stack):
     stored = StoredDeployment.from_body(parse_state_body(schemas.import_deployment))
     with transaction() as conn:
         update_id = updates.import_state(conn, org, project, stack, stored, g.user["id"])
+        audit.record(conn, actor(), org, "stack.imported", stack_ref(org, project, stack),
+                     f"imported a state of {stored.resource_count} resources into stack "
+                     f"{stack_ref(org, project, stack)}")
     return jsonify(schemas.imported.dump({"update_id": update_id}))

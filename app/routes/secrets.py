@@ -1,6 +1,7 @@
 """Secrets: the service secrets manager the CLI uses for every stack on this backend (encrypt,
 decrypt, their batch forms, and the --show-secrets notices). Values are never stored or logged;
-every decrypt is recorded in the audit log (logger `app.audit`) with caller, stack and count."""
+every decrypt, refused decrypt and notice is recorded in the audit log (app/audit.py) and on the
+`app.audit` logger, with caller, stack and count."""
 import base64
 import functools
 import json
@@ -8,16 +9,20 @@ import logging
 
 from flask import Blueprint, current_app, g, jsonify
 
-from .. import secrets
+from .. import audit, secrets
 from ..auth import ROLES, requires_role
 from ..db import transaction
 from ..errors import ApiError
 from ..openapi import documented
 from ..schemas import secrets as schemas
-from ..api import STACK, parse_body, stack_ref
+from ..api import STACK, actor, parse_body, stack_ref
 
 bp = Blueprint("secrets", __name__, url_prefix="/api/stacks")
-audit = logging.getLogger("app.audit")
+log = logging.getLogger("app.audit")
+
+# Events of the `app.audit` log line -> the audit log's event types.
+EVENTS = {"secrets.decrypt": "secrets.decrypted", "secrets.decrypt.refused": "secrets.decrypt_refused",
+          "secrets.shown": "secrets.shown"}
 
 # What the encrypt and decrypt routes refuse beyond their schemas (sizes and counts are settings).
 TOO_LARGE = "Bad Request: a value over SECRETS_MAX_VALUE_BYTES or more values than SECRETS_MAX_BATCH"
@@ -199,7 +204,9 @@ def _check_sizes(values, name, limit):
 
 
 def _audit(event, org, project, stack, count, **details):
-    """One line per event: who, which stack, how many values; never a value."""
+    """One audit record and one log line per event: who, which stack, how many values; never a
+    value. Its own transaction (a decrypt changes nothing), committed before the plaintexts or
+    the refusal are sent."""
     fields = {"caller": g.user["login"], "stack": stack_ref(org, project, stack), "count": count,
               **details}
     # Logins and stack names are validated names; anything else is quoted (no forged lines).
@@ -207,7 +214,19 @@ def _audit(event, org, project, stack, count, **details):
         f"{k}={v if k in ('caller', 'stack', 'count') else json.dumps(v)}"
         for k, v in fields.items() if v is not None
     )
-    audit.info(
+    with transaction() as conn:
+        audit.record(conn, actor(), org, EVENTS[event], fields["stack"],
+                     _description(event, fields["stack"], count, details))
+    log.info(
         "%s %s", event, text,
         extra={"audit_event": event, **{f"audit_{k}": v for k, v in fields.items()}},
     )
+
+
+def _description(event, ref, count, details):
+    if event == "secrets.decrypt":
+        return f"decrypted {count} secret value{'s' if count != 1 else ''} of stack {ref}"
+    if event == "secrets.decrypt.refused":
+        return f"refused to decrypt secrets of stack {ref} ({details['reason']})"
+    shown = details.get("secret_name") or details.get("command")
+    return f"the CLI showed secrets of stack {ref}" + (f" ({shown})" if shown else "")

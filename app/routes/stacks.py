@@ -1,8 +1,8 @@
 """Stacks: create, read, delete, rename and tag (the Stack API contract and the CLI's forms)."""
 from flask import Blueprint, g, jsonify
 
-from .. import stacks
-from ..api import STACK, parse_body, parse_query, stack_ref
+from .. import audit, stacks
+from ..api import STACK, actor, parse_body, parse_query, stack_ref
 from ..auth import requires_role
 from ..db import transaction
 from ..errors import ApiError
@@ -24,6 +24,8 @@ def create_stack(org, project):
     name = body["stack_name"]
     with transaction() as conn:
         created = stacks.create_stack(conn, org, project, name, body["tags"], body.get("state"))
+        audit.record(conn, actor(), org, "stack.created", stack_ref(org, project, name),
+                     f"created stack {stack_ref(org, project, name)}")
     return jsonify(schemas.created_stack.dump({
         "id": stack_ref(org, project, name),
         "org_name": org,
@@ -65,6 +67,9 @@ def delete_stack(org, project, stack):
     force = parse_query(schemas.delete_stack_query)["force"]
     with transaction() as conn:
         stacks.delete_stack(conn, org, project, stack, force)
+        audit.record(conn, actor(), org, "stack.deleted", stack_ref(org, project, stack),
+                     f"deleted stack {stack_ref(org, project, stack)}"
+                     + (" (forced)" if force else ""))
     return "", 204
 
 
@@ -80,9 +85,12 @@ def rename_stack(org, project, stack):
     new_org, new_project, new_stack = schemas.rename_stack.target(body)
     if new_org not in (None, org):
         raise ApiError(400, "Bad Request: a stack can only be renamed within its organization")
+    new = (org, new_project or project, new_stack or stack)
     with transaction() as conn:
-        stacks.rename_stack(conn, org, project, stack, new_project or project, new_stack or stack,
-                            initiator_id=g.user["id"])
+        stacks.rename_stack(conn, org, project, stack, *new[1:], initiator_id=g.user["id"])
+        if new != (org, project, stack):
+            audit.record(conn, actor(), org, "stack.renamed", stack_ref(*new),
+                         f"renamed stack {stack_ref(org, project, stack)} to {stack_ref(*new)}")
     return "", 204
 
 
@@ -94,6 +102,9 @@ def set_tags(org, project, stack):
     body = parse_body(schemas.stack_tags)
     with transaction() as conn:
         stacks.set_tags(conn, org, project, stack, body["tags"])
+        audit.record(conn, actor(), org, "stack.tags_updated", stack_ref(org, project, stack),
+                     f"set the tags of stack {stack_ref(org, project, stack)} to: "
+                     + (", ".join(sorted(body["tags"])) or "(none)"))
     return "", 204
 
 

@@ -6,8 +6,9 @@ import re
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from .. import checkpoints, history, stacks, updates
-from ..api import KIND, STACK, UPDATE, parse_body, parse_json_body, parse_state_body, unix
+from .. import audit, checkpoints, history, stacks, updates
+from ..api import (KIND, STACK, UPDATE, actor, operation, parse_body, parse_json_body,
+                   parse_state_body, stack_ref, unix)
 from ..auth import requires_lease, requires_role
 from ..db import transaction
 from ..errors import ApiError
@@ -45,7 +46,16 @@ def start_update(org, project, stack, kind, update_id):
         started, token = updates.start_update(
             conn, org, project, stack, update_id, journaled=_journaled(body),
             tags=body.get("tags"), user_id=g.user["id"], cli_version=cli_version())
+        _record_start(conn, org, project, stack, started)
     return jsonify(schemas.started_update.dump(_started(started, token)))
+
+
+def _record_start(conn, org, project, stack, started):
+    ref = stack_ref(org, project, stack)
+    what = operation(started["kind"], started["dry_run"])
+    audit.record(conn, actor(), org, "update.started", ref,
+                 f"{what} of stack {ref} started" + (
+                     "" if started["dry_run"] else f" (version {started['version']})"))
 
 
 @bp.post(STACK + "/begin-update")
@@ -68,6 +78,7 @@ def begin_update(org, project, stack):
         size, read_state = history.state_before(conn, row["id"], started["version"], dry_run)
         small = size is not None and size <= current_app.config["BEGIN_UPDATE_STATE_MAX_BYTES"]
         state = read_state() if small else None
+        _record_start(conn, org, project, stack, started)
     answer = schemas.begun_update.dump({**_started(started, token), "update_id": str(update_id),
                                         "stack": schemas_stacks.stack_of_row(row)})
     text = json.dumps(answer, separators=(",", ":"))
@@ -225,8 +236,14 @@ def record_events(org, project, stack, kind, update_id):
 def complete_update(org, project, stack, kind, update_id):
     """End the update with its status; repeating the same status is harmless."""
     body = parse_body(schemas.complete_update)
+    lease = g.lease
     with transaction() as conn:
-        updates.complete_update(conn, g.lease, update_id, body["status"])
+        if updates.complete_update(conn, lease, update_id, body["status"]):
+            ref = stack_ref(org, project, stack)
+            audit.record(conn, actor(), org, "update.completed", ref,
+                         f"{operation(lease['kind'], lease['dry_run'])} of stack {ref} "
+                         f"{body['status']}" + ("" if lease["dry_run"]
+                                                else f" (version {lease['version']})"))
     return "", 204
 
 
@@ -236,7 +253,13 @@ def complete_update(org, project, stack, kind, update_id):
 def cancel_update(org, project, stack, kind, update_id):
     """Cancel a running update (`pulumi cancel`): its lease stops working."""
     with transaction() as conn:
-        updates.cancel_update(conn, org, project, stack, update_id)
+        cancelled = updates.cancel_update(conn, org, project, stack, update_id)
+        if cancelled is not None:
+            ref = stack_ref(org, project, stack)
+            audit.record(conn, actor(), org, "update.cancelled", ref,
+                         f"cancelled the {operation(cancelled['kind'], cancelled['dry_run'])} "
+                         f"of stack {ref}" + ("" if cancelled["dry_run"]
+                                              else f" (version {cancelled['version']})"))
     return "", 204
 
 

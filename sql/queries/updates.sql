@@ -60,7 +60,7 @@ UPDATE updates
        journal_version = :journal_version,
        cli_version = :cli_version
  WHERE id = CAST(:update_id AS uuid) AND status = 'not started'
-RETURNING version, lease_expires_at, journal_version;
+RETURNING version, lease_expires_at, journal_version, kind, dry_run;
 
 -- name: renew_lease^
 UPDATE updates

@@ -48,12 +48,13 @@ INSERT INTO access_tokens (user_id, token_hash, description)
 VALUES (:user_id, :token_hash, :description)
 RETURNING id, created_at;
 
--- name: revoke_token!
--- Revoke by the token itself (its hash) or by its id.
+-- name: revoke_token^
+-- Revoke by the token itself (its hash) or by its id; the token revoked and its owner, if any.
 UPDATE access_tokens
    SET revoked_at = now()
  WHERE revoked_at IS NULL
-   AND (token_hash = :token_hash OR id = :token_id);
+   AND (token_hash = :token_hash OR id = :token_id)
+RETURNING id, description, (SELECT login FROM users u WHERE u.id = user_id) AS login;
 
 -- name: tokens_of_user
 SELECT id, description, created_at, last_used_at, revoked_at, expires_at
