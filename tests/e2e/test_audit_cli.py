@@ -8,6 +8,7 @@ import json
 import pytest
 
 from tests.support import unique
+from tests.support.cli import Pulumi
 
 
 @pytest.fixture
@@ -16,10 +17,17 @@ def org():
 
 
 @pytest.fixture
-def admin(new_cli, org):
+def admin(service, pulumi_bin, tmp_path, org):
     """An admin of a fresh organization (made with the admin command: org.created, member.added)
     who made a stack there, ran `pulumi up` on it and tagged it."""
-    cli = new_cli({org: "admin"})
+    login = unique("u")
+    service.admin("user", "create", login)
+    service.admin("org", "create", org)
+    service.admin("org", "add-member", org, login, "--role", "admin")
+    token = service.admin("token", "create", login).stdout.strip().splitlines()[-1]
+    cli = Pulumi(pulumi_bin, service.url, token, tmp_path / login)
+    cli.login()
+    cli.login_name = login
     cli.write_program("resources: {}\noutputs:\n  answer: 42\n")
     cli.run("stack", "init", f"{org}/dev")
     cli.run("up", "--yes", "--skip-preview", "--stack", f"{org}/dev")
