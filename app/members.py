@@ -61,10 +61,12 @@ def add(conn, org, login, role, actor):
 
 def change_role(conn, org, login, role, actor):
     """Give a member another role; the organization's last admin keeps theirs."""
-    _check_role(role)
     org_row = lock_org(conn, org)
     _not_personal(org_row)
     member = _member(conn, org_row, login)
+    if not role:
+        raise ApiError(400, "Bad Request: give the new role as 'role' or 'fgaRoleId'")
+    _check_role(role)
     if member["role"] == role:
         return
     if member["role"] == "admin" and queries.count_org_admins(conn, org_id=org_row["id"]) <= 1:

@@ -16,9 +16,11 @@ def test_user_lists_each_organization_with_the_callers_role(people):
     api = people.user("ann", {"acme": "admin", "globex": "member", "initech": "viewer"})
     body = api.get("/api/user").get_json()
     assert body["githubLogin"] == "ann"
-    # A viewer is a Pulumi `member` (Pulumi has no viewer role); the personal org is the user.
+    # A viewer is a Pulumi `member` (Pulumi has no viewer role); the personal organization is
+    # listed too, as Pulumi Cloud does.
     assert body["organizations"] == [
         {"name": "acme", "githubLogin": "acme", "avatarUrl": "", "role": "admin"},
+        {"name": "ann", "githubLogin": "ann", "avatarUrl": "", "role": "admin"},
         {"name": "globex", "githubLogin": "globex", "avatarUrl": "", "role": "member"},
         {"name": "initech", "githubLogin": "initech", "avatarUrl": "", "role": "member"},
     ]

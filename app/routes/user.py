@@ -21,8 +21,8 @@ bp = Blueprint("user", __name__, url_prefix="/api")
 @authenticated
 @documented(response=user_schemas.user)
 def get_user():
-    """The caller and the organizations they belong to, with their role in each (their personal
-    organization is the user itself, as in Pulumi Cloud, and is not listed)."""
+    """The caller and the organizations they belong to, with their role in each, their
+    personal one included (as Pulumi Cloud lists it)."""
     user = g.user
     with transaction() as conn:
         found = queries.orgs_of_user(conn, user_id=user["id"])

@@ -4,7 +4,7 @@ import datetime
 
 from marshmallow import ValidationError, fields, pre_load, validate
 
-from .common import Base, text_field
+from .common import ORG_NAME, Base
 
 
 class UtcTime(fields.DateTime):
@@ -104,7 +104,7 @@ class UpdateOrganizationSchema(Base):
     """UpdateOrganizationRequest: each setting given (not null) is changed, the others stay."""
 
     default_stack_permission = fields.Integer(
-        data_key="setDefaultStackPermission", allow_none=True,
+        data_key="setDefaultStackPermission", allow_none=True, strict=True,
         validate=validate.OneOf((0, 101, 102, 103), error="must be one of 0 (none), 101 (read), "
                                                           "102 (write) or 103 (admin)"))
     members_can_create_stacks = fields.Boolean(data_key="setMembersCanCreateStacks",
@@ -149,19 +149,26 @@ class MembersSchema(Base):
 class MembersQuerySchema(Base):
     # frontend: the service's own members; backend: those of an identity provider (none here).
     type = fields.String(load_default="frontend", validate=validate.OneOf(("frontend", "backend")))
-    continuation_token = text_field(data_key="continuationToken")
+    # The login to continue after (what the previous page answered).
+    continuation_token = fields.String(data_key="continuationToken", validate=ORG_NAME.with_error(
+        "invalid continuationToken"))
     include_suspended = fields.Boolean(data_key="includeSuspended")
 
 
+# The service's roles (app/orgs.py), which are also the ids of its role records.
+ROLES = ("viewer", "member", "admin")
+ROLE = validate.OneOf(ROLES)
+
+
 class AddMemberSchema(Base):
-    role = fields.String(required=True)
+    role = fields.String(required=True, validate=ROLE)
 
 
 class UpdateMemberSchema(Base):
     """UpdateOrganizationMemberRequest: `fgaRoleId` (a role record's id) wins over `role`."""
 
-    role = fields.String(allow_none=True)
-    fga_role_id = fields.String(data_key="fgaRoleId", allow_none=True)
+    role = fields.String(allow_none=True, validate=ROLE)
+    fga_role_id = fields.String(data_key="fgaRoleId", allow_none=True, validate=ROLE)
 
 
 class RoleSchema(Base):

@@ -29,7 +29,7 @@ class CreatePersonalTokenSchema(Base):
     description = fields.String(load_default="", allow_none=True,
                                 validate=[NO_NUL, validate.Length(max=1024)])
     # Unix seconds; 0 (or absent) = never expires.
-    expires = fields.Integer(load_default=0, allow_none=True,
+    expires = fields.Integer(load_default=0, allow_none=True, strict=True,
                              validate=validate.Range(min=0, max=MAX_UNIX))
 
 

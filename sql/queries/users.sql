@@ -1,12 +1,12 @@
 -- Users, organizations, memberships and access tokens.
 
 -- name: orgs_of_user
--- Organizations the user belongs to, other than their personal one.
+-- Organizations the user belongs to, their personal one included (Pulumi Cloud lists it too:
+-- `pulumi whoami -v` shows the user's login among the organizations).
 SELECT o.name, m.role
   FROM memberships m
   JOIN organizations o ON o.id = m.org_id
  WHERE m.user_id = :user_id
-   AND o.personal_user_id IS DISTINCT FROM :user_id
  ORDER BY o.name;
 
 -- name: user_by_login^

@@ -93,7 +93,8 @@ def test_role_list_shows_the_built_in_roles(org):
 def test_whoami_verbose_lists_the_users_organizations(org):
     out = org["viewer"].run("whoami", "-v").stdout
     assert f"User: {org['viewer'].login_name}" in out
-    assert org["name"] in out
+    listed = out.split("Organizations:")[1].splitlines()[0]
+    assert {o.strip() for o in listed.split(",")} == {org["name"], org["viewer"].login_name}
     assert "Token type: personal" in out
 
 
