@@ -17,6 +17,7 @@ from . import audit, diy, embedded, migrate, secrets
 from .auth import ROLES, hash_token, new_token
 from .config import Config
 from .db import connect
+from .errors import ApiError
 from .queries import queries
 from .schemas.common import ORG_NAME
 
@@ -550,7 +551,7 @@ def _import_stacks(conn, src, org_name, found, resume, replace, report, converte
             try:
                 count = diy.import_stack(conn, src, org_name, stack, converter)
                 conn.commit()
-            except diy.FileProblem as problem:
+            except (diy.FileProblem, ApiError) as problem:
                 conn.rollback()
                 stack.problems.append(str(problem))
                 outcome[id(stack)] = "failed"

@@ -776,10 +776,11 @@ def import_stack(conn, source, org, stack, converter=None, on_version=None):
     the service's key for the stack, or, when they cannot, the stack is imported as it is and
     `stack.secrets_kept` says why. Never commits: the caller's transaction holds the whole stack,
     so a failure leaves nothing. Returns the number of versions; raises FileProblem for a file
-    that cannot be used."""
+    that cannot be used, ApiError for a stack to replace that an update is running on."""
     tags = read_tags(source, stack)
     if stack.existing_id is not None:
-        queries.delete_stack(conn, stack_id=stack.existing_id)
+        # Through the stack lifecycle: refused (409) while an update runs on the stack.
+        stack_ops.delete_stack(conn, org, stack.target_project, stack.target_stack, force=True)
     stack_id = stack_ops.create_stack(conn, org, stack.target_project, stack.target_stack,
                                       tags)["id"]
     stack.secrets_kept = None

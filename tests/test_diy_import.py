@@ -323,6 +323,17 @@ def test_an_existing_stack_is_skipped_unless_replace(backend, run, acme, db):
     assert [h["version"] for h in history(db, "web/dev")] == [1, 2, 3, 4, 5]
 
 
+def test_replace_leaves_a_stack_alone_while_an_update_runs_on_it(backend, run, acme, db):
+    backend.add("web", "dev", [["a"]])
+    assert run("import-diy", backend.url, "--org", acme).exit_code == 0
+    with db, db.cursor() as cur:
+        cur.execute("UPDATE updates SET status = 'running' WHERE kind = 'update'")
+    replaced = run("import-diy", backend.url, "--org", acme, "--replace")
+    assert replaced.exit_code == 1
+    assert "an update is in progress on this stack" in replaced.output
+    assert len(history(db, "web/dev")) == 1
+
+
 def test_resume_skips_the_stacks_already_imported(backend, run, acme, db):
     backend.add("web", "one", [["a"]])
     assert run("import-diy", backend.url, "--org", acme).exit_code == 0
