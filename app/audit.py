@@ -63,6 +63,9 @@ EVENT_TYPES = {
                                               "created with the admin command."),
     "org.created": EventType("Organization Created", "An organization was created with the "
                                                     "admin command."),
+    "org.updated": EventType("Organization Settings Updated", "An organization's settings "
+                                                             "changed (PATCH /api/orgs/{org}).",
+                             requires_org_admin=True, severity=5),
     "member.added": EventType("Member Added", "A user was given a role in an organization "
                                               "(or their role changed).", requires_org_admin=True,
                               severity=5),

@@ -180,6 +180,41 @@ def show_secrets(acme):
     assert response.status_code == 200
 
 
+def add_tag(acme):
+    response = acme["member"].post(STACK + "/tags", body={"name": "team", "value": "a"})
+    assert response.status_code == 204, response.get_json()
+
+
+def rename_tag(acme):
+    add_tag(acme)
+    response = acme["member"].patch(STACK + "/tags/team", body={"name": "owner", "value": "b"})
+    assert response.status_code == 204, response.get_json()
+
+
+def delete_tag(acme):
+    add_tag(acme)
+    assert acme["member"].delete(STACK + "/tags/team").status_code == 204
+
+
+def change_org_settings(acme):
+    response = acme["admin"].patch("/api/orgs/acme", body={"setMembersCanDeleteStacks": True})
+    assert response.status_code == 200, response.get_json()
+
+
+def add_member(acme):
+    response = acme["admin"].post("/api/orgs/acme/members/otto", body={"role": "member"})
+    assert response.status_code == 200, response.get_json()
+
+
+def change_member_role(acme):
+    response = acme["admin"].patch("/api/orgs/acme/members/vera", body={"role": "member"})
+    assert response.status_code == 204, response.get_json()
+
+
+def remove_member(acme):
+    assert acme["admin"].delete("/api/orgs/acme/members/vera").status_code == 204
+
+
 def forbidden_admin_action(acme):
     assert acme["member"].delete(STACK).status_code == 403
 
@@ -212,6 +247,18 @@ OPERATIONS = {
                        "refused to decrypt secrets of stack acme/proj/dev (role viewer)")],
     show_secrets: [("secrets.shown", "vera", "acme/proj/dev",
                     "the CLI showed secrets of stack acme/proj/dev (pulumi stack export)")],
+    add_tag: [("stack.tags_updated", "mona", "acme/proj/dev", "added tag team to stack acme/proj/dev")],
+    rename_tag: [("stack.tags_updated", "mona", "acme/proj/dev", "added tag team to stack acme/proj/dev"),
+                 ("stack.tags_updated", "mona", "acme/proj/dev",
+                  "set tag owner of stack acme/proj/dev (was team)")],
+    delete_tag: [("stack.tags_updated", "mona", "acme/proj/dev", "added tag team to stack acme/proj/dev"),
+                 ("stack.tags_updated", "mona", "acme/proj/dev",
+                  "removed tag team from stack acme/proj/dev")],
+    change_org_settings: [("org.updated", "adam", "acme",
+                           "changed the settings of acme: members_can_delete_stacks")],
+    add_member: [("member.added", "adam", "otto", "otto is now member of acme")],
+    change_member_role: [("member.added", "adam", "vera", "vera is now member of acme")],
+    remove_member: [("member.removed", "adam", "vera", "removed vera from acme")],
     forbidden_admin_action: [("auth.forbidden", "mona", STACK,
                               f"mona was refused DELETE {STACK} (it requires the admin role)")],
 }
@@ -226,6 +273,20 @@ def test_each_operation_leaves_exactly_its_record(stack, db, operation):
 
     assert records(db)[1:] == OPERATIONS[operation]
     assert verify(db) is None
+
+
+def test_personal_tokens_made_and_deleted_over_the_api_are_recorded_in_the_callers_log(
+        stack, db):
+    created = stack["member"].post("/api/user/tokens", body={"description": "laptop"})
+    assert created.status_code == 200, created.get_json()
+    token_id = created.get_json()["id"]
+    assert stack["member"].delete(f"/api/user/tokens/{token_id}").status_code == 204
+    assert records(db, "mona") == [
+        ("token.created", "mona", f"token {token_id}",
+         f"created token {token_id} for mona (laptop)"),
+        ("token.revoked", "mona", f"token {token_id}", f"deleted token {token_id} of mona")]
+    assert verify(db, "mona") is None
+    assert created.get_json()["tokenValue"] not in str(records(db, "mona"))
 
 
 def test_a_record_holds_the_address_agent_and_token_id_but_no_token(stack, db, people):

@@ -2,8 +2,8 @@
 (Pulumi's organization API, as `pulumi org member|role` and Pulumi's cloud SDK call it)."""
 from flask import Blueprint, g, jsonify
 
-from .. import members, orgs
-from ..api import parse_body, parse_query
+from .. import audit, members, orgs
+from ..api import actor, parse_body, parse_query
 from ..auth import requires_role
 from ..db import transaction
 from ..openapi import documented
@@ -91,6 +91,8 @@ def update_org(org):
     settings = {k: v for k, v in body.items() if v is not None}
     with transaction() as conn:
         row = orgs.update_settings(conn, org, g.user, settings)
+        audit.record(conn, actor(), org, "org.updated", org,
+                     f"changed the settings of {org}: " + ", ".join(sorted(settings)))
     return jsonify(schemas.metadata.dump(metadata_of(row, g.role)))
 
 
@@ -125,6 +127,8 @@ def add_member(org, login):
     body = parse_body(schemas.add_member)
     with transaction() as conn:
         row = members.add(conn, org, login, body["role"], g.user)
+        audit.record(conn, actor(), org, "member.added", login,
+                     f"{login} is now {body['role']} of {org}")
         org_row = orgs.find_org(conn, org)
     return jsonify(schemas.member.dump(member_of(row, org_row)))
 
@@ -142,6 +146,7 @@ def update_member(org, login):
     role = body.get("fga_role_id") or body.get("role")
     with transaction() as conn:
         members.change_role(conn, org, login, role, g.user)
+        audit.record(conn, actor(), org, "member.added", login, f"{login} is now {role} of {org}")
     return "", 204
 
 
@@ -155,6 +160,7 @@ def remove_member(org, login):
     """Remove a member (not yourself, not the last admin)."""
     with transaction() as conn:
         members.remove(conn, org, login, g.user)
+        audit.record(conn, actor(), org, "member.removed", login, f"removed {login} from {org}")
     return "", 204
 
 

@@ -117,6 +117,8 @@ def add_tag(org, project, stack):
     body = parse_body(schemas.stack_tag)
     with transaction() as conn:
         stacks.add_tag(conn, org, project, stack, body["name"], body["value"])
+        audit.record(conn, actor(), org, "stack.tags_updated", stack_ref(org, project, stack),
+                     f"added tag {body['name']} to stack {stack_ref(org, project, stack)}")
     return "", 204
 
 
@@ -130,6 +132,9 @@ def update_tag(org, project, stack, tag_name):
     body = parse_body(schemas.stack_tag)
     with transaction() as conn:
         stacks.update_tag(conn, org, project, stack, tag_name, body["name"], body["value"])
+        audit.record(conn, actor(), org, "stack.tags_updated", stack_ref(org, project, stack),
+                     f"set tag {body['name']} of stack {stack_ref(org, project, stack)}"
+                     + (f" (was {tag_name})" if body["name"] != tag_name else ""))
     return "", 204
 
 
@@ -140,4 +145,6 @@ def delete_tag(org, project, stack, tag_name):
     """Remove one tag."""
     with transaction() as conn:
         stacks.delete_tag(conn, org, project, stack, tag_name)
+        audit.record(conn, actor(), org, "stack.tags_updated", stack_ref(org, project, stack),
+                     f"removed tag {tag_name} from stack {stack_ref(org, project, stack)}")
     return "", 204

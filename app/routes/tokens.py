@@ -4,8 +4,8 @@ import datetime
 
 from flask import Blueprint, g, jsonify
 
-from .. import tokens
-from ..api import parse_body, parse_query, unix
+from .. import audit, tokens
+from ..api import actor, parse_body, parse_query, unix
 from ..auth import authenticated
 from ..db import transaction
 from ..openapi import documented
@@ -57,6 +57,10 @@ def create_token():
     with transaction() as conn:
         token_id, value = tokens.create_personal(conn, g.user, body.get("description") or "",
                                                  expires_at)
+        # In the caller's own organization's log: its id and description, never the token.
+        audit.record(conn, actor(), g.user["login"], "token.created", f"token {token_id}",
+                     f"created token {token_id} for {g.user['login']}"
+                     + (f" ({body['description']})" if body.get("description") else ""))
     return jsonify(schemas.created_token.dump({"id": str(token_id), "token_value": value}))
 
 
@@ -67,4 +71,6 @@ def delete_token(token_id):
     """Revoke one of the caller's tokens: it is refused (401) from its next request on."""
     with transaction() as conn:
         tokens.delete_personal(conn, g.user, token_id)
+        audit.record(conn, actor(), g.user["login"], "token.revoked", f"token {token_id}",
+                     f"deleted token {token_id} of {g.user['login']}")
     return "", 204
