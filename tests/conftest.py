@@ -6,7 +6,10 @@ from pathlib import Path
 import psycopg2
 import pytest
 
+from click.testing import CliRunner
+
 from app import create_app
+from app.cli import main as admin_command
 from app.db import connect
 from tests.support import postgres as pg
 from tests.support.api import Api, People
@@ -110,3 +113,16 @@ def acme(people):
         "admin": people.user("adam", {"acme": "admin"}),
         "outsider": people.user("otto", {"globex": "admin"}),
     }
+
+
+@pytest.fixture
+def run(database_url):
+    """run("user", "create", "alice") -> click Result: the admin command against the test
+    database."""
+    runner = CliRunner()
+
+    def invoke(*args):
+        return runner.invoke(admin_command, list(args), env={"DATABASE_URL": database_url},
+                             catch_exceptions=False)
+
+    return invoke

@@ -17,18 +17,6 @@ from tests.support.postgres import throwaway_database
 from tests.support.rows import count
 
 
-@pytest.fixture
-def run(database_url):
-    """run("user", "create", "alice") -> click Result, with DATABASE_URL pointing at the test db."""
-    runner = CliRunner()
-
-    def invoke(*args):
-        return runner.invoke(main, list(args), env={"DATABASE_URL": database_url},
-                             catch_exceptions=False)
-
-    return invoke
-
-
 def ok(result):
     assert result.exit_code == 0, result.output
     return result

@@ -92,17 +92,6 @@ def checkpoint(project, stack, names, layout=1):
 
 
 @pytest.fixture
-def run(database_url):
-    runner = CliRunner()
-
-    def invoke(*args):
-        return runner.invoke(main, list(args), env={"DATABASE_URL": database_url},
-                             catch_exceptions=False)
-
-    return invoke
-
-
-@pytest.fixture
 def acme(run):
     assert run("org", "create", "acme").exit_code == 0
     return "acme"
