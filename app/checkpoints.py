@@ -107,7 +107,7 @@ def apply_delta(conn, update_id, sequence, edits, checkpoint_hash):
                                         sha256=checkpoint_hash)
         queries.set_delta_state(conn, update_id=str(update_id), sequence=sequence,
                                 base_sequence=state["checkpoint_base_sequence"],
-                                sha256=checkpoint_hash, size_bytes=len(edited))
+                                sha256=checkpoint_hash)
         metrics.observe_checkpoint(len(edited))
     _remember(update_id, sequence, checkpoint_hash, edited)
 
@@ -168,7 +168,7 @@ def _write_whole(conn, update_id, stored, sequence, sha256):
     queries.put_update_checkpoint(conn, update_id=str(update_id), **row)
     queries.drop_checkpoint_deltas(conn, update_id=str(update_id), upto=2 ** 31 - 1)
     queries.set_delta_state(conn, update_id=str(update_id), sequence=sequence,
-                            base_sequence=sequence, sha256=sha256, size_bytes=row["size_bytes"])
+                            base_sequence=sequence, sha256=sha256)
     metrics.observe_checkpoint(row["size_bytes"])
 
 

@@ -14,6 +14,5 @@ CREATE TABLE checkpoint_deltas (
 );
 
 ALTER TABLE updates ADD COLUMN checkpoint_base_sequence integer NOT NULL DEFAULT 0;
--- SHA-256 (hex) and size of the text as of checkpoint_sequence: the CLI's hash of the last save.
+-- SHA-256 (hex) of the text as of checkpoint_sequence: the CLI's hash of the last save.
 ALTER TABLE updates ADD COLUMN checkpoint_sha256 text;
-ALTER TABLE updates ADD COLUMN checkpoint_size_bytes bigint;

@@ -51,7 +51,7 @@ SELECT checkpoint_sequence, checkpoint_base_sequence, checkpoint_sha256
 -- name: set_delta_state!
 UPDATE updates
    SET checkpoint_sequence = :sequence, checkpoint_base_sequence = :base_sequence,
-       checkpoint_sha256 = :sha256, checkpoint_size_bytes = :size_bytes
+       checkpoint_sha256 = :sha256
  WHERE id = CAST(:update_id AS uuid);
 
 -- name: insert_checkpoint_delta!
