@@ -3,18 +3,45 @@
 # folder outside the work tree, for the end-to-end tests. A warm cache makes this a no-op.
 #
 #   tests/e2e/build_pulumi_cli.sh            # prints the folder holding `pulumi` on its last line
+#   PULUMI_CLI_VERSION=v3.224.0 PULUMI_YAML_VERSION=none tests/e2e/build_pulumi_cli.sh
 #
-# PULUMI_CLI_VERSION (default below) pins the release; PULUMI_CLI_CACHE overrides the cache root.
+# PULUMI_CLI_VERSION (default below) pins the release; PULUMI_YAML_VERSION=none builds the CLI
+# alone (the compatibility matrix runs its programs through the Python Automation API, which
+# needs no language host); PULUMI_CLI_CACHE overrides the cache root. The seconds a build took
+# are kept in the folder's .complete (tests/e2e/cli_matrix.py reports them).
 set -euo pipefail
 
 version="${PULUMI_CLI_VERSION:-v3.274.1}"
 yaml_version="${PULUMI_YAML_VERSION:-v1.25.0}"
 yaml_pkg_version="${PULUMI_YAML_PKG_VERSION:-v3.218.0}"
 cache_root="${PULUMI_CLI_CACHE:-$HOME/.cache/pulumi-service-e2e}"
-out="$cache_root/cli-$version-yaml-$yaml_version"
+if [[ $yaml_version == none ]]; then
+    out="$cache_root/cli-$version"
+else
+    out="$cache_root/cli-$version-yaml-$yaml_version"
+fi
 bin="$out/bin"
 
-if [[ -x "$bin/pulumi" && -x "$bin/pulumi-language-yaml" && -f "$out/.complete" ]]; then
+built() {
+    [[ -x "$bin/pulumi" && -f "$out/.complete" ]] \
+        && { [[ $yaml_version == none ]] || [[ -x "$bin/pulumi-language-yaml" ]]; }
+}
+
+# The plugin that runs dynamic providers written in Python (`python -m pulumi.dynamic` under
+# PULUMI_PYTHON_CMD): a script the SDK ships in the sdk/v3 module, put beside the CLI, where the
+# CLI looks for bundled plugins. Cheap: done on a warm cache too.
+python_plugin() {
+    [[ -x "$bin/pulumi-resource-pulumi-python" ]] && return 0
+    local dir
+    dir=$(go mod download -json "github.com/pulumi/pulumi/sdk/v3@$version" \
+        | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+    if [[ -f "$dir/python/dist/pulumi-resource-pulumi-python" ]]; then
+        install -m 755 "$dir/python/dist/pulumi-resource-pulumi-python" "$bin/"
+    fi
+}
+
+if built; then
+    python_plugin
     echo "$bin"
     exit 0
 fi
@@ -25,11 +52,13 @@ command -v go >/dev/null || { echo "build_pulumi_cli: Go is required to build th
 mkdir -p "$cache_root"
 exec 9>"$cache_root/.lock"
 flock 9
-if [[ -x "$bin/pulumi" && -x "$bin/pulumi-language-yaml" && -f "$out/.complete" ]]; then
+if built; then
+    python_plugin
     echo "$bin"
     exit 0
 fi
 
+started=$SECONDS
 work="$out/wrapper"
 rm -rf "$work" && mkdir -p "$work" "$bin"
 cd "$work"
@@ -70,6 +99,12 @@ go get "github.com/pulumi/pulumi/pkg/v3@$version" "github.com/pulumi/pulumi/sdk/
 go mod tidy
 go build -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$version" \
     -o "$bin/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
+python_plugin
+if [[ $yaml_version == none ]]; then
+    echo "build_seconds=$((SECONDS - started))" >"$out/.complete"
+    echo "$bin"
+    exit 0
+fi
 
 # Test programs run under the YAML language host. The Python host's module
 # (github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3) is refused by the module
@@ -91,5 +126,5 @@ go get "github.com/pulumi/pulumi-yaml@$yaml_version" \
     "github.com/pulumi/pulumi/pkg/v3@$yaml_pkg_version" "github.com/pulumi/pulumi/sdk/v3@$yaml_pkg_version"
 go mod tidy
 go build -o "$bin/pulumi-language-yaml" github.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml
-touch "$out/.complete"
+echo "build_seconds=$((SECONDS - started))" >"$out/.complete"
 echo "$bin"
