@@ -121,12 +121,14 @@ def dynamic_program(text="hello"):
 
 # --- workspaces -----------------------------------------------------------------------------
 
-def options(bin_dir, root, backend_url, token=None, env=None):
-    """LocalWorkspaceOptions for the CLI in `bin_dir`, a private PULUMI_HOME and work folder
-    below `root`, and only the environment given here (as tests/support/cli.Pulumi does)."""
+def options(bin_dir, root, backend_url, token=None, env=None, work_dir=None):
+    """LocalWorkspaceOptions for the CLI in `bin_dir`, a private PULUMI_HOME (root/home, as a
+    tests/support/cli.Pulumi of the same root has) and work folder (root/work unless given),
+    and only the environment given here (as cli.Pulumi does)."""
     root = Path(root)
+    work_dir = Path(work_dir or root / "work")
     (root / "home").mkdir(parents=True, exist_ok=True)
-    (root / "work").mkdir(parents=True, exist_ok=True)
+    work_dir.mkdir(parents=True, exist_ok=True)
     env_vars = {
         # The folder of the CLI first: it finds the pulumi-resource-pulumi-python plugin there,
         # which runs dynamic providers with this interpreter (PULUMI_PYTHON_CMD).
@@ -136,12 +138,13 @@ def options(bin_dir, root, backend_url, token=None, env=None):
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
         "PULUMI_PYTHON_CMD": sys.executable,
+        "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK": "true",
     }
     if token is not None:
         env_vars["PULUMI_ACCESS_TOKEN"] = token
     env_vars.update({k: str(v) for k, v in (env or {}).items()})
     return auto.LocalWorkspaceOptions(
-        work_dir=str(root / "work"), pulumi_home=str(root / "home" / ".pulumi"),
+        work_dir=str(work_dir), pulumi_home=str(root / "home" / ".pulumi"),
         env_vars=env_vars,
         # root/bin is where PulumiCommand looks for `pulumi`; never install (no internet).
         pulumi_command=auto.PulumiCommand(root=str(Path(bin_dir).parent), skip_version_check=True))

@@ -24,6 +24,31 @@ def pulumi_bin():
     return bin_dir
 
 
+def matrix_versions():
+    """The CLI versions of the compatibility matrix (tests/e2e/cli_versions), newest first."""
+    lines = (REPO / "tests/e2e/cli_versions").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def matrix_bin(version):
+    """The folder of the CLI `version` of the matrix: the e2e suite's own for the newest;
+    otherwise from PULUMI_CLI_MATRIX ("VERSION=FOLDER ...", tests/run sets it) or built alone by
+    tests/e2e/build_pulumi_cli.sh (a no-op when its cache is warm)."""
+    if version == matrix_versions()[0]:
+        return pulumi_bin()
+    known = dict(item.split("=", 1) for item in os.environ.get("PULUMI_CLI_MATRIX", "").split())
+    if version not in known:
+        built = subprocess.run(["bash", str(REPO / "tests/e2e/build_pulumi_cli.sh")],
+                               capture_output=True, text=True,
+                               env=dict(os.environ, PULUMI_CLI_VERSION=version,
+                                        PULUMI_YAML_VERSION="none"))
+        if built.returncode != 0:
+            raise AssertionError(f"the Pulumi CLI {version} could not be built:\n"
+                                 f"{built.stderr[-4000:]}")
+        known[version] = built.stdout.strip().splitlines()[-1]
+    return Path(known[version])
+
+
 class Result:
     def __init__(self, args, proc):
         self.args = args
