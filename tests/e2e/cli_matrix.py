@@ -14,8 +14,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from tests.e2e.test_cli_matrix import OPERATIONS, report_folder  # noqa: E402
-from tests.support.cli import matrix_versions  # noqa: E402
+from tests.support.cli import (  # noqa: E402
+    MATRIX_OPERATIONS as OPERATIONS, matrix_report_folder as report_folder, matrix_versions,
+)
 
 START, END = "<!-- cli-matrix:start -->", "<!-- cli-matrix:end -->"
 

@@ -7,31 +7,22 @@ half-way, each in the persistence mode that version uses by default.
 Each run writes what passed to PULUMI_CLI_MATRIX_REPORT (a folder; by default one in the CLI
 cache), from which `python tests/e2e/cli_matrix.py` makes the README's compatibility table."""
 import json
-import os
 import time
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
 from tests.support import unique
 from tests.support import automation as pa
-from tests.support.cli import Pulumi, kill_group, matrix_bin, matrix_versions
-
-OPERATIONS = ("login", "stack init/ls", "secrets", "up", "preview", "refresh", "export/import",
-              "cancel", "destroy", "stack rm")
-
-
-def report_folder():
-    default = Path.home() / ".cache/pulumi-service-e2e/matrix-report"
-    return Path(os.environ.get("PULUMI_CLI_MATRIX_REPORT") or default)
-
+from tests.support.cli import (
+    Pulumi, kill_group, matrix_bin, matrix_report_folder, matrix_versions,
+)
 
 class Report:
     """Which operations passed against one CLI version, written as the test goes."""
 
     def __init__(self, version):
-        self.path = report_folder() / f"{version}.json"
+        self.path = matrix_report_folder() / f"{version}.json"
         self.data = {"version": version, "mode": None, "operations": {},
                      "when": time.strftime("%Y-%m-%d")}
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,9 @@ and bench import support; support never imports a test module or a conftest.
     updates.py      driving an update the way the CLI does, through the Flask client
     routes.py       the route table as tests see it
     servers.py      real servers: gunicorn (with gunicorn.conf.py), nginx, `pulumi-service serve`
-    cli.py          the real Pulumi CLI in a clean environment, and comparing its states
+    cli.py          the real Pulumi CLI in a clean environment, and comparing its states; the
+                    CLI versions of the compatibility matrix
+    automation.py   Python programs through the official SDK's Automation API (inline programs)
     faults.py       racing CLIs and killing gunicorn workers mid-update
 """
 import uuid

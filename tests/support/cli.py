@@ -30,6 +30,18 @@ def matrix_versions():
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
+# What tests/e2e/test_cli_matrix.py runs against each CLI version, in the order it runs them.
+MATRIX_OPERATIONS = ("login", "stack init/ls", "secrets", "up", "preview", "refresh",
+                     "export/import", "cancel", "destroy", "stack rm")
+
+
+def matrix_report_folder():
+    """Where the matrix run writes one JSON report per CLI version (tests/e2e/cli_matrix.py
+    makes the README's table from them)."""
+    default = Path.home() / ".cache/pulumi-service-e2e/matrix-report"
+    return Path(os.environ.get("PULUMI_CLI_MATRIX_REPORT") or default)
+
+
 def matrix_bin(version):
     """The folder of the CLI `version` of the matrix: the e2e suite's own for the newest;
     otherwise from PULUMI_CLI_MATRIX ("VERSION=FOLDER ...", tests/run sets it) or built alone by
