@@ -15,7 +15,7 @@ import pytest
 from tests.support import unique
 from tests.support import automation as pa
 from tests.support.cli import (
-    Pulumi, kill_group, matrix_bin, matrix_report_folder, matrix_versions,
+    Pulumi, kill_group, matrix_bin, matrix_report_folder, matrix_versions, persisted_as,
 )
 
 class Report:
@@ -44,12 +44,13 @@ class Report:
 
 
 def mode_of_first_update(service, stack_id):
-    [(journal_version, checkpoint_sequence)] = service.query(
-        "SELECT u.journal_version, u.checkpoint_sequence FROM updates u"
+    [row] = service.query(
+        "SELECT u.journal_version, u.checkpoint_sequence,"
+        " (SELECT count(*) FROM journal_entries j WHERE j.update_id = u.id) FROM updates u"
         " JOIN stacks s ON s.id = u.stack_id JOIN projects p ON p.id = s.project_id"
         " JOIN organizations o ON o.id = p.org_id"
         " WHERE o.name || '/' || p.name || '/' || s.name = %s AND u.version = 1", (stack_id,))
-    return "journal" if journal_version else "delta" if checkpoint_sequence else "full"
+    return persisted_as(*row)
 
 
 def trees(stack):

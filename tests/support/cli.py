@@ -154,6 +154,18 @@ PERSISTENCE_MODES = {
 }
 
 
+def persisted_as(journal_version, checkpoint_sequence, journal_entries):
+    """The persistence mode an update's row shows (updates.journal_version,
+    updates.checkpoint_sequence, and how many journal entries it stored)."""
+    if journal_version == 1 and journal_entries > 0 and checkpoint_sequence == 0:
+        return "journal"
+    if journal_version == 0 and journal_entries == 0 and checkpoint_sequence > 0:
+        return "delta"
+    if journal_version == 0 and journal_entries == 0 and checkpoint_sequence == 0:
+        return "full"
+    return f"mixed ({journal_version}, {checkpoint_sequence}, {journal_entries})"
+
+
 def kill_group(proc):
     """SIGKILL a CLI and its language host at once, as a lost machine would."""
     try:
