@@ -323,9 +323,19 @@ def test_malformed_base64_inside_a_batch_names_its_position(mona):
     assert "ciphertexts.1" in response.get_json()["message"]
 
 
+@pytest.mark.parametrize("endpoint,body,answer", [
+    ("batch-encrypt", {"plaintexts": []}, {"ciphertexts": []}),
+    ("batch-decrypt", {"ciphertexts": []}, {"plaintexts": {}}),
+])
+def test_empty_batch_gets_an_empty_answer(mona, endpoint, body, answer):
+    """CLI v3.60.0 asks to decrypt an empty batch when a state has no secrets."""
+    response = mona.post(f"{STACK}/{endpoint}", body=body)
+
+    assert response.status_code == 200
+    assert response.get_json() == answer
+
+
 @pytest.mark.parametrize("endpoint,body", [
-    ("batch-encrypt", {"plaintexts": []}),
-    ("batch-decrypt", {"ciphertexts": []}),
     ("batch-decrypt", {}),
     ("decrypt", {}),
     ("encrypt", {}),

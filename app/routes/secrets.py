@@ -120,7 +120,8 @@ def batch_decrypt(org, project, stack):
         if key not in plaintexts:
             plaintexts[key] = _decrypt_one(cipher, ciphertext, f"ciphertexts[{index}]",
                                            org, project, stack)
-    _audit("secrets.decrypt", org, project, stack, len(ciphertexts))
+    if ciphertexts:  # an empty batch (older CLIs send one) reveals nothing
+        _audit("secrets.decrypt", org, project, stack, len(ciphertexts))
     return jsonify(schemas.batch_decrypt_response.dump({"plaintexts": plaintexts}))
 
 

@@ -3,7 +3,7 @@ as Go []byte does in JSON: standard base64 with padding, in both directions."""
 import base64
 import binascii
 
-from marshmallow import fields, validate
+from marshmallow import fields
 
 from .common import Base
 
@@ -42,12 +42,9 @@ class Base64Bytes(fields.Field):
 
 
 def _values(**kwargs):
-    return fields.List(
-        Base64Bytes(required=True),
-        required=True,
-        validate=validate.Length(min=1, error="at least one value is required"),
-        **kwargs,
-    )
+    # May be empty: older CLIs (v3.60.0 among them) ask to decrypt an empty batch when a state
+    # has no secrets (`pulumi stack export --show-secrets` after a destroy).
+    return fields.List(Base64Bytes(required=True), required=True, **kwargs)
 
 
 class EncryptValueSchema(Base):

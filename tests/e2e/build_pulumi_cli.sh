@@ -97,7 +97,10 @@ import _ "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"
 GO
 go get "github.com/pulumi/pulumi/pkg/v3@$version" "github.com/pulumi/pulumi/sdk/v3@$version"
 go mod tidy
-go build -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$version" \
+# `pulumi version` reads sdk/.../version.Version, or pkg/v3/version.Version in older releases
+# (v3.60.0); the linker ignores the one a release lacks.
+go build -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$version
+    -X github.com/pulumi/pulumi/pkg/v3/version.Version=$version" \
     -o "$bin/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
 python_plugin
 if [[ $yaml_version == none ]]; then

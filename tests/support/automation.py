@@ -159,8 +159,8 @@ def stack(name, program, opts, project=PROJECT):
 
 def spawn_up(spec, log_path):
     """Start `python -m tests.support.automation` for one `up` described by `spec` (a dict:
-    bin_dir, root, url, token, env, stack, result_file, and the keyword arguments of
-    tree_program as program); its own process group, so that killing it kills the CLI it runs
+    bin_dir, root, url, token, env, stack, result_file, the keyword arguments of tree_program
+    as program, and optionally parallel); its own process group, so that killing it kills the CLI it runs
     too. The outcome lands in result_file as {"outcome": "succeeded" | "conflict" | "failed"}."""
     import subprocess
 
@@ -175,7 +175,7 @@ def _up_in_this_process(spec):
     result = {}
     try:
         target = stack(spec["stack"], tree_program(**spec.get("program", {})), opts)
-        target.up()
+        target.up(parallel=spec.get("parallel"))
         result["outcome"] = "succeeded"
     except auto.ConcurrentUpdateError:
         result["outcome"] = "conflict"
