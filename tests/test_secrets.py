@@ -326,9 +326,11 @@ def test_malformed_base64_inside_a_batch_names_its_position(mona):
 @pytest.mark.parametrize("endpoint,body,answer", [
     ("batch-encrypt", {"plaintexts": []}, {"ciphertexts": []}),
     ("batch-decrypt", {"ciphertexts": []}, {"plaintexts": {}}),
+    ("batch-decrypt", {"ciphertexts": None}, {"plaintexts": {}}),
 ])
 def test_empty_batch_gets_an_empty_answer(mona, endpoint, body, answer):
-    """CLI v3.60.0 asks to decrypt an empty batch when a state has no secrets."""
+    """CLIs v3.60.0 and v3.30.0 ask to decrypt an empty batch ([] and null) when a state has no
+    secrets."""
     response = mona.post(f"{STACK}/{endpoint}", body=body)
 
     assert response.status_code == 200

@@ -75,7 +75,7 @@ def encrypt(org, project, stack):
 def batch_encrypt(org, project, stack):
     """Encrypt several values with the stack's key, in order."""
     body = parse_body(schemas.batch_encrypt)
-    plaintexts = body["plaintexts"]
+    plaintexts = body["plaintexts"] or []
     _check_count(plaintexts)
     _check_sizes(plaintexts, "plaintexts", _max_value())
     cipher = _cipher(org, project, stack, create=True)
@@ -108,7 +108,7 @@ def decrypt(org, project, stack):
 def batch_decrypt(org, project, stack):
     """Decrypt several of the stack's ciphertexts, keyed by each ciphertext as sent."""
     body = parse_body(schemas.batch_decrypt)
-    ciphertexts = body["ciphertexts"]
+    ciphertexts = body["ciphertexts"] or []
     _check_count(ciphertexts)
     _check_sizes(ciphertexts, "ciphertexts", _max_value() + secrets.OVERHEAD_BYTES)
     cipher = _cipher(org, project, stack, create=False)

@@ -42,9 +42,10 @@ class Base64Bytes(fields.Field):
 
 
 def _values(**kwargs):
-    # May be empty: older CLIs (v3.60.0 among them) ask to decrypt an empty batch when a state
-    # has no secrets (`pulumi stack export --show-secrets` after a destroy).
-    return fields.List(Base64Bytes(required=True), required=True, **kwargs)
+    # May be empty, or null: older CLIs ask to decrypt an empty batch when a state has no
+    # secrets (`pulumi stack export --show-secrets` after a destroy): v3.60.0 sends [], v3.30.0
+    # null. The routes read null as [].
+    return fields.List(Base64Bytes(required=True), required=True, allow_none=True, **kwargs)
 
 
 class EncryptValueSchema(Base):
