@@ -376,3 +376,20 @@ def rotate_master_key(conn, keyring, new_raw):
     old_ids = sorted({r["master_key_id"] for r in rows}
                      | ({canary["master_key_id"]} if canary else set()))
     return old_ids, len(rows)
+
+
+# --- other values sealed with the master key (webhook secrets) -----------------------------------
+
+def seal_value(keyring, plaintext, aad):
+    """(master key id, sealed bytes) of a small value the service must read back itself (a
+    webhook's HMAC key), bound to `aad` (what the value belongs to)."""
+    master = keyring.current
+    return master.id, _seal(master.aead, plaintext, aad)
+
+
+def open_value(keyring, master_key_id, sealed, aad):
+    """The plaintext of seal_value's output; MasterKeyError when it does not open."""
+    try:
+        return _open(keyring.get(master_key_id).aead, bytes(sealed), aad)
+    except InvalidTag:
+        raise MasterKeyError(f"a sealed value does not open with master key {master_key_id}")
