@@ -114,53 +114,53 @@ def list_org_webhooks(org):
     return _list(org)
 
 
-@bp.get(ORG_HOOKS + "/<name>")
+@bp.get(ORG_HOOKS + "/<hook_name>")
 @requires_role("admin")
 @documented(response=schemas.webhook)
-def get_org_webhook(org, name):
+def get_org_webhook(org, hook_name):
     """One organization webhook (`hasSecret`, never the secret)."""
-    return _get(org, name)
+    return _get(org, hook_name)
 
 
-@bp.patch(ORG_HOOKS + "/<name>")
+@bp.patch(ORG_HOOKS + "/<hook_name>")
 @requires_role("admin")
 @documented(body=schemas.webhook, response=schemas.webhook, responses={400: BAD_HOOK})
-def update_org_webhook(org, name):
+def update_org_webhook(org, hook_name):
     """Replace an organization webhook's settings (a missing `secret` keeps it,
     `__remove-secret` clears it)."""
-    return _update(org, name)
+    return _update(org, hook_name)
 
 
-@bp.delete(ORG_HOOKS + "/<name>")
+@bp.delete(ORG_HOOKS + "/<hook_name>")
 @requires_role("admin")
 @documented(status=204)
-def delete_org_webhook(org, name):
+def delete_org_webhook(org, hook_name):
     """Delete an organization webhook and its deliveries."""
-    return _delete(org, name)
+    return _delete(org, hook_name)
 
 
-@bp.post(ORG_HOOKS + "/<name>/ping")
+@bp.post(ORG_HOOKS + "/<hook_name>/ping")
 @requires_role("admin")
 @documented(response=schemas.delivery)
-def ping_org_webhook(org, name):
+def ping_org_webhook(org, hook_name):
     """Send a ping now (bypassing the queue) and answer with the delivery."""
-    return _ping(org, name)
+    return _ping(org, hook_name)
 
 
-@bp.get(ORG_HOOKS + "/<name>/deliveries")
+@bp.get(ORG_HOOKS + "/<hook_name>/deliveries")
 @requires_role("admin")
 @documented(response=schemas.deliveries)
-def org_webhook_deliveries(org, name):
+def org_webhook_deliveries(org, hook_name):
     """The webhook's delivery attempts, newest first (the last 100)."""
-    return _deliveries(org, name)
+    return _deliveries(org, hook_name)
 
 
-@bp.post(ORG_HOOKS + "/<name>/deliveries/<event>/redeliver")
+@bp.post(ORG_HOOKS + "/<hook_name>/deliveries/<event_id>/redeliver")
 @requires_role("admin")
 @documented(response=schemas.delivery, responses={404: "Not Found: no such webhook or event"})
-def redeliver_org_webhook_event(org, name, event):
+def redeliver_org_webhook_event(org, hook_name, event_id):
     """Send one of the webhook's events again now and answer with the delivery."""
-    return _redeliver(org, name, event)
+    return _redeliver(org, hook_name, event_id)
 
 
 # --- stack hooks ----------------------------------------------------------------------------------
@@ -182,50 +182,50 @@ def list_stack_webhooks(org, project, stack):
     return _list(org, project, stack)
 
 
-@bp.get(STACK_HOOKS + "/<name>")
+@bp.get(STACK_HOOKS + "/<hook_name>")
 @requires_role("admin")
 @documented(response=schemas.webhook)
-def get_stack_webhook(org, project, stack, name):
+def get_stack_webhook(org, project, stack, hook_name):
     """One stack webhook (`hasSecret`, never the secret)."""
-    return _get(org, name, project, stack)
+    return _get(org, hook_name, project, stack)
 
 
-@bp.patch(STACK_HOOKS + "/<name>")
+@bp.patch(STACK_HOOKS + "/<hook_name>")
 @requires_role("admin")
 @documented(body=schemas.webhook, response=schemas.webhook, responses={400: BAD_HOOK})
-def update_stack_webhook(org, project, stack, name):
+def update_stack_webhook(org, project, stack, hook_name):
     """Replace a stack webhook's settings (a missing `secret` keeps it, `__remove-secret`
     clears it)."""
-    return _update(org, name, project, stack)
+    return _update(org, hook_name, project, stack)
 
 
-@bp.delete(STACK_HOOKS + "/<name>")
+@bp.delete(STACK_HOOKS + "/<hook_name>")
 @requires_role("admin")
 @documented(status=204)
-def delete_stack_webhook(org, project, stack, name):
+def delete_stack_webhook(org, project, stack, hook_name):
     """Delete a stack webhook and its deliveries."""
-    return _delete(org, name, project, stack)
+    return _delete(org, hook_name, project, stack)
 
 
-@bp.post(STACK_HOOKS + "/<name>/ping")
+@bp.post(STACK_HOOKS + "/<hook_name>/ping")
 @requires_role("admin")
 @documented(response=schemas.delivery)
-def ping_stack_webhook(org, project, stack, name):
+def ping_stack_webhook(org, project, stack, hook_name):
     """Send a ping now (bypassing the queue) and answer with the delivery."""
-    return _ping(org, name, project, stack)
+    return _ping(org, hook_name, project, stack)
 
 
-@bp.get(STACK_HOOKS + "/<name>/deliveries")
+@bp.get(STACK_HOOKS + "/<hook_name>/deliveries")
 @requires_role("admin")
 @documented(response=schemas.deliveries)
-def stack_webhook_deliveries(org, project, stack, name):
+def stack_webhook_deliveries(org, project, stack, hook_name):
     """The webhook's delivery attempts, newest first (the last 100)."""
-    return _deliveries(org, name, project, stack)
+    return _deliveries(org, hook_name, project, stack)
 
 
-@bp.post(STACK_HOOKS + "/<name>/deliveries/<event>/redeliver")
+@bp.post(STACK_HOOKS + "/<hook_name>/deliveries/<event_id>/redeliver")
 @requires_role("admin")
 @documented(response=schemas.delivery, responses={404: "Not Found: no such webhook or event"})
-def redeliver_stack_webhook_event(org, project, stack, name, event):
+def redeliver_stack_webhook_event(org, project, stack, hook_name, event_id):
     """Send one of the webhook's events again now and answer with the delivery."""
-    return _redeliver(org, name, event, project, stack)
+    return _redeliver(org, hook_name, event_id, project, stack)
