@@ -23,6 +23,10 @@ class Refused(Exception):
     """The URL may not be called (its form, or an address it resolves to)."""
 
 
+class Unresolved(Refused):
+    """The URL's host does not resolve (now: it may later)."""
+
+
 def parse_networks(text):
     """WEBHOOK_ALLOWED_NETWORKS: CIDRs or addresses, comma or space separated."""
     networks = []
@@ -69,7 +73,7 @@ def resolve(host, port, allowed):
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as err:
-        raise Refused(f"the payload URL's host {host!r} does not resolve ({err})") from None
+        raise Unresolved(f"the payload URL's host {host!r} does not resolve ({err})") from None
     addresses = []
     for info in infos:
         address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
@@ -86,9 +90,13 @@ def resolve(host, port, allowed):
 
 
 def check_url(url, allowed):
-    """Refused unless `url` is an http(s) URL whose host resolves to allowed addresses only."""
+    """Refused unless `url` is an http(s) URL whose host resolves to allowed addresses only; a
+    host that does not resolve yet passes (it is checked again whenever it is called)."""
     parts, port = check_url_form(url)
-    resolve(parts.hostname, port, allowed)
+    try:
+        resolve(parts.hostname, port, allowed)
+    except Unresolved:
+        pass
 
 
 @dataclasses.dataclass
