@@ -1,6 +1,6 @@
 """Pulumi's official Python client (PyPI `pulumi-cloud-sdk`) against a real gunicorn: each
-answer of the organization, member, role, token, tag, update-info and webhook routes decodes into the
-SDK's model (the SDK refuses missing required fields and unknown enum values).
+answer of the organization, member, role, token, tag, update-info and webhook routes decodes into
+the SDK's model (the SDK refuses missing required fields and unknown enum values).
 
 The generated operations send `Accept: application/json`; the service requires Pulumi's
 header, so the client gets the transport shim of the README (a per-call header would lose to
