@@ -56,6 +56,7 @@ class Receiver:
                         "json": json.loads(body), "signed": receiver.signed(body, signature),
                         "id": self.headers.get("Pulumi-Webhook-ID"),
                         "kind": self.headers.get("Pulumi-Webhook-Kind"),
+                        "at": time.time(),
                     })
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
                 receiver.released.wait(120)
