@@ -45,8 +45,6 @@ STACK_HOOK_GROUPS = ("stacks", "deployments", "policies")
 ORG_ONLY_EVENTS = {"stack_created", "stack_deleted"}
 GROUP_OF = {event: group for group, events in GROUPS.items() for event in events}
 
-_SECRET_AAD = b"pulumi-service/webhook-secret/v1\x00"
-
 
 # --- hooks --------------------------------------------------------------------------------------
 
@@ -89,11 +87,11 @@ def _checked(body, stack_hook):
             "format": fmt, "filters": filters, "groups": groups}
 
 
-def _sealed_secret(name, secret):
+def _sealed_secret(conn, name, secret):
     if len(secret) > MAX_SECRET:
         raise ApiError(400, f"Bad Request: the secret is longer than {MAX_SECRET} characters")
-    key_id, sealed = secrets.seal_value(secrets.keyring_of(current_app), secret.encode("utf-8"),
-                                        _SECRET_AAD + name.encode())
+    key_id, sealed = secrets.seal_webhook_secret(conn, secrets.keyring_of(current_app), name,
+                                                 secret.encode("utf-8"))
     return {"secret_sealed": sealed, "secret_master_key_id": key_id}
 
 
@@ -116,7 +114,7 @@ def create(conn, org_id, org, body, stack=None):
     for _ in range(8):
         name = random_secrets.token_hex(4)
         secret = body.get("secret") or ""
-        sealed = _sealed_secret(name, secret) if secret and secret != REMOVE_SECRET else \
+        sealed = _sealed_secret(conn, name, secret) if secret and secret != REMOVE_SECRET else \
             {"secret_sealed": None, "secret_master_key_id": None}
         created = queries.insert_webhook(conn, org_id=org_id,
                                          stack_id=stack["id"] if stack else None, name=name,
@@ -151,7 +149,7 @@ def update(conn, org, name, body, stack=None):
     if secret == REMOVE_SECRET:
         sealed = {"secret_sealed": None, "secret_master_key_id": None}
     elif secret:
-        sealed = _sealed_secret(name, secret)
+        sealed = _sealed_secret(conn, name, secret)
     else:
         sealed = {"secret_sealed": row["secret_sealed"],
                   "secret_master_key_id": row["secret_master_key_id"]}
@@ -291,14 +289,20 @@ def send(conn, event, hook):
     body = render(hook["format"], event["kind"], event["payload"])
     headers = {"Content-Type": "application/json", "User-Agent": "pulumi-service-webhooks/1",
                "Pulumi-Webhook-ID": str(event["id"]), "Pulumi-Webhook-Kind": event["kind"]}
-    if hook["secret_sealed"] is not None:
-        secret = secrets.open_value(secrets.keyring_of(current_app), hook["secret_master_key_id"],
-                                    hook["secret_sealed"], _SECRET_AAD + hook["name"].encode())
-        headers["Pulumi-Webhook-Signature"] = signature(secret, body)
-    response = outbound.post(hook["payload_url"], body, headers,
-                             timeout=config["WEBHOOK_TIMEOUT_SECONDS"],
-                             allowed=_allowed_networks(),
-                             max_body=config["WEBHOOK_RESPONSE_BODY_BYTES"])
+    try:
+        if hook["secret_sealed"] is not None:
+            secret = secrets.open_webhook_secret(secrets.keyring_of(current_app),
+                                                 hook["secret_master_key_id"],
+                                                 hook["secret_sealed"], hook["name"])
+            headers["Pulumi-Webhook-Signature"] = signature(secret, body)
+    except secrets.MasterKeyError as err:
+        # Never sent unsigned: recorded as a failed attempt (retried: the key may be configured).
+        response = outbound.Response(0, "", "", 0, f"not sent: {err}")
+    else:
+        response = outbound.post(hook["payload_url"], body, headers,
+                                 timeout=config["WEBHOOK_TIMEOUT_SECONDS"],
+                                 allowed=_allowed_networks(),
+                                 max_body=config["WEBHOOK_RESPONSE_BODY_BYTES"])
     shown = "\n".join(f"{k}: {v}" for k, v in headers.items() if k != "Pulumi-Webhook-Signature")
     delivery = {
         "event_id": str(event["id"]), "webhook_id": event["webhook_id"],

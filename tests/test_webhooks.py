@@ -3,13 +3,18 @@ secret rules of PATCH), who may manage them, bad input, the events changes queue
 transaction, and delivery to a real local receiver that checks the signature (retries, ping,
 redeliver, the SSRF guard at send time). The worker's sending runs in-process here
 (Worker.deliver_one); tests/test_webhook_worker.py runs the real `pulumi-service worker`."""
+import base64
 import json
 import time
 
 import pytest
+from click.testing import CliRunner
 
 from app import create_app
+from app.cli import main as cli_main
+from app.secrets import generate_master_key, master_key_id
 from app.worker import Worker
+from tests.support import MASTER_KEY
 from tests.support.api import Api, assert_error
 from tests.support.apps import make_config
 from tests.support.receiver import Receiver
@@ -303,3 +308,27 @@ def test_webhook_changes_are_audited(acme):
     seen = [e["event"] for e in events if e["event"].startswith("webhook.")]
     assert seen == ["webhook.deleted", "webhook.updated", "webhook.created"]
     assert "never-logged" not in json.dumps(events)
+
+
+def test_a_master_key_rotation_reseals_webhook_secrets(acme, database_url, people, tmp_path, db):
+    with Receiver(secret="kept") as receiver:
+        hook = create(acme["admin"], ORG_HOOKS, receiver.url, secret="kept")
+        new_key = generate_master_key()
+        key_file = tmp_path / "new.key"
+        key_file.write_text(new_key + "\n")
+        key_file.chmod(0o600)
+        rotated = CliRunner().invoke(cli_main, [
+            "secrets", "rotate-master-key", "--new-key-file", str(key_file)], env={
+            "DATABASE_URL": database_url, "SECRETS_MASTER_KEY": MASTER_KEY,
+            "SECRETS_MASTER_KEY_FILE": None, "SECRETS_PREVIOUS_MASTER_KEYS": None})
+        assert rotated.exit_code == 0, rotated.output
+        with db.cursor() as cur:
+            cur.execute("SELECT secret_master_key_id FROM webhooks")
+            assert cur.fetchone()["secret_master_key_id"] == master_key_id(
+                base64.b64decode(new_key))
+        only_new = create_app(make_config(database_url, SECRETS_MASTER_KEY=new_key,
+                                          WEBHOOK_ALLOWED_NETWORKS="127.0.0.1/32"))
+        api = Api(only_new.test_client(), people.tokens["adam"])
+        assert api.post(f"{ORG_HOOKS}/{hook['name']}/ping").get_json()["responseCode"] == 200
+        [ping] = receiver.requests
+    assert ping["signed"]

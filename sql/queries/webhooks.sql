@@ -149,3 +149,12 @@ SELECT u.id, u.kind, u.dry_run, u.status, u.version, u.resource_changes, u.stack
   FROM updates u
   LEFT JOIN users iu ON iu.id = u.initiator_id
  WHERE u.id = CAST(:update_id AS uuid);
+
+-- name: lock_webhook_secrets
+-- Every sealed webhook secret, locked for a master key rotation.
+SELECT id, name, secret_sealed, secret_master_key_id
+  FROM webhooks WHERE secret_sealed IS NOT NULL
+   FOR UPDATE;
+
+-- name: reseal_webhook_secret!
+UPDATE webhooks SET secret_sealed = :sealed, secret_master_key_id = :master_key_id WHERE id = :id;
