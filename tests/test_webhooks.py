@@ -332,3 +332,27 @@ def test_a_master_key_rotation_reseals_webhook_secrets(acme, database_url, peopl
         assert api.post(f"{ORG_HOOKS}/{hook['name']}/ping").get_json()["responseCode"] == 200
         [ping] = receiver.requests
     assert ping["signed"]
+
+
+def test_previews_and_deleted_stacks(acme, worker):
+    """A preview is a stack_preview (its link the preview's); a deleted stack a `stack` event
+    for organization hooks (the stack's own hooks go with it)."""
+    admin = acme["admin"]
+    with Receiver() as receiver:
+        create(admin, ORG_HOOKS, receiver.url, filters=["preview_succeeded", "stack_deleted"])
+        make_stack(admin)
+        create(admin, STACK_HOOKS, receiver.url)
+        preview = Operation(admin, kind="preview", dry_run=True)
+        preview.start()
+        assert preview.complete().status_code == 204
+        drain(worker)
+        assert admin.delete(STACK).status_code == 204
+        assert admin.get(ORG_HOOKS).get_json()[0]["name"]  # the org hook stays
+        drain(worker)
+        previews = receiver.of("stack_preview")
+        [deleted] = receiver.of("stack")
+    assert len(previews) == 2  # the org hook's and the stack hook's
+    assert previews[0]["json"]["isPreview"] is True
+    assert previews[0]["json"]["updateUrl"] == (
+        f"https://console.example/acme/proj/dev/previews/{preview.id}")
+    assert deleted["json"]["action"] == "deleted"
