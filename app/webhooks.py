@@ -72,13 +72,9 @@ def _checked(body, stack_hook):
     if fmt not in FORMATS:
         raise ApiError(400, f"Bad Request: unknown format {fmt!r}; valid formats: "
                             f"{', '.join(FORMATS)}")
-    name = (body.get("display_name") or "").strip()
-    if not name:
-        raise ApiError(400, "Bad Request: displayName is required")
-    if len(name) > MAX_DISPLAY_NAME:
-        raise ApiError(400, f"Bad Request: displayName is longer than {MAX_DISPLAY_NAME} "
-                            "characters")
-    url = (body.get("payload_url") or "").strip()
+    # displayName's length and the URL's form are the schema's (schemas/webhooks.py).
+    name = body["display_name"]
+    url = body["payload_url"]
     try:
         outbound.check_url(url, _allowed_networks())
     except outbound.Refused as err:

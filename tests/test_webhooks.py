@@ -135,6 +135,7 @@ def test_only_admins_manage_hooks(acme, role):
     ({"groups": ["everything"]}, "unknown event group 'everything'"),
     ({"format": "xml"}, "unknown format"),
     ({"displayName": "x" * 101}, "longer than 100"),
+    ({"displayName": ""}, "it is empty"),
     ({"organizationName": "globex"}, "organizationName"),
 ])
 def test_bad_hooks_are_refused_with_a_clear_message(acme, db, change, message):
