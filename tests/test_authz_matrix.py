@@ -163,8 +163,8 @@ class World:
                         "WHERE id = %s", (self.update_id,))
 
     # The value of each path argument a route may have; a route with another one fails here.
-    def path_value(self, name, caller=None, path=""):
-        hook = self.hooks["stack" if path.startswith("/api/stacks/") else "org"]
+    def path_value(self, name, caller=None, rule=""):
+        hook = self.hooks["stack" if rule.startswith("/api/stacks/") else "org"]
         values = {
             "hook_name": hook[0], "event_id": hook[1],
             "org": self.ORG, "project": self.PROJECT, "stack": self.STACK,
@@ -209,8 +209,7 @@ def call(app, world, method, rule, caller):
     path = rule.rule
     for name in rule.arguments:
         # <name>, <int:name>, <any(a, b):name> ...: any converter.
-        path = re.sub(rf"<(?:[^<>:]+:)?{name}>", world.path_value(name, caller, rule.rule),
-                      path)
+        path = re.sub(rf"<(?:[^<>:]+:)?{name}>", world.path_value(name, caller, rule.rule), path)
     assert "<" not in path, f"unfilled path argument in {path}"
     client = app.test_client()
     headers = {"Accept": "application/vnd.pulumi+8", "Content-Type": "application/json"}
