@@ -210,9 +210,11 @@ def _update_url(org, project, stack, update):
     return f"{console}/{org}/{project}/{stack}/updates/{update['version']}"
 
 
-def update_finished(conn, org, project, stack, update_id):
-    """The stack_update (or stack_preview) event of an update that just ended."""
+def update_finished(conn, update_id):
+    """The stack_update (or stack_preview) event of an update that just ended (completed,
+    cancelled, abandoned, or an import)."""
     update = queries.finished_update_of_webhooks(conn, update_id=str(update_id))
+    org, project, stack = update["org_name"], update["project_name"], update["stack_name"]
     operation = "preview" if update["dry_run"] else update["kind"]
     if operation not in ("update", "preview", "refresh", "destroy", "import"):
         return 0

@@ -18,6 +18,7 @@ from tests.support import MASTER_KEY
 from tests.support.api import Api, assert_error
 from tests.support.apps import make_config
 from tests.support.receiver import Receiver
+from tests.support.rows import expire_lease
 from tests.support.updates import STACK, Operation, make_stack, run
 
 ORG_HOOKS = "/api/orgs/acme/hooks"
@@ -357,3 +358,19 @@ def test_previews_and_deleted_stacks(acme, worker):
     assert previews[0]["json"]["updateUrl"] == (
         f"https://console.example/acme/proj/dev/previews/{preview.id}")
     assert deleted["json"]["action"] == "deleted"
+
+
+def test_an_abandoned_update_is_a_failed_update(acme, worker, db):
+    """An update whose lease ran out long ago, ended by the next one, fires update_failed."""
+    admin = acme["admin"]
+    with Receiver() as receiver:
+        create(admin, ORG_HOOKS, receiver.url, filters=["update_failed"])
+        make_stack(admin)
+        stale = Operation(admin)
+        stale.start()
+        expire_lease(db, stale.id, 3600)
+        Operation(admin).start()
+        drain(worker)
+        [failed] = receiver.requests
+    assert (failed["json"]["result"], failed["json"]["updateUrl"]) == (
+        "failed", "https://console.example/acme/proj/dev/updates/1")

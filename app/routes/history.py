@@ -178,7 +178,7 @@ def import_stack(org, project, stack):
     stored = StoredDeployment.from_body(parse_state_body(schemas.import_deployment))
     with transaction() as conn:
         update_id = updates.import_state(conn, org, project, stack, stored, g.user["id"])
-        webhooks.update_finished(conn, org, project, stack, update_id)
+        webhooks.update_finished(conn, update_id)
         audit.record(conn, actor(), org, "stack.imported", stack_ref(org, project, stack),
                      f"imported a state of {stored.resource_count} resources into stack "
                      f"{stack_ref(org, project, stack)}")

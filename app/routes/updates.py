@@ -239,7 +239,7 @@ def complete_update(org, project, stack, kind, update_id):
     lease = g.lease
     with transaction() as conn:
         if updates.complete_update(conn, lease, update_id, body["status"]):
-            webhooks.update_finished(conn, org, project, stack, update_id)
+            webhooks.update_finished(conn, update_id)
             ref = stack_ref(org, project, stack)
             audit.record(conn, actor(), org, "update.completed", ref,
                          f"{operation(lease['kind'], lease['dry_run'])} of stack {ref} "
@@ -256,7 +256,7 @@ def cancel_update(org, project, stack, kind, update_id):
     with transaction() as conn:
         cancelled = updates.cancel_update(conn, org, project, stack, update_id)
         if cancelled is not None:
-            webhooks.update_finished(conn, org, project, stack, update_id)
+            webhooks.update_finished(conn, update_id)
             ref = stack_ref(org, project, stack)
             audit.record(conn, actor(), org, "update.cancelled", ref,
                          f"cancelled the {operation(cancelled['kind'], cancelled['dry_run'])} "

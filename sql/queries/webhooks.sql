@@ -145,8 +145,12 @@ SELECT o.id AS org_id, o.name AS org_name, u.login, u.name AS user_name,
 -- name: finished_update_of_webhooks^
 -- A finished update, as its stack_update/stack_preview event describes it.
 SELECT u.id, u.kind, u.dry_run, u.status, u.version, u.resource_changes, u.stack_id,
-       iu.login AS initiator_login
+       iu.login AS initiator_login, o.name AS org_name, p.name AS project_name,
+       s.name AS stack_name
   FROM updates u
+  JOIN stacks s ON s.id = u.stack_id
+  JOIN projects p ON p.id = s.project_id
+  JOIN organizations o ON o.id = p.org_id
   LEFT JOIN users iu ON iu.id = u.initiator_id
  WHERE u.id = CAST(:update_id AS uuid);
 
