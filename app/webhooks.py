@@ -340,6 +340,9 @@ def deliver_due(conn):
     wait = None if ok else retry_in(attempts)
     state = "delivered" if ok else ("failed" if wait is None else "pending")
     queries.finish_event_attempt(conn, id=event["id"], state=state, retry_in=wait or 0)
+    if not ok:
+        queries.defer_webhook_events(conn, webhook_id=event["webhook_id"], event_id=event["id"],
+                                     retry_in=wait or retry_in(1))
     return True
 
 

@@ -374,3 +374,24 @@ def test_an_abandoned_update_is_a_failed_update(acme, worker, db):
         [failed] = receiver.requests
     assert (failed["json"]["result"], failed["json"]["updateUrl"]) == (
         "failed", "https://console.example/acme/proj/dev/updates/1")
+
+
+def test_a_failing_hook_defers_its_other_events(acme, database_url, db):
+    """After a failed attempt the hook's other due events wait out the same backoff: a receiver
+    that is down takes no sender threads from the hooks that work."""
+    patient = Worker(create_app(make_config(database_url, WEBHOOK_ALLOWED_NETWORKS="127.0.0.1/32",
+                                            WEBHOOK_RETRY_BASE_SECONDS=600)))
+    admin = acme["admin"]
+    with Receiver(statuses=[503] * 5) as down, Receiver() as up:
+        create(admin, ORG_HOOKS, down.url)
+        create(admin, ORG_HOOKS, up.url)
+        for name in ("a", "b", "c"):
+            make_stack(admin, name=name)
+        while patient.deliver_one():
+            pass
+        assert len(up.requests) == 3
+        assert len(down.requests) == 1
+    with db.cursor() as cur:
+        cur.execute("SELECT count(*) AS n FROM webhook_events "
+                    "WHERE state = 'pending' AND next_attempt_at > now() + interval '9 minutes'")
+        assert cur.fetchone()["n"] == 3

@@ -113,6 +113,13 @@ UPDATE webhook_events
        next_attempt_at = now() + make_interval(secs => :retry_in)
  WHERE id = :id;
 
+-- name: defer_webhook_events!
+-- A hook's attempt failed: its other due events wait as long as the failed one (a receiver that
+-- is down or hangs takes no more sends, and no sender threads, until its backoff is over).
+UPDATE webhook_events
+   SET next_attempt_at = greatest(next_attempt_at, now() + make_interval(secs => :retry_in))
+ WHERE webhook_id = :webhook_id AND state = 'pending' AND id <> :event_id;
+
 -- name: insert_delivery^
 INSERT INTO webhook_deliveries (event_id, webhook_id, attempt, duration_ms, request_url,
                                 request_headers, payload, response_code, response_headers,
