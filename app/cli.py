@@ -550,6 +550,10 @@ def _import_stacks(conn, src, org_name, found, resume, replace, report, converte
         for stack in todo:
             try:
                 count = diy.import_stack(conn, src, org_name, stack, converter)
+                ref = f"{org_name}/{stack.target}"
+                audit.record(conn, admin_actor(), org_name, "stack.imported", ref,
+                             f"imported stack {ref} with {count} version(s) from the DIY "
+                             f"backend's {stack.label}")
                 conn.commit()
             except (diy.FileProblem, ApiError) as problem:
                 conn.rollback()
