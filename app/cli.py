@@ -13,7 +13,7 @@ import time
 import click
 import psycopg2
 
-from . import audit, diy, embedded, migrate, secrets
+from . import audit, diy, embedded, migrate, secrets, signin
 from .auth import ROLES, hash_token, new_token
 from .config import Config
 from .db import connect
@@ -124,6 +124,25 @@ def user_create(login, email, name):
     with _conn() as conn:
         create_user(conn, login, email, name, actor=admin_actor())
     click.echo(f"created user {login} (admin of organization {login})")
+
+
+@user.command("set-password")
+@click.argument("login")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+def user_set_password(login, password_stdin):
+    """Set (or replace) the password LOGIN signs in to the web console with."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with _conn() as conn:
+        try:
+            signin.set_password(conn, login, password)
+        except ApiError as err:
+            _fail(err.message.split(": ", 1)[-1])
+        audit.record(conn, admin_actor(), login, "user.password_set", login,
+                     f"set the console password of {login}")
+    click.echo(f"password set for {login}")
 
 
 @main.group()

@@ -102,5 +102,17 @@ class Config:
         # which makes the CLI split them. The CLI batches at most 100 entries.
         self.JOURNAL_MAX_BATCH_ENTRIES = _int("JOURNAL_MAX_BATCH_ENTRIES", 1000)
         self.JOURNAL_MAX_BATCH_BYTES = _int("JOURNAL_MAX_BATCH_BYTES", 64 * 1024 * 1024)
+        # The web console (app/console), served by the same app at the paths the CLI prints.
+        # CONSOLE_URL: its base URL as people reach it (e.g. https://app.example.com), for links
+        # the service writes elsewhere; empty: the URL of the request at hand.
+        self.CONSOLE_URL = os.environ.get("CONSOLE_URL", "").rstrip("/")
+        # The key that signs console session cookies; empty: derived from the secrets master key
+        # (so every worker and host agrees without another secret to distribute).
+        self.CONSOLE_SECRET_KEY = os.environ.get("CONSOLE_SECRET_KEY", "")
+        # How long a console sign-in lasts (hours), and whether its cookie is always `Secure`
+        # (it is anyway on a request that arrived over TLS, as X-Forwarded-Proto tells behind a
+        # trusted proxy).
+        self.CONSOLE_SESSION_HOURS = _int("CONSOLE_SESSION_HOURS", 12)
+        self.CONSOLE_COOKIE_SECURE = _bool("CONSOLE_COOKIE_SECURE", False)
         for key, value in overrides.items():
             setattr(self, key, value)

@@ -66,6 +66,15 @@ def state_before(conn, stack_id, version, dry_run):
     return stored["size_bytes"], lambda: decompress(stored["deployment_gz"])
 
 
+def events_after(conn, update_id, over, after, limit, types=None, urn=None):
+    """A page of an update's engine events after sequence number `after` (rows of sequence and
+    event). While the update runs (`over` false), only up to the first gap: a late batch may
+    still fill it, and a reader must not skip past it."""
+    until = (2 ** 31 - 1) if over else queries.contiguous_events_end(conn, update_id=str(update_id))
+    return list(queries.engine_events(conn, update_id=str(update_id), after=after, until=until,
+                                      types=types, urn=urn, limit=limit))
+
+
 def state_at_version(conn, stack_id, version):
     return queries.checkpoint_at_version(conn, stack_id=stack_id, version=version)
 

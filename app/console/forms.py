@@ -1,0 +1,34 @@
+"""The console's forms (Flask-WTF: each carries a CSRF token bound to the session)."""
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, PasswordField, StringField
+from wtforms.validators import DataRequired, Length, Regexp
+
+
+class PasswordSignIn(FlaskForm):
+    login = StringField("Login", validators=[DataRequired(), Length(max=100)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=1000)])
+    next = HiddenField()
+
+
+class TokenSignIn(FlaskForm):
+    token = PasswordField("Access token", validators=[DataRequired(), Length(max=200)])
+    next = HiddenField()
+
+
+class Confirm(FlaskForm):
+    """A button that changes something (sign out, delete): only its CSRF token."""
+
+
+class CliLogin(FlaskForm):
+    port = HiddenField(validators=[DataRequired(), Regexp(r"^[0-9]{1,5}$")])
+    nonce = HiddenField(validators=[DataRequired(), Length(max=256)])
+    description = HiddenField(validators=[Length(max=1024)])
+
+
+class NewToken(FlaskForm):
+    description = StringField("Description", validators=[Length(max=1024)])
+
+
+class EditTag(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=256)])
+    value = StringField("Value", validators=[Length(max=256)])
