@@ -9,13 +9,10 @@ import pytest
 from app import create_app, signin
 from app.db import connect
 from tests.support.apps import make_config
-from tests.support.console import csrf_of, session_cookie, sign_in, signed_in
-from tests.support.deployments import event, summary, untyped
-from tests.support.updates import Operation, make_stack
+from tests.support.console import (EVIL, csrf_of, deploy_example, session_cookie, sign_in,
+                                   signed_in)
+from tests.support.updates import make_stack
 
-EVIL = '<script>alert("x")</script>'
-SECRET = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",
-          "ciphertext": "v1:SECRETCIPHERTEXT"}
 
 
 def _set_password(database_url, login, password):
@@ -29,24 +26,7 @@ def _set_password(database_url, login, password):
 
 @pytest.fixture
 def deployed(acme):
-    """acme/proj/dev after one update (version 1): a secret output, an output and a tag that
-    carry HTML, a child resource; and a preview."""
-    admin = acme["admin"]
-    stack = make_stack(admin, tags={"owner": EVIL})
-    op = Operation(admin, stack)
-    op.start()
-    state = untyped(2)
-    root = state["deployment"]["resources"][0]
-    root["outputs"] = {"password": SECRET, "banner": EVIL, "answer": 42}
-    assert op.checkpoint(state).status_code == 204
-    assert op.events(event(0, diagnosticEvent={"message": f"warning: {EVIL}\n",
-                                               "severity": "warning", "color": "raw"}),
-                     summary(1, create=2)).status_code == 204
-    assert op.complete().status_code == 204
-    preview = Operation(admin, stack, kind="preview", dry_run=True)
-    preview.start()
-    assert preview.complete().status_code == 204
-    return {"stack": "/acme/proj/dev", "preview": preview.id}
+    return deploy_example(acme["admin"])
 
 
 # --- sign-in, sessions, CSRF ---------------------------------------------------------------------
