@@ -12,6 +12,16 @@ def history(conn, stack_id, limit=None, offset=0):
     return list(queries.stack_history(conn, stack_id=stack_id, limit=limit, offset=offset))
 
 
+def count(conn, stack_id):
+    return queries.count_history(conn, stack_id=stack_id)
+
+
+def previews_at_version(conn, stack_id, version, limit=None, offset=0):
+    """The previews run against `version`, newest first (rows shaped like history's)."""
+    return list(queries.stack_previews_at_version(conn, stack_id=stack_id, version=version,
+                                                  limit=limit, offset=offset))
+
+
 def latest(conn, stack_id):
     return next(iter(history(conn, stack_id, limit=1)), None)
 

@@ -47,3 +47,20 @@ SELECT u.id, u.kind, u.dry_run, u.status, u.version, u.message,
         OR (CAST(:update_id AS uuid) IS NULL AND u.version = :version AND NOT u.dry_run))
  ORDER BY u.created_at DESC
  LIMIT 1;
+
+-- name: stack_previews_at_version
+-- The previews run against a version of the stack (a preview is started at the stack's version
+-- then), newest first, with what their UpdateInfo shows.
+SELECT u.id, u.kind, coalesce(u.start_time, u.created_at) AS start_time, u.message,
+       u.environment, u.config, u.status, u.end_time, u.version, u.resource_changes,
+       u.resource_count, i.login AS initiator_login, i.name AS initiator_name
+  FROM updates u
+  LEFT JOIN users i ON i.id = u.initiator_id
+ WHERE u.stack_id = :stack_id AND u.dry_run AND u.version = :version
+   AND u.status <> 'not started'
+ ORDER BY u.created_at DESC
+ LIMIT :limit OFFSET :offset;
+
+-- name: count_history$
+SELECT count(*) FROM updates
+ WHERE stack_id = :stack_id AND NOT dry_run AND version IS NOT NULL;
