@@ -672,12 +672,26 @@ class _Lines:
                          f"stacks/s, {_size(rate)}/s, ETA {eta:.0f}s)")
 
 
+def _console_port(port):
+    """The CLI finds the console of `http://localhost:8080` at `http://localhost:3000` (and of
+    no other local URL without PULUMI_CONSOLE_DOMAIN): so the default setup listens there too."""
+    value = os.environ.get("CONSOLE_PORT", "")
+    if value:
+        return int(value)
+    return 3000 if port == 8080 else 0
+
+
 @main.command()
 @click.option("--host", default=lambda: os.environ.get("HOST", "127.0.0.1"), show_default="127.0.0.1")
 @click.option("--port", default=lambda: int(os.environ.get("PORT", "8080")), type=int,
               show_default="8080")
-def serve(host, port):
+@click.option("--console-port", type=int, default=None,
+              help="also serve on this port (default: 3000 when --port is 8080, where the CLI "
+                   "looks for the console of http://localhost:8080; 0: none; env CONSOLE_PORT)")
+def serve(host, port, console_port):
     """Run the service with gunicorn (the embedded database when DATABASE_URL is unset)."""
+    if console_port is None:
+        console_port = _console_port(port)
     url = embedded.database_url()
     if not os.environ.get("DATABASE_URL"):
         click.echo(f"using the embedded PostgreSQL in {embedded.data_dir()}")
@@ -710,11 +724,18 @@ def serve(host, port):
             click.echo("log in with the Pulumi CLI:")
             click.echo(f"    PULUMI_ACCESS_TOKEN={first_token} pulumi login http://{host}:{port}\n")
     command = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}"]
+    if console_port:
+        # The same app: console pages and API alike answer on either port.
+        command += ["--bind", f"{host}:{console_port}"]
     config = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                           "gunicorn.conf.py")
     if os.path.exists(config):
         command += ["--config", config]
     command.append("app:create_app()")
+    if console_port:
+        click.echo(f"web console on http://{host}:{console_port} (and on http://{host}:{port}; "
+                   "the CLI links to http://localhost:3000 when logged in to "
+                   "http://localhost:8080, elsewhere set PULUMI_CONSOLE_DOMAIN=<host:port>)")
     click.echo(f"serving on http://{host}:{port}")
     proc = subprocess.Popen(command, env=env)
     # SIGHUP too: gunicorn reloads (new workers on the code now on disk, none of its requests lost).
