@@ -260,3 +260,58 @@ def test_api_paths_are_never_console_pages(app, acme):
     client = signed_in(app, acme["member"].token)
     response = client.get("/api/nothing/here/at-all", headers={"Accept": "application/vnd.pulumi+8"})
     assert response.status_code == 404 and response.mimetype == "application/json"
+
+
+# --- settings --------------------------------------------------------------------------------------
+
+def test_tokens_page_shows_a_new_token_once_and_deletes_one(app, acme):
+    client = signed_in(app, acme["member"].token)
+    page = client.get("/user/settings/tokens")
+    assert page.status_code == 200
+    created = client.post("/user/settings/tokens", data={"csrf_token": csrf_of(page),
+                                                         "description": f"laptop {EVIL}"})
+    text = created.get_data(as_text=True)
+    value = re.search(r'<code id="new-token">(pul-[0-9a-f]+)</code>', text).group(1)
+    assert EVIL not in text and "laptop &lt;script&gt;" in text
+    me = app.test_client().get("/api/user", headers={"Accept": "application/vnd.pulumi+8",
+                                                     "Authorization": f"token {value}"})
+    assert me.status_code == 200
+    again = client.get("/user/settings/tokens").get_data(as_text=True)
+    assert value not in again  # shown once
+    token_id = next(t["id"] for t in acme["member"].get("/api/user/tokens").get_json()["tokens"]
+                    if t["description"].startswith("laptop"))
+    deleted = client.post(f"/user/settings/tokens/{token_id}/delete",
+                          data={"csrf_token": csrf_of(client.get("/user/settings/tokens"))})
+    assert deleted.status_code == 303
+    refused = app.test_client().get("/api/user", headers={
+        "Accept": "application/vnd.pulumi+8", "Authorization": f"token {value}"})
+    assert refused.status_code == 401
+    other = signed_in(app, acme["viewer"].token)
+    theirs = other.post(f"/user/settings/tokens/{token_id}/delete",
+                        data={"csrf_token": csrf_of(other.get("/user/settings/tokens"))})
+    assert theirs.status_code == 404
+
+
+def test_writers_edit_tags_and_viewers_cannot(app, acme, deployed):
+    stack = deployed["stack"]
+    member = signed_in(app, acme["member"].token)
+    page = member.get(stack)
+    assert 'action="/acme/proj/dev/tags"' in page.get_data(as_text=True)
+    set_tag = member.post(f"{stack}/tags", data={"csrf_token": csrf_of(page), "name": "team",
+                                                 "value": "infra"})
+    assert set_tag.status_code == 303
+    tags = acme["member"].get("/api/stacks/acme/proj/dev").get_json()["tags"]
+    assert tags["team"] == "infra"
+    bad = member.post(f"{stack}/tags", data={"csrf_token": csrf_of(page), "name": "no spaces",
+                                             "value": "x"})
+    assert bad.status_code == 400
+    removed = member.post(f"{stack}/tags/delete", data={"csrf_token": csrf_of(page),
+                                                        "name": "team"})
+    assert removed.status_code == 303
+    assert "team" not in acme["member"].get("/api/stacks/acme/proj/dev").get_json()["tags"]
+    viewer = signed_in(app, acme["viewer"].token)
+    view = viewer.get(stack)
+    assert 'action="/acme/proj/dev/tags"' not in view.get_data(as_text=True)
+    refused = viewer.post(f"{stack}/tags", data={"csrf_token": csrf_of(view), "name": "x",
+                                                 "value": "y"})
+    assert refused.status_code == 403
