@@ -122,7 +122,9 @@ def security_headers(response):
     response.headers["Content-Security-Policy"] = CSP.format(extra=f" {extra}" if extra else "")
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    # Same-origin only: Flask-WTF checks the Referer of a form posted over TLS, and nothing (the
+    # CLI's localhost listener included) learns a console URL from it.
+    response.headers["Referrer-Policy"] = "same-origin"
     if request.endpoint != "console.static_file":
         response.headers["Cache-Control"] = "no-store"
     return response
