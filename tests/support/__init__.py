@@ -11,6 +11,8 @@ and bench import support; support never imports a test module or a conftest.
     routes.py       the route table as tests see it
     servers.py      real servers: gunicorn (with gunicorn.conf.py), nginx, `pulumi-service serve`
     cli.py          the real Pulumi CLI in a clean environment, and comparing its states
+    console.py      the web console without a browser: signing a test client in, an example stack
+    sdk.py          Pulumi's official REST client (pulumi-cloud-sdk) with the Accept shim
     faults.py       racing CLIs and killing gunicorn workers mid-update
 """
 import uuid
