@@ -36,8 +36,26 @@ def _resources_of(deployment):
     return [r for r in found if isinstance(r, dict)] if isinstance(found, list) else []
 
 
+# What a list of resources shows of each: nothing a state can mark secret.
+LISTED = ("urn", "type", "parent", "provider", "id", "custom", "protect")
+
+
 def current(conn, stack_id):
     """The resources of the stack's current state (as the running update has them so far)."""
+    return [masked(r) for r in _current(conn, stack_id)]
+
+
+def listing(conn, stack_id):
+    """The current state's resources with only the LISTED fields (no values to mask)."""
+    return [{key: r[key] for key in LISTED if key in r} for r in _current(conn, stack_id)]
+
+
+def one(conn, stack_id, urn):
+    """One resource of the current state by URN, secrets masked; None if there is none."""
+    return next((masked(r) for r in _current(conn, stack_id) if r.get("urn") == urn), None)
+
+
+def _current(conn, stack_id):
     state = history.current_state(conn, stack_id)
     if state.untyped is not None:
         deployment = state.untyped.get("deployment") or {}
@@ -47,7 +65,7 @@ def current(conn, stack_id):
         deployment = _deployment_of_text(decompress(state.stored["deployment_gz"]))
     else:
         deployment = {}
-    return [masked(r) for r in _resources_of(deployment)]
+    return _resources_of(deployment)
 
 
 def at_version(conn, stack_id, version):

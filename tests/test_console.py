@@ -2,7 +2,7 @@
 and sign-out, sessions, CSRF, throttling, redirects, the CLI's browser login, and the pages at
 the CLI's URLs for each role, with secrets masked and every value escaped."""
 import re
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import pytest
 
@@ -220,7 +220,9 @@ def test_secrets_are_masked_and_values_escaped_for_every_role(app, acme, deploye
     stack = deployed["stack"]
     for role in ("viewer", "admin"):
         client = signed_in(app, acme[role].token)
-        for page in ("/acme", stack, f"{stack}/resources", f"{stack}/updates/1"):
+        root = quote("urn:pulumi:dev::proj::pulumi:pulumi:Stack::proj-dev", safe="")
+        for page in ("/acme", stack, f"{stack}/resources", f"{stack}/updates/1",
+                     f"{stack}/resource?urn={root}"):
             text = client.get(page).get_data(as_text=True)
             assert "SECRETCIPHERTEXT" not in text and EVIL not in text, (role, page)
             assert "<script>alert" not in text
@@ -229,6 +231,8 @@ def test_secrets_are_masked_and_values_escaped_for_every_role(app, acme, deploye
         assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in overview
         update = client.get(f"{stack}/updates/1").get_data(as_text=True)
         assert "warning: &lt;script&gt;" in update
+        detail = client.get(f"{stack}/resource?urn={root}").get_data(as_text=True)
+        assert '"password": "[secret]"' in detail and '"answer": 42' in detail
 
 
 def test_org_page_searches_filters_and_sorts(app, acme, deployed):
@@ -315,3 +319,17 @@ def test_writers_edit_tags_and_viewers_cannot(app, acme, deployed):
     refused = viewer.post(f"{stack}/tags", data={"csrf_token": csrf_of(view), "name": "x",
                                                  "value": "y"})
     assert refused.status_code == 403
+
+
+def test_resources_page_lists_a_tree_filters_and_pages(app, acme, deployed):
+    client = signed_in(app, acme["viewer"].token)
+    stack = deployed["stack"]
+    text = client.get(f"{stack}/resources").get_data(as_text=True)
+    assert "2 of 2 resources" in text
+    assert text.index("proj-dev</a>") < text.index("thing1</a>")  # the root, then its child
+    assert 'class="depth-1"><a href' in text
+    only = client.get(f"{stack}/resources?q=Thing").get_data(as_text=True)
+    assert "1 of 2 resources" in only and "thing1</a>" in only
+    assert client.get(f"{stack}/resources?page=x").status_code == 400
+    assert client.get(f"{stack}/resource").status_code == 400
+    assert client.get(f"{stack}/resource?urn=urn:nothing").status_code == 404

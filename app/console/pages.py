@@ -14,6 +14,7 @@ from . import bp
 
 STACK = "/<org:org>/<project>/<stack>"
 EVENTS_PAGE = 500
+RESOURCES_PAGE = 500
 # The CLI's colour markers in engine event text, e.g. "<{%fg 1%}>" and "<{%reset%}>".
 _COLOR = re.compile(r"<\{%[^%]*%\}>")
 SORTS = {"name": lambda s: (s["project_name"], s["stack_name"]),
@@ -60,11 +61,42 @@ def stack_overview(org, project, stack):
 @bp.get(STACK + "/resources")
 @console_page("viewer")
 def stack_resources(org, project, stack):
+    """The current state's resources as a tree by parent, a page at a time, filtered by type,
+    name or URN; each links to its inputs and outputs."""
+    search = request.args.get("q", "").strip()
+    try:
+        page = max(int(request.args.get("page", "1")), 1)
+    except ValueError:
+        abort(400, "page must be a number.")
     with transaction() as conn:
         row = load_stack(conn, org, project, stack)
-        found = resources.current(conn, row["id"])
-    return render_template("resources.html", org=org, project=project, stack=stack,
-                           tree=resources.tree(found), name_of=resources.name_of)
+        found = resources.listing(conn, row["id"])
+    tree = resources.tree(found)
+    if search:
+        needle = search.lower()
+        tree = [(depth, r) for depth, r in tree if needle in (r.get("urn") or "").lower()
+                or needle in (r.get("type") or "").lower()]
+    pages = max((len(tree) + RESOURCES_PAGE - 1) // RESOURCES_PAGE, 1)
+    shown = tree[(page - 1) * RESOURCES_PAGE:page * RESOURCES_PAGE]
+    return render_template("resources.html", org=org, project=project, stack=stack, tree=shown,
+                           total=len(found), matching=len(tree), page=page, pages=pages,
+                           search=search, name_of=resources.name_of)
+
+
+@bp.get(STACK + "/resource")
+@console_page("viewer")
+def stack_resource(org, project, stack):
+    """One resource of the current state (by `urn`): its inputs and outputs, secrets masked."""
+    urn = request.args.get("urn", "")
+    if not urn:
+        abort(400, "Which resource? Give its URN (?urn=...).")
+    with transaction() as conn:
+        row = load_stack(conn, org, project, stack)
+        found = resources.one(conn, row["id"], urn)
+    if found is None:
+        abort(404, f"Stack {org}/{project}/{stack} has no resource {urn!r}.")
+    return render_template("resource.html", org=org, project=project, stack=stack, r=found,
+                           name_of=resources.name_of)
 
 
 @bp.get(STACK + "/history")
