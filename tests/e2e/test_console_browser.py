@@ -7,12 +7,12 @@ import shutil
 
 import pexpect
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 from app import signin
 from app.db import connect
 from tests.support import unique
-from tests.support.cli import Pulumi
+from tests.support.cli import Pulumi, stash_program
 
 PASSWORD = "a long enough password"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -130,3 +130,50 @@ def test_view_in_browser_link_opens_the_update_with_secrets_masked(
     page.goto(link)
     assert "/login?next=" in page.url
     context.close()
+
+
+def test_update_page_follows_a_running_pulumi_up(service, pulumi_bin, tmp_path, browser):
+    """The "View Live" link of a `pulumi up` still running: the page's timeline grows by polling
+    and its result turns to succeeded when the CLI is done, without a reload."""
+    org = unique("o")
+    login, token = person(service, {org: "viewer"})
+    owner = Pulumi(pulumi_bin, service.url, service.user(unique("w"), {org: "admin"}), tmp_path)
+    owner.extra_env.update(console_env(service))
+    owner.login()
+    # A chain: each resource waits for the one before, so the update takes a while.
+    chain = {"s0": "v0"}
+    for i in range(1, 60):
+        chain[f"s{i}"] = {"input": f"v{i}", "dependsOn": [f"${{s{i - 1}}}"]}
+    owner.write_program(stash_program(chain))
+    owner.run("stack", "init", f"{org}/proj/dev")
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{service.url}/login")
+    sign_in_page(page, login)
+    up = owner.popen("up", "--yes", "--skip-preview", "--stack", f"{org}/proj/dev")
+    try:
+        link = None
+        for line in up.stdout:
+            found = re.search(r"View (?:Live|in Browser): (\S+)", line)
+            if found:
+                link = found.group(1)
+                break
+        assert link == f"{service.url}/{org}/proj/dev/updates/1"
+        page.goto(link)
+        first = page.locator("#timeline tbody tr").count()
+        assert page.locator("#status .badge").inner_text() == "in-progress"
+        # (Playwright's expect polls from outside the page: the page's CSP forbids eval.)
+        expect(page.locator("#status .badge")).to_have_text("succeeded", timeout=120_000)
+        assert up.wait(timeout=120) == 0
+        expect(page.locator("#live")).to_be_hidden(timeout=30_000)
+        assert page.locator("#timeline tbody tr").count() > first
+        # Every event arrived once: sequence numbers 0..n-1 in order.
+        sequences = [int(s) for s in page.locator("#timeline tbody tr").evaluate_all(
+            "rows => rows.map(r => r.dataset.sequence)")]
+        assert sequences == list(range(len(sequences)))
+        assert page.locator("tr.event.summary").count() == 1
+    finally:
+        if up.poll() is None:
+            up.kill()
+        up.communicate()
+        context.close()
