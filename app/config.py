@@ -102,10 +102,10 @@ class Config:
         # which makes the CLI split them. The CLI batches at most 100 entries.
         self.JOURNAL_MAX_BATCH_ENTRIES = _int("JOURNAL_MAX_BATCH_ENTRIES", 1000)
         self.JOURNAL_MAX_BATCH_BYTES = _int("JOURNAL_MAX_BATCH_BYTES", 64 * 1024 * 1024)
-        # The web console (app/console), served by the same app at the paths the CLI prints.
-        # CONSOLE_URL: its base URL as people reach it (e.g. https://app.example.com), for links
-        # the service writes elsewhere; empty: the URL of the request at hand.
-        self.CONSOLE_URL = os.environ.get("CONSOLE_URL", "").rstrip("/")
+        # The web console's address (e.g. https://pulumi.example.com): links in webhook payloads
+        # (`updateUrl`) point there. Empty: no console, no links.
+        self.CONSOLE_URL = os.environ.get("CONSOLE_URL", "")
+        # The web console (app/console) is served by the same app at the paths the CLI prints.
         # The key that signs console session cookies; empty: derived from the secrets master key
         # (so every worker and host agrees without another secret to distribute).
         self.CONSOLE_SECRET_KEY = os.environ.get("CONSOLE_SECRET_KEY", "")

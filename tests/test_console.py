@@ -333,3 +333,20 @@ def test_resources_page_lists_a_tree_filters_and_pages(app, acme, deployed):
     assert client.get(f"{stack}/resources?page=x").status_code == 400
     assert client.get(f"{stack}/resource").status_code == 400
     assert client.get(f"{stack}/resource?urn=urn:nothing").status_code == 404
+
+
+def test_admins_see_members_and_the_audit_log_escaped(app, acme, deployed):
+    admin = signed_in(app, acme["admin"].token)
+    members = admin.get("/acme/settings/members").get_data(as_text=True)
+    assert all(login in members for login in ("vera", "mona", "adam"))
+    log = admin.get("/acme/settings/audit").get_data(as_text=True)
+    assert "stack.created" in log and "update.completed" in log
+    assert "<script" not in log.split("</head>", 1)[1].replace('<script src=', '')
+    only = admin.get("/acme/settings/audit?event=stack.created").get_data(as_text=True)
+    assert "update.completed</td>" not in only and "stack.created</td>" in only
+    assert admin.get("/acme/settings/audit?event=nope").status_code == 400
+    assert 'href="/acme/settings/audit"' in admin.get("/acme").get_data(as_text=True)
+    member = signed_in(app, acme["member"].token)
+    assert member.get("/acme/settings/members").status_code == 403
+    assert member.get("/acme/settings/audit").status_code == 403
+    assert 'href="/acme/settings/audit"' not in member.get("/acme").get_data(as_text=True)

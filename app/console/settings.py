@@ -1,9 +1,10 @@
 """Settings pages: the signed-in person's personal access tokens (the page `pulumi login` points
-at), and a stack's tags for its writers. Each change is audited like the API's own."""
-from flask import abort, g, redirect, render_template
+at), a stack's tags for its writers, an organization's members and audit log for its admins.
+Each change is audited like the API's own."""
+from flask import abort, g, redirect, render_template, request
 from marshmallow import ValidationError
 
-from .. import audit, stacks, tokens
+from .. import audit, members, orgs, stacks, tokens
 from ..api import actor, stack_ref
 from ..auth import console_page
 from ..db import transaction
@@ -94,3 +95,25 @@ def _check_tag(name, value):
         validate_tags({name: value})
     except ValidationError as err:
         raise ApiError(400, " ".join(err.messages)) from None
+
+
+@bp.get("/<org:org>/settings/members")
+@console_page("admin")
+def org_members(org):
+    """The organization's members and their roles (admins, as over the API)."""
+    with transaction() as conn:
+        found, _ = members.page(conn, orgs.find_org(conn, org), None, page_size=1000)
+    return render_template("org_members.html", org=org, members=found)
+
+
+@bp.get("/<org:org>/settings/audit")
+@console_page("admin")
+def org_audit(org):
+    """The organization's audit log, newest first, filtered by event type."""
+    event = request.args.get("event") or None
+    if event is not None and event not in audit.EVENT_TYPES:
+        abort(400, f"Unknown event type {event!r}.")
+    with transaction() as conn:
+        records, _ = audit.list_records(conn, org, event=event, page_size=200)
+    return render_template("org_audit.html", org=org, records=records, event=event,
+                           event_types=sorted(audit.EVENT_TYPES))
