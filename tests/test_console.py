@@ -250,6 +250,8 @@ def test_org_page_searches_filters_and_sorts(app, acme, deployed):
     assert listed("?q=DEV") == ["proj/dev"]
     assert listed("?sort=updated") == ["proj/dev", "web/prod"]
     assert "No stack matches" in client.get("/acme?q=zzz").get_data(as_text=True)
+    projects = client.get("/acme").get_data(as_text=True)
+    assert '<a href="?project=web">web</a> · 1 stack<' in projects
 
 
 def test_timeline_polling_returns_the_events_after_a_sequence(app, acme, deployed):
@@ -350,3 +352,35 @@ def test_admins_see_members_and_the_audit_log_escaped(app, acme, deployed):
     assert member.get("/acme/settings/members").status_code == 403
     assert member.get("/acme/settings/audit").status_code == 403
     assert 'href="/acme/settings/audit"' not in member.get("/acme").get_data(as_text=True)
+
+
+def test_stack_settings_rename_for_writers_delete_for_admins(app, acme, deployed):
+    stack = deployed["stack"]
+    viewer = signed_in(app, acme["viewer"].token)
+    assert viewer.get(f"{stack}/settings").status_code == 403
+    member = signed_in(app, acme["member"].token)
+    page = member.get(f"{stack}/settings")
+    assert page.status_code == 200 and "Delete stack" not in page.get_data(as_text=True)
+    bad = member.post(f"{stack}/settings/rename", data={"csrf_token": csrf_of(page),
+                                                        "project": "proj", "stack": "a b"})
+    assert bad.status_code == 400
+    renamed = member.post(f"{stack}/settings/rename", data={"csrf_token": csrf_of(page),
+                                                            "project": "proj", "stack": "prod"})
+    assert renamed.status_code == 303 and renamed.headers["Location"] == "/acme/proj/prod"
+    assert member.get("/acme/proj/prod").status_code == 200
+    refused = member.post("/acme/proj/prod/settings/delete",
+                          data={"csrf_token": csrf_of(page), "confirm": "prod"})
+    assert refused.status_code == 403
+    admin = signed_in(app, acme["admin"].token)
+    page = admin.get("/acme/proj/prod/settings")
+    wrong = admin.post("/acme/proj/prod/settings/delete",
+                       data={"csrf_token": csrf_of(page), "confirm": "dev"})
+    assert wrong.status_code == 400
+    has_resources = admin.post("/acme/proj/prod/settings/delete",
+                               data={"csrf_token": csrf_of(page), "confirm": "prod"})
+    assert has_resources.status_code == 400
+    assert "Stack still contains resources" in has_resources.get_data(as_text=True)
+    deleted = admin.post("/acme/proj/prod/settings/delete",
+                         data={"csrf_token": csrf_of(page), "confirm": "prod", "force": "y"})
+    assert deleted.status_code == 303 and deleted.headers["Location"] == "/acme"
+    assert admin.get("/acme/proj/prod").status_code == 404

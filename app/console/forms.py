@@ -1,6 +1,6 @@
 """The console's forms (Flask-WTF: each carries a CSRF token bound to the session)."""
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, PasswordField, StringField
+from wtforms import BooleanField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length, Regexp
 
 
@@ -32,3 +32,13 @@ class NewToken(FlaskForm):
 class EditTag(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=256)])
     value = StringField("Value", validators=[Length(max=256)])
+
+
+class RenameStack(FlaskForm):
+    project = StringField("Project", validators=[DataRequired(), Length(max=100)])
+    stack = StringField("Stack", validators=[DataRequired(), Length(max=100)])
+
+
+class DeleteStack(FlaskForm):
+    confirm = StringField("Type the stack's name", validators=[DataRequired(), Length(max=100)])
+    force = BooleanField("Delete it even if it still has resources")

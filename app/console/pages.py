@@ -35,14 +35,16 @@ def org_stacks(org):
         rows = list(queries.list_stacks(
             conn, login=g.person["login"], user_id=g.person["id"], organization=org,
             project_name=None, tag_name=None, tag_value=None, after_id=0, page_size=10000))
-    projects = sorted({r["project_name"] for r in rows})
+    projects = {}
+    for r in rows:
+        projects[r["project_name"]] = projects.get(r["project_name"], 0) + 1
     shown = [r for r in rows
              if (project is None or r["project_name"] == project)
              and (not search or search.lower() in f"{r['project_name']}/{r['stack_name']}".lower())
              and (not tag_name or (tag_name in r["tags"]
                                    and (not tag_value or r["tags"][tag_name] == tag_value)))]
     shown.sort(key=SORTS[sort])
-    return render_template("org.html", org=org, stacks=shown, projects=projects,
+    return render_template("org.html", org=org, stacks=shown, projects=dict(sorted(projects.items())),
                            total=len(rows), search=search, project=project, tag=tag, sort=sort,
                            results=updates.RESULTS)
 

@@ -9,7 +9,7 @@ from ..api import actor, stack_ref
 from ..auth import console_page
 from ..db import transaction
 from ..errors import ApiError
-from ..schemas.common import validate_tags
+from ..schemas.common import check_path_names, validate_tags
 from . import bp, forms
 from .pages import STACK
 
@@ -117,3 +117,52 @@ def org_audit(org):
         records, _ = audit.list_records(conn, org, event=event, page_size=200)
     return render_template("org_audit.html", org=org, records=records, event=event,
                            event_types=sorted(audit.EVENT_TYPES))
+
+
+@bp.get(STACK + "/settings")
+@console_page("member")
+def stack_settings(org, project, stack):
+    """Rename (writers) and delete (admins) a stack, as the API allows each."""
+    with transaction() as conn:
+        row = stacks.load_stack(conn, org, project, stack)
+    return render_template("stack_settings.html", org=org, project=project, stack=stack,
+                           row=row, rename_form=forms.RenameStack(project=project, stack=stack),
+                           delete_form=forms.DeleteStack())
+
+
+@bp.post(STACK + "/settings/rename")
+@console_page("member")
+def rename_stack(org, project, stack):
+    form = forms.RenameStack()
+    if not form.validate_on_submit():
+        abort(400, "The form was incomplete or expired; try again.")
+    new_project, new_stack = form.project.data.strip(), form.stack.data.strip()
+    try:
+        check_path_names(project=new_project, stack=new_stack)
+    except ValidationError as err:
+        raise ApiError(400, "; ".join(m for ms in err.messages.values() for m in ms)) from None
+    new = (org, new_project, new_stack)
+    with transaction() as conn:
+        stacks.rename_stack(conn, org, project, stack, new_project, new_stack,
+                            initiator_id=g.person["id"])
+        if new != (org, project, stack):
+            audit.record(conn, actor(), org, "stack.renamed", stack_ref(*new),
+                         f"renamed stack {stack_ref(org, project, stack)} to {stack_ref(*new)}")
+    return redirect(f"/{org}/{new_project}/{new_stack}", 303)
+
+
+@bp.post(STACK + "/settings/delete")
+@console_page("admin")
+def delete_stack(org, project, stack):
+    form = forms.DeleteStack()
+    if not form.validate_on_submit():
+        abort(400, "The form was incomplete or expired; try again.")
+    if form.confirm.data.strip() != stack:
+        abort(400, f"Type the stack's name ({stack}) to delete it.")
+    force = bool(form.force.data)
+    with transaction() as conn:
+        stacks.delete_stack(conn, org, project, stack, force)
+        audit.record(conn, actor(), org, "stack.deleted", stack_ref(org, project, stack),
+                     f"deleted stack {stack_ref(org, project, stack)}"
+                     + (" (forced)" if force else ""))
+    return redirect(f"/{org}", 303)
