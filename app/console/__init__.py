@@ -8,15 +8,16 @@ carries a CSRF token (Flask-WTF), every page a strict Content-Security-Policy. E
 who may see it with `console_page(role)` from app/auth.py; the hook below enforces it with the
 API's rules (no membership: 404; a lower role: 403), answering in HTML.
 """
+import datetime
 import hashlib
 import hmac
-import datetime
+import re
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import generate_csrf
 from werkzeug.exceptions import HTTPException
-from werkzeug.routing import BaseConverter, ValidationError
+from werkzeug.routing import BaseConverter
 
 from .. import signin
 from ..auth import CONSOLE_ANYONE, ROLES
@@ -34,12 +35,13 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' 
 
 
 class OrgConverter(BaseConverter):
-    """An organization's name in a console URL: any segment but the service's own paths."""
+    """An organization's name in a console URL: any segment but the service's own paths. In the
+    pattern itself, so that `/api/...` never even matches a console route (a converter that
+    refused it later would turn an unknown API path into a 405)."""
 
-    def to_python(self, value):
-        if value in RESERVED:
-            raise ValidationError()
-        return value
+    regex = "(?!(?:" + "|".join(re.escape(name) for name in sorted(RESERVED)) + ")$)[^/]+"
+    # One segment, whatever the "/" in the pattern suggests to werkzeug.
+    part_isolating = True
 
 
 class ConsoleSessionInterface(SecureCookieSessionInterface):
