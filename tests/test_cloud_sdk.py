@@ -1,13 +1,19 @@
 """Pulumi's official Python client (PyPI `pulumi-cloud-sdk`) against a real gunicorn: each
 answer of the organization, member, role, token, tag and update-info routes decodes into the
-SDK's model (the SDK refuses missing required fields and unknown enum values). The client and
-its transport shim: tests/support/sdk.py."""
+SDK's model (the SDK refuses missing required fields and unknown enum values).
+
+The generated operations send `Accept: application/json`; the service requires Pulumi's
+header, so the client gets the transport shim of the README (a per-call header would lose to
+the operation's own)."""
 import datetime
 import time
 import uuid
 from urllib.error import HTTPError
+from urllib.request import urlopen
 
 import pytest
+from pulumi_cloud_sdk import ApiClient, Configuration
+from pulumi_cloud_sdk.apis import OrganizationsApi, StacksApi, UsersApi
 from pulumi_cloud_sdk.models import (
     AddOrganizationMemberRequest,
     CreatePersonalAccessTokenRequest,
@@ -22,8 +28,12 @@ from pulumi_cloud_sdk.models import (
 from app.db import connect
 from tests.support.api import user_with_token
 from tests.support.postgres import throwaway_database
-from tests.support.sdk import Client
 from tests.support.servers import Service
+
+
+def transport(request, timeout):
+    request.add_header("Accept", "application/vnd.pulumi+8")
+    return urlopen(request, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +42,16 @@ def served(tmp_path_factory, postgres):
         gunicorn = Service(database_url, workdir=tmp_path_factory.mktemp("sdk")).start()
         yield gunicorn, database_url
         gunicorn.stop()
+
+
+class Client:
+    def __init__(self, url, token, login):
+        cfg = Configuration()
+        cfg.host = url
+        cfg.access_token = token
+        api = ApiClient(cfg, transport=transport)
+        self.login = login
+        self.users, self.orgs, self.stacks = UsersApi(api), OrganizationsApi(api), StacksApi(api)
 
 
 @pytest.fixture

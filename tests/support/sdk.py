@@ -1,4 +1,6 @@
-"""Pulumi's official REST client (PyPI `pulumi-cloud-sdk`) as tests use it against a real server.
+"""Pulumi's official REST client (PyPI `pulumi-cloud-sdk`) as tests use it against a real server
+(tests/test_cloud_sdk.py still has its own copy: other branches edit that file; fold it in here
+once they have landed).
 
 Its generated operations send `Accept: application/json`; the service requires Pulumi's header,
 so the client gets the transport shim of the README (a per-call header would lose to the
