@@ -29,7 +29,7 @@ def create_app(config=None):
 
     from .routes import (
         audit as audit_routes, health, history, openapi as openapi_routes, orgs,
-        secrets as secrets_routes, stacks, tokens, updates, user,
+        secrets as secrets_routes, stacks, tokens, updates, user, webhooks,
     )
     app.register_blueprint(health.bp)
     app.register_blueprint(user.bp)
@@ -41,6 +41,7 @@ def create_app(config=None):
     app.register_blueprint(history.bp)
     app.register_blueprint(openapi_routes.bp)
     app.register_blueprint(audit_routes.bp)
+    app.register_blueprint(webhooks.bp)
     # The web console: HTML pages for people, at the paths the CLI prints (after the API's
     # blueprints; its organization segment never takes a path of theirs).
     console.init_app(app)
