@@ -1,7 +1,8 @@
 """The Pulumi Service backend: create_app() reads like the table of contents of the service."""
 from flask import Flask
 
-from . import auth, db, errors, logs, migrate, observability, openapi, secrets, server_header
+from . import (auth, console, db, errors, logs, migrate, observability, openapi, secrets,
+               server_header)
 from .bodies import BodyLimitMiddleware
 from .config import Config
 
@@ -41,6 +42,9 @@ def create_app(config=None):
     app.register_blueprint(openapi_routes.bp)
     app.register_blueprint(audit_routes.bp)
     app.register_blueprint(webhooks.bp)
+    # The web console: HTML pages for people, at the paths the CLI prints (after the API's
+    # blueprints; its organization segment never takes a path of theirs).
+    console.init_app(app)
 
     # After every blueprint: both read the whole route table.
     auth.check_declarations(app)

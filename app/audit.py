@@ -71,6 +71,9 @@ EVENT_TYPES = {
                               severity=5),
     "member.removed": EventType("Member Removed", "A user was removed from an organization.",
                                 requires_org_admin=True, severity=5),
+    "user.password_set": EventType("User Password Set", "A user's console password was set "
+                                   "by the admin command (never the password).",
+                                   requires_org_admin=True, severity=5),
     "token.created": EventType("Access Token Created", "An API token was created (its id and "
                                                        "description, never the token).",
                                severity=5),

@@ -75,6 +75,23 @@ def public(view):
     return view
 
 
+CONSOLE_ANYONE = "anyone"
+
+
+def console_page(role=None):
+    """A page of the web console (app/console), for a person signed in to it (a session, not an
+    API token): with at least `role` in the organization of the URL's `org`; None: anyone signed
+    in; CONSOLE_ANYONE: no sign-in needed (the sign-in pages themselves). The console's own hook
+    checks it (app/console/__init__.py), answering in HTML."""
+    assert role is None or role == CONSOLE_ANYONE or role in ROLES
+
+    def mark(view):
+        view.auth = ("console", role)
+        return view
+
+    return mark
+
+
 def check_declarations(app):
     missing = [
         rule.rule
@@ -197,6 +214,20 @@ def _refuse_blocked_client():
     _refuse_if_blocked({"retry_after": retry_after})
 
 
+def blocked_for(conn=None):
+    """Seconds a client that reached AUTH_FAIL_LIMIT must still wait; None when it may try (the
+    console's sign-in forms share the API's count)."""
+    window = _failure_window()
+    if window["failure_limit"] <= 0:
+        return None
+    return queries.auth_retry_after(conn or get_conn(), **window)
+
+
+def record_failure():
+    """Count one failed sign-in or authentication of the client."""
+    _record_failure()
+
+
 def _record_failure():
     if current_app.config["AUTH_FAIL_LIMIT"] <= 0:
         return
@@ -235,7 +266,7 @@ def before_request():
     _check_text()
     if request.routing_exception is not None:
         raise request.routing_exception
-    if view.auth[0] == "public":
+    if view.auth[0] in ("public", "console"):
         return
     _authenticate(view)
 

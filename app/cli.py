@@ -13,7 +13,7 @@ import time
 import click
 import psycopg2
 
-from . import audit, diy, embedded, migrate, secrets
+from . import audit, diy, embedded, migrate, secrets, signin
 from .auth import ROLES, hash_token, new_token
 from .config import Config
 from .db import connect
@@ -124,6 +124,25 @@ def user_create(login, email, name):
     with _conn() as conn:
         create_user(conn, login, email, name, actor=admin_actor())
     click.echo(f"created user {login} (admin of organization {login})")
+
+
+@user.command("set-password")
+@click.argument("login")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+def user_set_password(login, password_stdin):
+    """Set (or replace) the password LOGIN signs in to the web console with."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with _conn() as conn:
+        try:
+            signin.set_password(conn, login, password)
+        except ApiError as err:
+            _fail(err.message.split(": ", 1)[-1])
+        audit.record(conn, admin_actor(), login, "user.password_set", login,
+                     f"set the console password of {login}")
+    click.echo(f"password set for {login}")
 
 
 @main.group()
@@ -657,12 +676,26 @@ class _Lines:
                          f"stacks/s, {_size(rate)}/s, ETA {eta:.0f}s)")
 
 
+def _console_port(port):
+    """The CLI finds the console of `http://localhost:8080` at `http://localhost:3000` (and of
+    no other local URL without PULUMI_CONSOLE_DOMAIN): so the default setup listens there too."""
+    value = os.environ.get("CONSOLE_PORT", "")
+    if value:
+        return int(value)
+    return 3000 if port == 8080 else 0
+
+
 @main.command()
 @click.option("--host", default=lambda: os.environ.get("HOST", "127.0.0.1"), show_default="127.0.0.1")
 @click.option("--port", default=lambda: int(os.environ.get("PORT", "8080")), type=int,
               show_default="8080")
-def serve(host, port):
+@click.option("--console-port", type=int, default=None,
+              help="also serve on this port (default: 3000 when --port is 8080, where the CLI "
+                   "looks for the console of http://localhost:8080; 0: none; env CONSOLE_PORT)")
+def serve(host, port, console_port):
     """Run the service with gunicorn (the embedded database when DATABASE_URL is unset)."""
+    if console_port is None:
+        console_port = _console_port(port)
     url = embedded.database_url()
     if not os.environ.get("DATABASE_URL"):
         click.echo(f"using the embedded PostgreSQL in {embedded.data_dir()}")
@@ -695,11 +728,18 @@ def serve(host, port):
             click.echo("log in with the Pulumi CLI:")
             click.echo(f"    PULUMI_ACCESS_TOKEN={first_token} pulumi login http://{host}:{port}\n")
     command = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}"]
+    if console_port:
+        # The same app: console pages and API alike answer on either port.
+        command += ["--bind", f"{host}:{console_port}"]
     config = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                           "gunicorn.conf.py")
     if os.path.exists(config):
         command += ["--config", config]
     command.append("app:create_app()")
+    if console_port:
+        click.echo(f"web console on http://{host}:{console_port} (and on http://{host}:{port}; "
+                   "the CLI links to http://localhost:3000 when logged in to "
+                   "http://localhost:8080, elsewhere set PULUMI_CONSOLE_DOMAIN=<host:port>)")
     click.echo(f"serving on http://{host}:{port}")
     proc = subprocess.Popen(command, env=env)
     # The webhook delivery worker beside gunicorn (more may run elsewhere: `pulumi-service worker`).

@@ -105,6 +105,15 @@ class Config:
         # The web console's address (e.g. https://pulumi.example.com): links in webhook payloads
         # (`updateUrl`) point there. Empty: no console, no links.
         self.CONSOLE_URL = os.environ.get("CONSOLE_URL", "")
+        # The web console (app/console) is served by the same app at the paths the CLI prints.
+        # The key that signs console session cookies; empty: derived from the secrets master key
+        # (so every worker and host agrees without another secret to distribute).
+        self.CONSOLE_SECRET_KEY = os.environ.get("CONSOLE_SECRET_KEY", "")
+        # How long a console sign-in lasts (hours), and whether its cookie is always `Secure`
+        # (it is anyway on a request that arrived over TLS, as X-Forwarded-Proto tells behind a
+        # trusted proxy).
+        self.CONSOLE_SESSION_HOURS = _int("CONSOLE_SESSION_HOURS", 12)
+        self.CONSOLE_COOKIE_SECURE = _bool("CONSOLE_COOKIE_SECURE", False)
         # Webhook deliveries (app/webhooks.py, `pulumi-service worker`). Each attempt waits at
         # most WEBHOOK_TIMEOUT_SECONDS; a failed event is retried up to WEBHOOK_MAX_ATTEMPTS times
         # in all, WEBHOOK_RETRY_BASE_SECONDS * 2**(n-1) apart (plus up to 50 % jitter): the

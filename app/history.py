@@ -12,6 +12,16 @@ def history(conn, stack_id, limit=None, offset=0):
     return list(queries.stack_history(conn, stack_id=stack_id, limit=limit, offset=offset))
 
 
+def count(conn, stack_id):
+    return queries.count_history(conn, stack_id=stack_id)
+
+
+def previews_at_version(conn, stack_id, version, limit=None, offset=0):
+    """The previews run against `version`, newest first (rows shaped like history's)."""
+    return list(queries.stack_previews_at_version(conn, stack_id=stack_id, version=version,
+                                                  limit=limit, offset=offset))
+
+
 def latest(conn, stack_id):
     return next(iter(history(conn, stack_id, limit=1)), None)
 
@@ -64,6 +74,15 @@ def state_before(conn, stack_id, version, dry_run):
     if stored is None:
         return len(EMPTY_DEPLOYMENT_TEXT), lambda: EMPTY_DEPLOYMENT_TEXT
     return stored["size_bytes"], lambda: decompress(stored["deployment_gz"])
+
+
+def events_after(conn, update_id, over, after, limit, types=None, urn=None):
+    """A page of an update's engine events after sequence number `after` (rows of sequence and
+    event). While the update runs (`over` false), only up to the first gap: a late batch may
+    still fill it, and a reader must not skip past it."""
+    until = (2 ** 31 - 1) if over else queries.contiguous_events_end(conn, update_id=str(update_id))
+    return list(queries.engine_events(conn, update_id=str(update_id), after=after, until=until,
+                                      types=types, urn=urn, limit=limit))
 
 
 def state_at_version(conn, stack_id, version):

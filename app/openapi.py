@@ -261,6 +261,8 @@ def build(app):
         if rule.endpoint == "static":
             continue
         view = app.view_functions[rule.endpoint]
+        if is_console(view):
+            continue
         path, params = _path(rule)
         for method in _methods(rule):
             paths.setdefault(path, {})[method.lower()] = _operation(rule, method, view, params)
@@ -272,6 +274,11 @@ def build(app):
                 operation["operationId"] += method.capitalize()
         spec.path(path=path, operations=operations)
     return spec.to_dict()
+
+
+def is_console(view):
+    """A page of the web console (HTML for people, not part of the API)."""
+    return getattr(view, "auth", (None, None))[0] == "console"
 
 
 def undocumented(document):

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from tests.support import ACCEPT
-from tests.support.servers import Serve
+from tests.support.servers import Serve, free_port
 
 TOKEN_LINE = re.compile(r"^\s+(pul-[0-9a-f]+)\s*$")
 
@@ -32,7 +32,8 @@ def scratch():
 def test_serve_without_database_url_runs_on_embedded_postgres_and_keeps_its_data(scratch):
     data = scratch / "data"
 
-    first = Serve(data, cwd=scratch)
+    console_port = free_port()
+    first = Serve(data, cwd=scratch, env={"CONSOLE_PORT": str(console_port)})
     try:
         first.wait_for_line("serving on")
         (token,) = tokens_printed(first)
@@ -44,6 +45,10 @@ def test_serve_without_database_url_runs_on_embedded_postgres_and_keeps_its_data
                                 timeout=10,
                                 headers={"Accept": ACCEPT, "Authorization": f"token {token}"})
         assert created.status_code == 200
+        # The web console answers on its own port too (the CLI's localhost:8080 -> :3000).
+        assert f"web console on http://127.0.0.1:{console_port}" in "".join(first.lines)
+        sign_in = requests.get(f"http://127.0.0.1:{console_port}/login", timeout=60)
+        assert sign_in.status_code == 200 and "Sign in" in sign_in.text
     finally:
         code = first.stop()
     assert code == 0, "".join(first.lines)

@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import ssl
+import re
 import threading
 
 import psycopg2
@@ -337,3 +338,23 @@ def test_sigterm_lets_a_request_in_flight_finish(alone):
         cur.execute("SELECT tags FROM stacks WHERE name = 'during-shutdown'")
         assert cur.fetchone()[0] == {"owner": "held"}
     conn.close()
+
+
+def test_the_console_host_signs_in_over_tls_with_a_secure_cookie(served):
+    """The console's name (`app.`) beside the API's, through deploy/nginx.conf: the service sees
+    TLS through X-Forwarded-Proto, so the session cookie is Secure, and a form posted from the
+    page (with the Referer a browser sends) passes the CSRF check."""
+    session = served.nginx.session()
+    host = {"Host": "app.pulumi.example.com"}
+    page = session.get(served.nginx.url + "/login", headers=host)
+    assert page.status_code == 200 and "Sign in" in page.text
+    assert "default-src 'none'" in page.headers["Content-Security-Policy"]
+    csrf = re.search(r'<input[^>]*name="csrf_token"[^>]*value="([^"]+)"', page.text).group(1)
+    signed = session.post(served.nginx.url + "/login/token", allow_redirects=False,
+                          data={"csrf_token": csrf, "token": served.token},
+                          headers={**host, "Referer": "https://app.pulumi.example.com/login"})
+    assert signed.status_code == 302, signed.text[:500]
+    cookie = next(c for c in signed.raw.headers.getlist("Set-Cookie")
+                  if c.startswith("pulumi_console="))
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert session.get(served.nginx.url + "/acme", headers=host).status_code == 200

@@ -77,7 +77,7 @@ def test_413_body_is_the_json_error(server, token):
     ("/api/user", None, 401),
     ("/api/user", {}, 415),
     ("/api/openapi", {}, 200),
-    ("/no/such/page", {}, 404),
+    ("/no/such/page/at/all/here", {}, 404),  # fewer segments: a console page
 ])
 def test_no_server_banner(server, token, path, headers, status):
     if headers == "token":

@@ -2,13 +2,13 @@
 the current state (import, which every `pulumi state` edit goes through)."""
 from flask import Blueprint, Response, g, jsonify, request
 
-from .. import audit, history, updates, webhooks
+from .. import audit, history, resources, updates, webhooks
 from ..api import STACK, actor, parse_query, parse_state_body, stack_ref, unix
 from ..auth import requires_role
 from ..db import transaction
 from ..errors import ApiError
 from ..openapi import documented
-from ..schemas import updates as schemas
+from ..schemas import resources as resource_schemas, updates as schemas
 from ..stacks import load_stack
 from ..state.stored import EMPTY_DEPLOYMENT_TEXT, StoredDeployment, decompress
 
@@ -183,3 +183,125 @@ def import_stack(org, project, stack):
                      f"imported a state of {stored.resource_count} resources into stack "
                      f"{stack_ref(org, project, stack)}")
     return jsonify(schemas.imported.dump({"update_id": update_id}))
+
+
+# --- what Pulumi's console client reads (pulumi-cloud-sdk StacksApi) -----------------------------
+# The same domain functions as the console's pages: resources with every secret masked.
+
+_RESOURCE_KEYS = {"retainOnDelete": "retain_on_delete",
+                  "additionalSecretOutputs": "additional_secret_outputs",
+                  "deletedWith": "deleted_with", "initErrors": "init_errors"}
+
+
+def _resource_infos(found):
+    return [{"resource": {_RESOURCE_KEYS.get(key, key): value for key, value in r.items()}}
+            for r in found]
+
+
+@bp.get(STACK + "/resources/latest")
+@requires_role("viewer")
+@documented(response=resource_schemas.stack_resources)
+def latest_resources(org, project, stack):
+    """The resources of the stack's current state, secrets masked."""
+    with transaction() as conn:
+        row = load_stack(conn, org, project, stack)
+        found = resources.current(conn, row["id"])
+    return jsonify(resource_schemas.stack_resources.dump(
+        {"resources": _resource_infos(found), "version": row["version"]}))
+
+
+@bp.get(STACK + "/resources/count")
+@requires_role("viewer")
+@documented(response=resource_schemas.resource_count)
+def resource_count(org, project, stack):
+    """How many resources the stack's current state has."""
+    with transaction() as conn:
+        row = load_stack(conn, org, project, stack)
+    return jsonify(resource_schemas.resource_count.dump(
+        {"resource_count": row["resource_count"] or 0, "version": row["version"]}))
+
+
+@bp.get(STACK + "/resources/<int:version>")
+@requires_role("viewer")
+@documented(response=resource_schemas.stack_resources,
+            responses={404: "Not Found: no such version"})
+def resources_at_version(org, project, stack, version):
+    """The resources of the state at the end of a version, secrets masked."""
+    with transaction() as conn:
+        row = load_stack(conn, org, project, stack)
+        found = resources.at_version(conn, row["id"], version)
+    if found is None:
+        raise ApiError(404, f"Not Found: stack '{stack_ref(org, project, stack)}' has no "
+                            f"version {version}")
+    return jsonify(resource_schemas.stack_resources.dump(
+        {"resources": _resource_infos(found), "version": version}))
+
+
+def _recorded(conn, org, project, stack, version):
+    row = load_stack(conn, org, project, stack)
+    found = history.at_version(conn, row["id"], version)
+    if found is None:
+        raise ApiError(404, f"Not Found: stack '{stack_ref(org, project, stack)}' has no "
+                            f"version {version}")
+    return row, found
+
+
+@bp.get(STACK + "/updates/<int:version>/summary")
+@requires_role("viewer")
+@documented(response=resource_schemas.update_summary,
+            responses={404: "Not Found: no such version"})
+def update_summary(org, project, stack, version):
+    """The result, times and resource count of the operation that made a version."""
+    with transaction() as conn:
+        _, found = _recorded(conn, org, project, stack, version)
+    info = update_info(found)
+    return jsonify(resource_schemas.update_summary.dump({
+        "result": info["result"], "start_time": info["start_time"],
+        "end_time": info["end_time"], "resource_count": found["resource_count"] or 0}))
+
+
+@bp.get(STACK + "/updates/<int:version>/previews")
+@requires_role("viewer")
+@documented(query=resource_schemas.page_query, response=resource_schemas.stack_updates,
+            responses={404: "Not Found: no such version"})
+def previews_at_version(org, project, stack, version):
+    """The previews run against a version, newest first, a page at a time."""
+    query = parse_query(resource_schemas.page_query)
+    size = query["page_size"]
+    with transaction() as conn:
+        row = load_stack(conn, org, project, stack)
+        found = history.previews_at_version(conn, row["id"], version, size,
+                                            size * (query["page"] - 1))
+    return jsonify(resource_schemas.stack_updates.dump({
+        "updates": [update_record(p, row) for p in found], "items_per_page": size,
+        "total": len(found)}))
+
+
+@bp.get(STACK + "/updates/<int:version>/timeline")
+@requires_role("viewer")
+@documented(response=resource_schemas.update_timeline,
+            responses={404: "Not Found: no such version"})
+def update_timeline(org, project, stack, version):
+    """The operation that made a version with the previews run against the version before."""
+    with transaction() as conn:
+        row, found = _recorded(conn, org, project, stack, version)
+        before = history.previews_at_version(conn, row["id"], version - 1, 100)
+    return jsonify(resource_schemas.update_timeline.dump({
+        "update": update_record(found, row), "collated_update_events": [],
+        "previews": [update_record(p, row) for p in before]}))
+
+
+@bp.get(STACK + "/activity")
+@requires_role("viewer")
+@documented(query=resource_schemas.page_query, response=resource_schemas.stack_activity)
+def stack_activity(org, project, stack):
+    """The stack's operations, newest first, a page at a time."""
+    query = parse_query(resource_schemas.page_query)
+    size = query["page_size"]
+    with transaction() as conn:
+        row = load_stack(conn, org, project, stack)
+        found = history.history(conn, row["id"], size, size * (query["page"] - 1))
+        total = history.count(conn, row["id"])
+    return jsonify(resource_schemas.stack_activity.dump({
+        "activity": [{"update": update_record(u, row)} for u in found],
+        "items_per_page": size, "total": total}))

@@ -7,7 +7,7 @@ from ..auth import requires_role
 from ..db import reading, transaction
 from ..errors import ApiError
 from ..openapi import documented
-from ..schemas import stacks as schemas
+from ..schemas import resources as resource_schemas, stacks as schemas
 from ..schemas.common import check_path_names
 
 bp = Blueprint("stacks", __name__, url_prefix="/api/stacks")
@@ -55,6 +55,21 @@ def get_stack(org, project, stack):
     with reading() as conn:
         row = stacks.load_stack(conn, org, project, stack)
     return jsonify(schemas.stack.dump(schemas.stack_of_row(row)))
+
+
+@bp.get(STACK + "/metadata")
+@requires_role("viewer")
+@documented(response=resource_schemas.stack_metadata)
+def stack_metadata(org, project, stack):
+    """A stack's identity as Pulumi's console client reads it. The service records no owner of
+    a stack and sends no notifications: those fields are empty and false."""
+    with transaction() as conn:
+        stacks.load_stack(conn, org, project, stack)
+    return jsonify(resource_schemas.stack_metadata.dump({
+        "id": stack_ref(org, project, stack), "org_name": org, "project_name": project,
+        "stack_name": stack, "owned_by": {"name": "", "github_login": "", "avatar_url": ""},
+        "notification_settings": {"notify_update_failure": False,
+                                  "notify_update_success": False}}))
 
 
 @bp.delete(STACK)

@@ -292,13 +292,8 @@ def update_events(org, project, stack, kind, update_id):
     with transaction() as conn:
         update = updates.load_update(conn, org, project, stack, update_id)
         over = update["status"] in updates.OVER
-        # While the update runs, a batch may still fill a gap: deliver only what precedes it.
-        until = (2 ** 31 - 1) if over else queries.contiguous_events_end(
-            conn, update_id=str(update_id))
-        rows = list(queries.engine_events(
-            conn, update_id=str(update_id), after=after, until=until,
-            types=query["type"] or None, urn=query.get("urn"), limit=limit,
-        ))
+        rows = history.events_after(conn, update_id, over, after, limit,
+                                    types=query["type"] or None, urn=query.get("urn"))
     last = rows[-1]["sequence"] if rows else after
     done = over and len(rows) < limit
     return jsonify(schemas.update_events.dump({

@@ -13,6 +13,8 @@ and bench import support; support never imports a test module or a conftest.
     cli.py          the real Pulumi CLI in a clean environment, and comparing its states; the
                     CLI versions of the compatibility matrix
     automation.py   Python programs through the official SDK's Automation API (inline programs)
+    console.py      the web console without a browser: signing a test client in, an example stack
+    sdk.py          Pulumi's official REST client (pulumi-cloud-sdk) with the Accept shim
     faults.py       racing CLIs and killing gunicorn workers mid-update
 """
 import uuid

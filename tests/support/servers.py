@@ -327,10 +327,12 @@ class Serve:
     """`pulumi-service serve` as a newcomer runs it (no DATABASE_URL: the embedded PostgreSQL in
     `data`), its output read line by line as it comes."""
 
-    def __init__(self, data, cwd, port=None, seconds=180):
+    def __init__(self, data, cwd, port=None, seconds=180, env=None):
+        extra = env or {}
         env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
         self.port = port or free_port()
         env.update(PULUMI_SERVICE_DATA=str(data), PORT=str(self.port), HOST="127.0.0.1")
+        env.update(extra)
         command = Path(sys.executable).with_name("pulumi-service")
         self.url = f"http://127.0.0.1:{self.port}"
         self.seconds = seconds
@@ -367,7 +369,8 @@ class Serve:
             try:
                 return requests.get(self.url + path, timeout=10, headers={
                     "Accept": ACCEPT, "Authorization": f"token {token}"})
-            except requests.ConnectionError:
+            # A worker still booting on a loaded machine can hold a request past the timeout.
+            except (requests.ConnectionError, requests.Timeout):
                 if time.monotonic() > deadline or self.proc.poll() is not None:
                     raise
                 time.sleep(0.5)

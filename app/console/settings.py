@@ -1,0 +1,168 @@
+"""Settings pages: the signed-in person's personal access tokens (the page `pulumi login` points
+at), a stack's tags for its writers, an organization's members and audit log for its admins.
+Each change is audited like the API's own."""
+from flask import abort, g, redirect, render_template, request
+from marshmallow import ValidationError
+
+from .. import audit, members, orgs, stacks, tokens
+from ..api import actor, stack_ref
+from ..auth import console_page
+from ..db import transaction
+from ..errors import ApiError
+from ..schemas.common import check_path_names, validate_tags
+from . import bp, forms
+from .pages import STACK
+
+
+def _tokens_page(form, created=None, status=200):
+    with transaction() as conn:
+        rows = tokens.personal_tokens(conn, g.person)
+    return render_template("tokens.html", tokens=rows, form=form, created=created,
+                           delete_form=forms.Confirm()), status
+
+
+@bp.get("/user/settings/tokens")
+@console_page(None)
+def user_tokens():
+    return _tokens_page(forms.NewToken())
+
+
+@bp.post("/user/settings/tokens")
+@console_page(None)
+def create_user_token():
+    """Make a token and show it once, in this answer only (never in a URL)."""
+    form = forms.NewToken()
+    if not form.validate_on_submit():
+        return _tokens_page(form, status=400)
+    description = form.description.data or ""
+    with transaction() as conn:
+        token_id, value = tokens.create_personal(conn, g.person, description, None)
+        audit.record(conn, actor(), g.person["login"], "token.created", f"token {token_id}",
+                     f"created token {token_id} for {g.person['login']}"
+                     + (f" ({description})" if description else ""))
+    return _tokens_page(forms.NewToken(formdata=None), created=value)
+
+
+@bp.post("/user/settings/tokens/<int:token_id>/delete")
+@console_page(None)
+def delete_user_token(token_id):
+    if not forms.Confirm().validate_on_submit():
+        abort(400, "The form expired; reload the page and try again.")
+    with transaction() as conn:
+        tokens.delete_personal(conn, g.person, token_id)
+        audit.record(conn, actor(), g.person["login"], "token.revoked", f"token {token_id}",
+                     f"deleted token {token_id} of {g.person['login']}")
+    return redirect("/user/settings/tokens", 303)
+
+
+@bp.post(STACK + "/tags")
+@console_page("member")
+def set_stack_tag(org, project, stack):
+    """Add a tag or give one a new value (writers: the API's `member`)."""
+    form = forms.EditTag()
+    if not form.validate_on_submit():
+        abort(400, "A tag needs a name (the form may have expired).")
+    name, value = form.name.data.strip(), (form.value.data or "").strip()
+    _check_tag(name, value)
+    with transaction() as conn:
+        current = stacks.load_stack(conn, org, project, stack)["tags"]
+        if name in current:
+            stacks.update_tag(conn, org, project, stack, name, name, value)
+        else:
+            stacks.add_tag(conn, org, project, stack, name, value)
+        audit.record(conn, actor(), org, "stack.tags_updated", stack_ref(org, project, stack),
+                     f"set tag {name} of stack {stack_ref(org, project, stack)}")
+    return redirect(f"/{org}/{project}/{stack}", 303)
+
+
+@bp.post(STACK + "/tags/delete")
+@console_page("member")
+def delete_stack_tag(org, project, stack):
+    form = forms.EditTag()
+    if not form.validate_on_submit():
+        abort(400, "The form expired; reload the page and try again.")
+    name = form.name.data
+    with transaction() as conn:
+        stacks.delete_tag(conn, org, project, stack, name)
+        audit.record(conn, actor(), org, "stack.tags_updated", stack_ref(org, project, stack),
+                     f"removed tag {name} of stack {stack_ref(org, project, stack)}")
+    return redirect(f"/{org}/{project}/{stack}", 303)
+
+
+def _check_tag(name, value):
+    """The API's rules for tags (names, lengths), as a 400 page rather than a stored bad tag."""
+    try:
+        validate_tags({name: value})
+    except ValidationError as err:
+        raise ApiError(400, " ".join(err.messages)) from None
+
+
+@bp.get("/<org:org>/settings/members")
+@console_page("admin")
+def org_members(org):
+    """The organization's members and their roles (admins, as over the API)."""
+    with transaction() as conn:
+        found, _ = members.page(conn, orgs.find_org(conn, org), None, page_size=1000)
+    return render_template("org_members.html", org=org, members=found)
+
+
+@bp.get("/<org:org>/settings/audit")
+@console_page("admin")
+def org_audit(org):
+    """The organization's audit log, newest first, filtered by event type."""
+    event = request.args.get("event") or None
+    if event is not None and event not in audit.EVENT_TYPES:
+        abort(400, f"Unknown event type {event!r}.")
+    with transaction() as conn:
+        records, _ = audit.list_records(conn, org, event=event, page_size=200)
+    return render_template("org_audit.html", org=org, records=records, event=event,
+                           event_types=sorted(audit.EVENT_TYPES))
+
+
+@bp.get(STACK + "/settings")
+@console_page("member")
+def stack_settings(org, project, stack):
+    """Rename (writers) and delete (admins) a stack, as the API allows each."""
+    with transaction() as conn:
+        row = stacks.load_stack(conn, org, project, stack)
+    return render_template("stack_settings.html", org=org, project=project, stack=stack,
+                           row=row, rename_form=forms.RenameStack(project=project, stack=stack),
+                           delete_form=forms.DeleteStack())
+
+
+@bp.post(STACK + "/settings/rename")
+@console_page("member")
+def rename_stack(org, project, stack):
+    form = forms.RenameStack()
+    if not form.validate_on_submit():
+        abort(400, "The form was incomplete or expired; try again.")
+    new_project, new_stack = form.project.data.strip(), form.stack.data.strip()
+    try:
+        check_path_names(project=new_project, stack=new_stack)
+    except ValidationError as err:
+        raise ApiError(400, "; ".join(m for ms in err.messages.values() for m in ms)) from None
+    new = (org, new_project, new_stack)
+    with transaction() as conn:
+        stacks.rename_stack(conn, org, project, stack, new_project, new_stack,
+                            initiator_id=g.person["id"])
+        if new != (org, project, stack):
+            audit.record(conn, actor(), org, "stack.renamed", stack_ref(*new),
+                         f"renamed stack {stack_ref(org, project, stack)} to {stack_ref(*new)}")
+    return redirect(f"/{org}/{new_project}/{new_stack}", 303)
+
+
+@bp.post(STACK + "/settings/delete")
+@console_page("admin")
+def delete_stack(org, project, stack):
+    form = forms.DeleteStack()
+    if not form.validate_on_submit():
+        abort(400, "The form was incomplete or expired; try again.")
+    if form.confirm.data.strip() != stack:
+        abort(400, f"Type the stack's name ({stack}) to delete it.")
+    force = bool(form.force.data)
+    with transaction() as conn:
+        stacks.delete_stack(conn, org, project, stack, force)
+        audit.record(conn, actor(), org, "stack.deleted", stack_ref(org, project, stack),
+                     f"deleted stack {stack_ref(org, project, stack)}"
+                     + (" (forced)" if force else ""))
+    return redirect(f"/{org}", 303)
