@@ -11,7 +11,6 @@ from .queries import queries
 # Pulumi's stack permissions a team can hold on a stack ("none" is no grant).
 READ, WRITE, ADMIN = 101, 102, 103
 GRANTS = {READ: "read", WRITE: "write", ADMIN: "admin"}
-MEMBER_ACTIONS = ("add", "remove", "promote", "demote")
 
 
 def get(conn, org_row, name):
