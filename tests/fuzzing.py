@@ -171,5 +171,22 @@ def config():
                 "include-operation-id": "CreateToken",
                 "checks": {"positive_data_acceptance": {"enabled": False}},
             },
+            {
+                # The same for organization and team tokens, whose names must also be new in
+                # their owner (a constraint on the database, answered 409 or 400).
+                "include-operation-id": ["CreateOrgToken", "CreateTeamToken"],
+                "checks": {"positive_data_acceptance": {"enabled": False}},
+            },
+            {
+                # `teams` must name teams the organization has (a constraint on the database,
+                # answered 400, nothing created).
+                "include-operation-id": "CreateStack",
+                "checks": {"positive_data_acceptance": {"enabled": False}},
+            },
+            {
+                # Exactly one action per call (a rule between the body's fields, answered 400).
+                "include-operation-id": "UpdateTeam",
+                "checks": {"positive_data_acceptance": {"enabled": False}},
+            },
         ],
     })
