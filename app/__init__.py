@@ -1,7 +1,9 @@
 """The Pulumi Service backend: create_app() reads like the table of contents of the service."""
 from flask import Flask
 
-from . import auth, db, errors, logs, migrate, observability, openapi, secrets, server_header
+from . import (
+    auth, db, errors, logs, migrate, observability, oidc_keys, openapi, secrets, server_header,
+)
 from .bodies import BodyLimitMiddleware
 from .config import Config
 
@@ -25,10 +27,11 @@ def create_app(config=None):
     observability.init_app(app)
     auth.init_app(app)
     secrets.init_app(app)
+    oidc_keys.init_app(app)
 
     from .routes import (
-        audit as audit_routes, health, history, openapi as openapi_routes, orgs,
-        secrets as secrets_routes, stacks, tokens, updates, user,
+        audit as audit_routes, health, history, oidc as oidc_routes, openapi as openapi_routes,
+        orgs, secrets as secrets_routes, stacks, tokens, updates, user,
     )
     app.register_blueprint(health.bp)
     app.register_blueprint(user.bp)
@@ -40,6 +43,7 @@ def create_app(config=None):
     app.register_blueprint(history.bp)
     app.register_blueprint(openapi_routes.bp)
     app.register_blueprint(audit_routes.bp)
+    app.register_blueprint(oidc_routes.bp)
 
     # After every blueprint: both read the whole route table.
     auth.check_declarations(app)
