@@ -145,19 +145,40 @@ def exchange_fields(token, org="acme", token_type="organization", scope="", expi
             "expiration": expiration}
 
 
+def _json(response):
+    """The JSON body of a Flask test response or of a `requests` one."""
+    return response.get_json() if hasattr(response, "get_json") else response.json()
+
+
 def trust(admin, issuer, policies, org="acme", **registration):
-    """Register `issuer` with `org` through the API as `admin` (an Api client) and set its
-    policies; returns the registered issuer's JSON."""
+    """Register `issuer` with `org` as `admin` (an Api client, or an HttpApi on a real server)
+    and set its policies; returns the registered issuer's JSON."""
     created = admin.post(f"/api/orgs/{org}/oidc/issuers",
                          body={"name": registration.pop("name", "ci"), "url": issuer.url,
                                **registration})
-    assert created.status_code == 200, created.get_json()
-    found = created.get_json()
-    policy = admin.get(f"/api/orgs/{org}/auth/policies/oidcissuers/{found['id']}").get_json()
+    assert created.status_code == 200, _json(created)
+    found = _json(created)
+    policy = _json(admin.get(f"/api/orgs/{org}/auth/policies/oidcissuers/{found['id']}"))
     updated = admin.patch(f"/api/orgs/{org}/auth/policies/{policy['id']}",
                           body={"policies": policies})
-    assert updated.status_code == 200, updated.get_json()
+    assert updated.status_code == 200, _json(updated)
     return found
+
+
+class HttpApi:
+    """The Api client's post/get/patch over real HTTP, against a started Service."""
+
+    def __init__(self, service, token):
+        self.service, self.token = service, token
+
+    def get(self, path):
+        return self.service.api("GET", path, self.token)
+
+    def post(self, path, body=None):
+        return self.service.api("POST", path, self.token, json=body)
+
+    def patch(self, path, body=None):
+        return self.service.api("PATCH", path, self.token, json=body)
 
 
 def allow(token_type="organization", rules=None, **extra):
