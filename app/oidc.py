@@ -110,7 +110,8 @@ def update_issuer(conn, org, issuer_id, changes):
         row = queries.update_oidc_issuer(
             conn, org_name=org, issuer_id=str(issuer_id), name=changes.get("name"),
             jwks=Json(jwks) if jwks else None,
-            thumbprints=changes.get("thumbprints"), max_expiration=changes.get("max_expiration"))
+            thumbprints=changes.get("thumbprints"),
+            max_expiration=changes.get("max_expiration") or None)
     except psycopg2.errors.UniqueViolation:
         raise ApiError(409, "Conflict: this organization already has an issuer with that "
                             "name") from None

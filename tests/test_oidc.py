@@ -340,7 +340,7 @@ def test_issuers_of_another_organization_are_not_found(org, issuer):
     ({"name": "x", "url": "https://idp.example", "jwks": {"keys": []}}, "no usable signing key"),
     ({"name": "x", "url": "https://idp.example",
       "jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}}, "no usable signing key"),
-    ({"name": "x", "url": "https://idp.example", "maxExpiration": 0}, "maxExpiration"),
+    ({"name": "x", "url": "https://idp.example", "maxExpiration": -1}, "maxExpiration"),
 ])
 def test_invalid_registrations_are_refused(org, body, message):
     response = org["admin"].post(ISSUERS, body=body)

@@ -171,7 +171,7 @@ def update_issuer(org, issuer_id):
     body = parse_body(schemas.update_issuer)
     with transaction() as conn:
         row = oidc.update_issuer(conn, org, issuer_id, body)
-        changed = sorted(k for k, v in body.items() if v is not None)
+        changed = sorted(k for k, v in body.items() if v not in (None, 0))
         audit.record(conn, actor(), org, "oidc.issuer_updated", f"issuer {row['name']}",
                      f"changed OIDC issuer {row['name']}: " + (", ".join(changed) or "nothing"))
     return jsonify(schemas.issuer.dump(issuer_of(row)))

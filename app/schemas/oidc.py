@@ -74,8 +74,9 @@ class RegisterIssuerSchema(Base):
                                                  validate.Regexp(URL_PATTERN)])
     thumbprints = fields.List(_text(256), allow_none=True,
                               validate=validate.Length(max=20))
+    # 0 (what Pulumi's SDK sends when it is not set) or null: the default, or unchanged.
     max_expiration = fields.Integer(data_key="maxExpiration", allow_none=True, strict=True,
-                                    validate=validate.Range(min=1, max=LONGEST_MAX_EXPIRATION))
+                                    validate=validate.Range(min=0, max=LONGEST_MAX_EXPIRATION))
     jwks = JwksField(allow_none=True)
 
 
@@ -83,8 +84,9 @@ class UpdateIssuerSchema(Base):
     name = _name(allow_none=True)
     thumbprints = fields.List(_text(256), allow_none=True,
                               validate=validate.Length(max=20))
+    # 0 (what Pulumi's SDK sends when it is not set) or null: the default, or unchanged.
     max_expiration = fields.Integer(data_key="maxExpiration", allow_none=True, strict=True,
-                                    validate=validate.Range(min=1, max=LONGEST_MAX_EXPIRATION))
+                                    validate=validate.Range(min=0, max=LONGEST_MAX_EXPIRATION))
     jwks = JwksField(allow_none=True)
 
 
