@@ -93,11 +93,16 @@ def issuers(conn, org):
     return list(queries.oidc_issuers(conn, org_name=org))
 
 
-def issuer(conn, org, issuer_id):
-    row = queries.oidc_issuer(conn, org_name=org, issuer_id=str(issuer_id))
+def _found(row, org, issuer_id):
+    """`row`, or 404 for an issuer the organization does not have (another one's included)."""
     if row is None:
         raise ApiError(404, f"Not Found: organization '{org}' has no issuer {issuer_id}")
     return row
+
+
+def issuer(conn, org, issuer_id):
+    return _found(queries.oidc_issuer(conn, org_name=org, issuer_id=str(issuer_id)), org,
+                  issuer_id)
 
 
 def update_issuer(conn, org, issuer_id, changes):
@@ -115,25 +120,19 @@ def update_issuer(conn, org, issuer_id, changes):
     except psycopg2.errors.UniqueViolation:
         raise ApiError(409, "Conflict: this organization already has an issuer with that "
                             "name") from None
-    if row is None:
-        raise ApiError(404, f"Not Found: organization '{org}' has no issuer {issuer_id}")
-    return row
+    return _found(row, org, issuer_id)
 
 
 def delete_issuer(conn, org, issuer_id):
-    name = queries.delete_oidc_issuer(conn, org_name=org, issuer_id=str(issuer_id))
-    if name is None:
-        raise ApiError(404, f"Not Found: organization '{org}' has no issuer {issuer_id}")
-    return name
+    return _found(queries.delete_oidc_issuer(conn, org_name=org, issuer_id=str(issuer_id)),
+                  org, issuer_id)
 
 
 # --- policies ---------------------------------------------------------------------------------------
 
 def policy_of_issuer(conn, org, issuer_id):
-    row = queries.oidc_policy_of_issuer(conn, org_name=org, issuer_id=str(issuer_id))
-    if row is None:
-        raise ApiError(404, f"Not Found: organization '{org}' has no issuer {issuer_id}")
-    return row
+    return _found(queries.oidc_policy_of_issuer(conn, org_name=org, issuer_id=str(issuer_id)),
+                  org, issuer_id)
 
 
 def update_policy(conn, org, policy_id, policies):

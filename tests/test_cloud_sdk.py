@@ -228,8 +228,7 @@ def test_stack_tags(org):
 def test_oidc_issuers_policies_and_the_exchange(org, served):
     gunicorn = served[0]
     name, admin, member = org["name"], org["admin"], org["member"]
-    idp = Issuer()
-    try:
+    with Issuer() as idp:
         created = admin.orgs.register_oidc_issuer(
             name, OidcIssuerRegistrationRequest(name="ci", url=idp.url, max_expiration=3600))
         assert (created.name, created.url, created.issuer, created.max_expiration) == (
@@ -258,5 +257,3 @@ def test_oidc_issuers_policies_and_the_exchange(org, served):
         assert admin.orgs.get_oidc_issuer(name, created.id).last_used
         admin.orgs.delete_oidc_issuer(name, created.id)
         refused(lambda: admin.orgs.get_oidc_issuer(name, created.id), 404)
-    finally:
-        idp.stop()

@@ -26,9 +26,8 @@ def oidc_app(database_url):
 
 @pytest.fixture(scope="module")
 def issuer():
-    idp = Issuer()
-    yield idp
-    idp.stop()
+    with Issuer() as idp:
+        yield idp
 
 
 @pytest.fixture
@@ -119,8 +118,7 @@ def test_auth_actions_json_exchange_with_a_numeric_expiration_capped_by_the_issu
 
 
 def test_rotated_key_is_fetched_once(oidc_app, org):
-    idp = Issuer()
-    try:
+    with Issuer() as idp:
         trust(org["admin"], idp, [allow("personal", userLogin="mona")])
         first = exchange(oidc_app, idp.mint(), token_type="personal", scope="user:mona")
         assert first.status_code == 200
@@ -134,20 +132,15 @@ def test_rotated_key_is_fetched_once(oidc_app, org):
         # The retired key is gone from the set the service now holds.
         old = exchange(oidc_app, idp.mint(kid="rsa-1"), token_type="personal", scope="user:mona")
         refused(old, 400, "invalid_request", "no key with kid 'rsa-1'")
-    finally:
-        idp.stop()
 
 
 def test_unknown_kids_refetch_at_most_once_per_interval():
-    idp = Issuer()
-    try:
+    with Issuer() as idp:
         cache = KeyCache(Fetcher(allow_http=True, allow_private=True), refresh_interval=3600)
         assert cache.key(idp.url, "rsa-1") is not None
         for kid in ("nope-1", "nope-2", "nope-3"):
             assert cache.key(idp.url, kid) is None
         assert idp.served["/keys"] == 1
-    finally:
-        idp.stop()
 
 
 def test_static_key_set_is_used_without_fetching(oidc_app, org, issuer):
@@ -220,12 +213,9 @@ def test_exchange_refused(oidc_app, trusted, make, fields, status, error, contai
 
 
 def test_unregistered_issuer_and_unknown_organization_get_the_same_answer(oidc_app, trusted):
-    stranger = Issuer()
-    try:
+    with Issuer() as stranger:
         unregistered = refused(exchange(oidc_app, stranger.mint(), **MONA), 400,
                                "invalid_request", "not trusted")
-    finally:
-        stranger.stop()
     unknown = refused(exchange(oidc_app, trusted.mint(org="nosuchorg"), org="nosuchorg", **MONA),
                       400, "invalid_request", "not trusted")
     assert unregistered["error_description"].replace("acme", "X") == \

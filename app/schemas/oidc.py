@@ -68,26 +68,19 @@ def _name(**kwargs):
     return fields.String(validate=[NO_NUL, validate.Length(min=1, max=256)], **kwargs)
 
 
-class RegisterIssuerSchema(Base):
+class UpdateIssuerSchema(Base):
+    name = _name(allow_none=True)
+    thumbprints = fields.List(_text(256), allow_none=True, validate=validate.Length(max=20))
+    # 0 (what Pulumi's SDK sends when it is not set) or null: the default, or unchanged.
+    max_expiration = fields.Integer(data_key="maxExpiration", allow_none=True, strict=True,
+                                    validate=validate.Range(min=0, max=LONGEST_MAX_EXPIRATION))
+    jwks = JwksField(allow_none=True)
+
+
+class RegisterIssuerSchema(UpdateIssuerSchema):
     name = _name(required=True)
     url = fields.String(required=True, validate=[validate.Length(max=2048),
                                                  validate.Regexp(URL_PATTERN)])
-    thumbprints = fields.List(_text(256), allow_none=True,
-                              validate=validate.Length(max=20))
-    # 0 (what Pulumi's SDK sends when it is not set) or null: the default, or unchanged.
-    max_expiration = fields.Integer(data_key="maxExpiration", allow_none=True, strict=True,
-                                    validate=validate.Range(min=0, max=LONGEST_MAX_EXPIRATION))
-    jwks = JwksField(allow_none=True)
-
-
-class UpdateIssuerSchema(Base):
-    name = _name(allow_none=True)
-    thumbprints = fields.List(_text(256), allow_none=True,
-                              validate=validate.Length(max=20))
-    # 0 (what Pulumi's SDK sends when it is not set) or null: the default, or unchanged.
-    max_expiration = fields.Integer(data_key="maxExpiration", allow_none=True, strict=True,
-                                    validate=validate.Range(min=0, max=LONGEST_MAX_EXPIRATION))
-    jwks = JwksField(allow_none=True)
 
 
 class PolicySchema(Base):

@@ -10,9 +10,8 @@ from tests.support.oidc import HttpApi, Issuer, allow, trust
 
 @pytest.fixture(scope="module")
 def issuer():
-    idp = Issuer()
-    yield idp
-    idp.stop()
+    with Issuer() as idp:
+        yield idp
 
 
 @pytest.fixture

@@ -87,6 +87,12 @@ class Issuer:
         self.server.shutdown()
         self.server.server_close()
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
     def jwks(self):
         return {"keys": [self.keys[kid].jwk for kid in self.published]}
 
