@@ -13,8 +13,8 @@ import time
 import click
 import psycopg2
 
-from . import audit, diy, embedded, migrate, secrets
-from .auth import ROLES, hash_token, new_token
+from . import audit, diy, embedded, migrate, secrets, tokens
+from .auth import ROLES, hash_token
 from .config import Config
 from .db import connect
 from .errors import ApiError
@@ -84,12 +84,11 @@ def create_token(conn, user, description="", expires_in_days=None, actor=None):
     if expires_in_days is not None:
         expires_at = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(
             days=expires_in_days)
-    token = new_token()
-    row = queries.create_personal_token(conn, user_id=user["id"], token_hash=hash_token(token),
-                                        description=description or "", expires_at=expires_at)
+    token_id, token = tokens.create_token(conn, kind="personal", user_id=user["id"],
+                                          description=description, expires_at=expires_at)
     if actor is not None:
-        audit.record(conn, actor, user["login"], "token.created", f"token {row['id']}",
-                     f"created token {row['id']} for {user['login']}"
+        audit.record(conn, actor, user["login"], "token.created", f"token {token_id}",
+                     f"created token {token_id} for {user['login']}"
                      + (f" ({description})" if description else ""))
     return token
 
