@@ -14,13 +14,13 @@ import dataclasses
 import datetime
 import json
 import re
+import secrets
 
 import jwt
 import psycopg2.errors
 from psycopg2.extras import Json
 
-from . import oidc_keys, text
-from .auth import hash_token, new_token
+from . import oidc_keys, text, tokens
 from .errors import ApiError
 from .queries import queries
 
@@ -399,23 +399,35 @@ def authorize(policies, request, claims):
 
 
 def issue(conn, issuer_row, request, claims):
-    """The access token the exchange grants: (token id, value, lifetime in seconds)."""
+    """The access token the exchange grants, made by app/tokens.py like every other token and
+    marked with its origin: (token id, value, lifetime in seconds)."""
     lifetime = min(request.expiration, issuer_row["max_expiration"])
     expires_at = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(
         seconds=lifetime)
-    value = new_token()
     subject = str(claims["sub"])
-    description = f"OIDC: {subject} via {issuer_row['name']}"[:1024]
+    made = {"description": f"OIDC: {subject} via {issuer_row['name']}"[:1024],
+            "expires_at": expires_at}
     if request.token_type == "personal":
         member = queries.org_member_by_login(conn, org_name=request.org, login=request.user)
         if member is None:
             raise OAuthError(400, "invalid_scope",
                              f"'{request.user}' is not a member of organization '{request.org}'")
-        token_id = queries.create_oidc_personal_token(
-            conn, user_id=member["id"], token_hash=hash_token(value), description=description,
-            expires_at=expires_at, oidc_issuer=issuer_row["issuer"], oidc_subject=subject)
+        token_id, value = tokens.create_token(conn, kind="personal", user_id=member["id"], **made)
     else:
-        raise OAuthError(400, "invalid_request",
-                         f"{request.token_type} tokens cannot be issued by this service yet")
+        # Organization and team tokens need a name unique in their owner, deleted ones included.
+        made["name"] = f"oidc-{secrets.token_hex(8)}"
+        if request.token_type == "team":
+            team = queries.team_of_org(conn, org_name=request.org, team_name=request.team)
+            if team is None:
+                raise OAuthError(400, "invalid_scope",
+                                 f"organization '{request.org}' has no team '{request.team}'")
+            token_id, value = tokens.create_token(conn, kind="team", org_id=team["org_id"],
+                                                  team_id=team["id"], **made)
+        else:
+            token_id, value = tokens.create_token(conn, kind="organization",
+                                                  org_id=issuer_row["org_id"],
+                                                  admin=request.admin, **made)
+    queries.set_token_origin(conn, token_id=token_id, oidc_issuer=issuer_row["issuer"],
+                             oidc_subject=subject)
     queries.touch_oidc_issuer(conn, issuer_id=str(issuer_row["id"]))
     return token_id, value, lifetime

@@ -152,6 +152,60 @@ def test_static_key_set_is_used_without_fetching(oidc_app, org, issuer):
     assert sum(issuer.served.values()) == before
 
 
+def token_row(db, token_id):
+    with db, db.cursor() as cur:
+        cur.execute("SELECT t.kind, t.admin, t.name, o.name AS org, tm.name AS team, "
+                    "t.oidc_subject, t.user_id FROM access_tokens t "
+                    "LEFT JOIN organizations o ON o.id = t.org_id "
+                    "LEFT JOIN teams tm ON tm.id = t.team_id WHERE t.id = %s", (token_id,))
+        return cur.fetchone()
+
+
+def exchanged_token_id(db, org="acme"):
+    """The id of the token the last exchange issued (from the audit record's target)."""
+    with db, db.cursor() as cur:
+        cur.execute("SELECT target FROM audit_log WHERE org_name = %s AND "
+                    "event = 'oidc.token_exchanged' ORDER BY seq DESC LIMIT 1", (org,))
+        return int(cur.fetchone()["target"].split()[-1])
+
+
+def test_organization_tokens_and_the_admin_permission(oidc_app, org, issuer, db):
+    trust(org["admin"], issuer, [
+        allow("organization", rules={"ref": "refs/heads/main"}, authorizedPermissions=["admin"]),
+        allow("organization", rules={"ref": "refs/heads/dev*"})])
+    admin = exchange(oidc_app, issuer.mint(), scope="admin")
+    assert admin.status_code == 200, admin.get_json()
+    assert admin.get_json()["issued_token_type"] == (
+        "urn:pulumi:token-type:access_token:organization")
+    row = token_row(db, exchanged_token_id(db))
+    assert (row["kind"], row["admin"], row["org"], row["user_id"], row["oidc_subject"]) == (
+        "organization", True, "acme", None, issuer.subject)
+    assert row["name"].startswith("oidc-")
+    plain = exchange(oidc_app, issuer.mint(ref="refs/heads/dev-1"))
+    assert plain.status_code == 200
+    assert token_row(db, exchanged_token_id(db))["admin"] is False
+    # The dev branch's policy grants no admin permission.
+    refused(exchange(oidc_app, issuer.mint(ref="refs/heads/dev-1"), scope="admin"), 403,
+            "access_denied")
+
+
+def test_team_tokens_name_their_team(oidc_app, org, issuer, db):
+    with db, db.cursor() as cur:
+        cur.execute("INSERT INTO teams (org_id, name) SELECT id, 'platform' FROM organizations "
+                    "WHERE name = 'acme'")
+    trust(org["admin"], issuer, [allow("team", teamName="platform"),
+                                 allow("team", teamName="ghosts")])
+    granted = exchange(oidc_app, issuer.mint(), token_type="team", scope="team:platform")
+    assert granted.status_code == 200, granted.get_json()
+    assert granted.get_json()["scope"] == "team:platform"
+    row = token_row(db, exchanged_token_id(db))
+    assert (row["kind"], row["team"], row["org"]) == ("team", "platform", "acme")
+    refused(exchange(oidc_app, issuer.mint(), token_type="team", scope="team:ghosts"), 400,
+            "invalid_scope", "no team 'ghosts'")
+    refused(exchange(oidc_app, issuer.mint(), token_type="team", scope="team:ops"), 403,
+            "access_denied")
+
+
 # --- refusals ---------------------------------------------------------------------------------------
 
 @pytest.fixture

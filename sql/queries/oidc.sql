@@ -96,11 +96,16 @@ SELECT u.id, u.login, m.role
  WHERE o.name = :org_name
    AND u.login = :login;
 
--- name: create_oidc_personal_token$
--- A personal token issued by an exchange: the member's, expiring, with its origin. created_by
--- stays NULL: no user made it, the issuer's policy did.
-INSERT INTO access_tokens (user_id, token_hash, description, expires_at, kind,
-                           oidc_issuer, oidc_subject)
-VALUES (:user_id, :token_hash, :description, :expires_at, 'personal', :oidc_issuer,
-        :oidc_subject)
-RETURNING id;
+-- name: team_of_org^
+-- A team of :org_name by name, for a team token an exchange issues.
+SELECT t.id, t.org_id
+  FROM teams t
+  JOIN organizations o ON o.id = t.org_id
+ WHERE o.name = :org_name
+   AND t.name = :team_name;
+
+-- name: set_token_origin!
+-- The ID token a token was exchanged for: its issuer and subject.
+UPDATE access_tokens
+   SET oidc_issuer = :oidc_issuer, oidc_subject = :oidc_subject
+ WHERE id = :token_id;
