@@ -31,12 +31,13 @@ def create_app(config=None):
 
     from .routes import (
         audit as audit_routes, health, history, oidc as oidc_routes, openapi as openapi_routes,
-        orgs, secrets as secrets_routes, stacks, tokens, updates, user,
+        orgs, secrets as secrets_routes, stacks, teams, tokens, updates, user,
     )
     app.register_blueprint(health.bp)
     app.register_blueprint(user.bp)
     app.register_blueprint(tokens.bp)
     app.register_blueprint(orgs.bp)
+    app.register_blueprint(teams.bp)
     app.register_blueprint(stacks.bp)
     app.register_blueprint(secrets_routes.bp)
     app.register_blueprint(updates.bp)

@@ -92,6 +92,17 @@ EVENT_TYPES = {
     "oidc.exchange_refused": EventType("OIDC Token Exchange Refused", "A genuine ID token of a "
                                        "trusted issuer was refused by the issuer's auth "
                                        "policy.", authentication_failure=True, severity=5),
+    "team.created": EventType("Team Created", "A team was created.", requires_org_admin=True),
+    "team.deleted": EventType("Team Deleted", "A team was deleted (its grants went, its tokens "
+                              "were revoked).", requires_org_admin=True, severity=5),
+    "team.updated": EventType("Team Updated", "A team's display name or description changed.",
+                              requires_org_admin=True),
+    "team.members_changed": EventType("Team Members Changed", "A member was added to or removed "
+                                      "from a team, or promoted or demoted in it.",
+                                      requires_org_admin=True, severity=5),
+    "stack.permission_changed": EventType("Stack Permission Changed", "A team's permission on a "
+                                          "stack was granted, changed or removed.",
+                                          requires_stack_admin=True, severity=5),
     "audit.pruned": EventType("Audit Log Pruned", "Records older than a date were removed as a "
                                                   "recorded cut: the chain still verifies.",
                               requires_org_admin=True, severity=7),

@@ -39,12 +39,22 @@ def new_token():
 
 # --- route declarations -------------------------------------------------------------------------
 
-def requires_role(role):
-    """The caller needs at least `role` in the organization named by the URL's `org`."""
+def requires_role(role, stack_action=None):
+    """The caller needs at least `role` in the organization named by the URL's `org`.
+
+    On a route about one stack (its URL names `org`, `project` and `stack`) the role stands for
+    a permission on that stack, Pulumi's stack permissions: viewer read (101), member write
+    (102), admin admin (103), where the caller's permission is the union of what their
+    organization role gives and their teams' grants (sql/queries/auth.sql). A stack the caller
+    may not even read is not found (404). `stack_action`: "create" (the route creates a stack:
+    members need the organization's membersCanCreateStacks) or "delete" (write is enough with
+    membersCanDeleteStacks)."""
     assert role in ROLES
+    assert stack_action in (None, "create", "delete")
 
     def mark(view):
         view.auth = ("token", role)
+        view.stack_action = stack_action
         return view
 
     return mark
@@ -53,6 +63,15 @@ def requires_role(role):
 def authenticated(view):
     """Any caller with a valid API token (routes about the caller, not an organization)."""
     view.auth = ("token", None)
+    return view
+
+
+def requires_user(view):
+    """A caller with a personal token (routes about the caller's own user, which an organization
+    or team token has none of: 403 for those). Combines with @requires_role."""
+    if getattr(view, "auth", None) is None:
+        view.auth = ("token", None)
+    view.user_only = True
     return view
 
 
@@ -136,32 +155,88 @@ def _refuse_if_blocked(found):
         )
 
 
-def _authenticate_token(token, role):
-    """The caller, and with `role` their role in the organization of the URL, in one statement
-    (outside any transaction: it commits by itself, see app/db.py). Tokens are looked up by
-    their SHA-256 (only hashes are stored): the database compares hashes, so the time a lookup
-    takes tells nothing about how much of a guessed token was right, and no token is ever
-    compared in Python."""
-    org = request.view_args.get("org") if role is not None else None
+# Stack permissions (Pulumi's) each role stands for on a stack route, and back.
+STACK_PERMISSION = {"viewer": 101, "member": 102, "admin": 103}
+PERMISSION_ROLE = {101: "viewer", 102: "member", 103: "admin"}
+
+
+def _authenticate_token(token, view):
+    """The caller, and for a route that declares a role their role in the organization of the
+    URL (and on a stack route their permission on the stack), in one statement (outside any
+    transaction: it commits by itself, see app/db.py). Tokens are looked up by their SHA-256
+    (only hashes are stored): the database compares hashes, so the time a lookup takes tells
+    nothing about how much of a guessed token was right, and no token is ever compared in
+    Python."""
+    role = view.auth[1]
+    args = request.view_args or {}
+    org = args.get("org") if role is not None else None
+    stack = args.get("stack") if org is not None and "project" in args else None
     found = queries.authenticate_token(
         get_conn(), token_hash=hash_token(token), org_name=org,
+        project_name=args.get("project") if stack is not None else None, stack_name=stack,
         touch_seconds=TOKEN_TOUCH_SECONDS, **_failure_window())
     _refuse_if_blocked(found)
-    if found["id"] is None:
+    if found["token_id"] is None:
         raise ApiError(401, "Unauthorized: No credentials provided or are invalid.")
-    g.user = {key: found[key] for key in ("id", "login", "name", "email", "token_id")}
+    kind = found["token_kind"]
+    g.token = {"kind": kind, "name": found["token_name"], "org": found["token_org"],
+               "team": found["token_team"], "admin": found["token_admin"],
+               "org_id": found["token_org_id"], "team_id": found["token_team_id"]}
+    # An organization or team token acts as its organization: that is its login (the audit
+    # log's actor, /api/user's githubLogin); it has no user id.
+    g.user = {"id": found["id"], "login": found["login"] or found["token_org"],
+              "name": found["name"] or found["token_name"], "email": found["email"] or "",
+              "token_id": found["token_id"]}
+    if getattr(view, "user_only", False) and kind != "personal":
+        raise ApiError(403, f"Forbidden: this needs a personal access token; this is an "
+                            f"{kind} token")
     if role is None:
         return
     held = found["role"]
     # No membership at all looks the same as an organization that does not exist: 404 everywhere.
     if held is None:
         raise ApiError(404, f"Not Found: organization '{org}' not found")
-    if ROLES[held] < ROLES[role]:
+    if stack is not None:
+        g.role = _check_stack_permission(found, role, view, org, args["project"], stack)
+        return
+    if getattr(view, "stack_action", None) == "create":
+        _check_create(found, held, org)
+    elif ROLES[held] < ROLES[role]:
         raise ApiError(
             403,
             f"Forbidden: this requires the '{role}' role in organization '{org}'; you are '{held}'",
         )
     g.role = held
+
+
+def _check_stack_permission(found, role, view, org, project, stack):
+    """The role the caller's permission on the stack stands for (what the route reads as
+    g.role), or the refusal: 404 when they may not read the stack, 403 when they may not do
+    this to it."""
+    permission = found["stack_permission"]
+    ref = f"{org}/{project}/{stack}"
+    if permission < STACK_PERMISSION["viewer"]:
+        raise ApiError(404, f"Not Found: stack '{ref}' not found")
+    needed = STACK_PERMISSION[role]
+    if getattr(view, "stack_action", None) == "delete" and found["members_can_delete_stacks"]:
+        needed = min(needed, STACK_PERMISSION["member"])
+    if permission < needed:
+        raise ApiError(403, f"Forbidden: this requires the '{PERMISSION_ROLE[needed]}' "
+                            f"permission on stack '{ref}'; you have "
+                            f"'{PERMISSION_ROLE[permission]}'")
+    return PERMISSION_ROLE[permission]
+
+
+def _check_create(found, held, org):
+    """Creating a stack: admins and organization tokens may; members and team tokens when the
+    organization lets members create stacks; viewers never."""
+    if held == "admin" or found["token_kind"] == "organization":
+        return
+    if held == "member" and found["members_can_create_stacks"]:
+        return
+    raise ApiError(403, f"Forbidden: creating stacks in organization '{org}' requires the "
+                        + ("'admin' role (membersCanCreateStacks is off)" if held == "member"
+                           else f"'member' role; you are '{held}'"))
 
 
 def _authenticate_lease(token, finished_ok):
@@ -209,7 +284,7 @@ def _authenticate(view):
     """The caller behind the credentials (and their role, for a route that declares one). A
     blocked client is refused whatever it sends; a failure with credentials present (malformed,
     unknown, revoked) counts against the client, a request without any does not."""
-    kind, role = view.auth
+    kind = view.auth[0]
     try:
         credential = _credential("update-token" if kind == "lease" else "token")
     except ApiError:
@@ -221,7 +296,7 @@ def _authenticate(view):
         if kind == "lease":
             _authenticate_lease(credential, getattr(view, "lease_finished_ok", False))
         else:
-            _authenticate_token(credential, role)
+            _authenticate_token(credential, view)
     except ApiError as err:
         if err.status == 401:
             _record_failure()

@@ -417,7 +417,7 @@ def issue(conn, issuer_row, request, claims):
         # Organization and team tokens need a name unique in their owner, deleted ones included.
         made["name"] = f"oidc-{secrets.token_hex(8)}"
         if request.token_type == "team":
-            team = queries.team_of_org(conn, org_name=request.org, team_name=request.team)
+            team = queries.team_by_name(conn, org_id=issuer_row["org_id"], name=request.team)
             if team is None:
                 raise OAuthError(400, "invalid_scope",
                                  f"organization '{request.org}' has no team '{request.team}'")

@@ -172,7 +172,8 @@ def _standard_errors(rule, view, auth, declaration, params):
         errors.add(400)
     if kind in ("token", "lease"):
         errors |= {401, 429}
-    if kind == "lease" or (kind == "token" and role is not None and ROLES[role] > ROLES["viewer"]):
+    if kind == "lease" or (kind == "token" and role is not None and ROLES[role] > ROLES["viewer"]) \
+            or getattr(view, "user_only", False):
         errors.add(403)
     if params or (kind == "token" and role is not None):
         errors.add(404)

@@ -8,6 +8,13 @@ start with one, see the last tests).
 An allowed caller must get past authorization: any status but 401/403/404 (a 400 or 409 for the
 minimal `{}` body is fine), and never a 5xx. A refused caller must get exactly the status its
 kind is due, never a 2xx.
+
+A second table (`TEAM_CALLERS`) puts the organization under defaultStackPermission "none" and
+calls every token route as members with each team grant on the stack of the URL, a viewer whose
+team may write, organization tokens (plain and admin), team tokens (with and without a grant)
+and an expired token. On a route whose URL names a stack, what each may do follows from its
+permission on that stack alone: a stack route that checked the organization role instead of
+the stack permission (or forgot the teams) fails it.
 """
 import datetime
 import json
@@ -19,7 +26,8 @@ from flask import Blueprint, jsonify
 
 from app import create_app
 from app.state.stored import EMPTY_DEPLOYMENT, StoredDeployment
-from app.auth import ROLES, authenticated, hash_token, new_token, requires_lease
+from app.auth import ROLES, STACK_PERMISSION, authenticated, hash_token, new_token, requires_lease
+from app.tokens import create_token
 from tests.support.apps import make_config
 from app.queries import queries
 from tests.support.routes import route_table, served
@@ -79,8 +87,9 @@ class World:
     token of an acme admin."""
 
     ORG, PROJECT, STACK, OTHER_STACK = "acme", "proj", "dev", "other"
-    # A tag of both stacks, a member of acme (the path values of tag and member routes).
-    TAG, MEMBER = "owner", "mona"
+    # A tag of both stacks, a member of acme, a team of acme with write on the stack (the path
+    # values of tag, member and team routes).
+    TAG, MEMBER, TEAM = "owner", "mona", "writers"
 
     def __init__(self, people, db):
         self.db = db
@@ -105,6 +114,26 @@ class World:
         self._first_version(self.STACK)
         self.update_id, self.lease = self._running_update(self.STACK)
         self.other_update_id, self.other_lease = self._running_update(self.OTHER_STACK)
+        self.org_token_id = self.team_token_id = None
+
+    def teams_and_tokens(self):
+        """Team `writers` (write on the stack), team `nogrant`, an organization token and a
+        token of `writers`: made on first need (most routes need none of them)."""
+        if self.org_token_id is not None:
+            return
+        admin = self.api["admin"]
+        for name in (self.TEAM, "nogrant"):
+            assert admin.post(f"/api/orgs/{self.ORG}/teams/pulumi",
+                              body={"name": name}).status_code == 201
+        assert admin.patch(f"/api/console/stacks/{self.ORG}/{self.PROJECT}/{self.STACK}/teams/"
+                           f"{self.TEAM}", body={"permissions": 102}).status_code == 204
+        with self.db:
+            org = queries.org_by_name(self.db, name=self.ORG)
+            team = queries.team_by_name(self.db, org_id=org["id"], name=self.TEAM)
+            self.org_token_id, _ = create_token(self.db, kind="organization", org_id=org["id"],
+                                                name="ci")
+            self.team_token_id, _ = create_token(self.db, kind="team", org_id=org["id"],
+                                                 team_id=team["id"], name="ci")
 
     def _oidc_issuer(self):
         """An OIDC issuer of acme with a static key set (nothing to fetch), and its policy."""
@@ -163,20 +192,26 @@ class World:
                         "WHERE id = %s", (self.update_id,))
 
     # The value of each path argument a route may have; a route with another one fails here.
-    def path_value(self, name, caller=None):
+    def path_value(self, name, caller=None, rule=""):
+        if name == "team" or (name == "token_id" and rule.startswith("/api/orgs/")):
+            self.teams_and_tokens()
         values = {
             "org": self.ORG, "project": self.PROJECT, "stack": self.STACK,
             "update_id": self.update_id, "version": "1", "kind": "update",
-            "tag_name": self.TAG, "login": self.MEMBER,
+            "tag_name": self.TAG, "login": self.MEMBER, "team": self.TEAM,
             # Routes about the caller's own tokens: the caller's token (any id for a caller
-            # without a valid one, who is refused first).
-            "token_id": str(self.token_id(caller)),
+            # without a valid one, who is refused first); an organization's or a team's: one
+            # of theirs.
+            "token_id": lambda: str(self.team_token_id if "/teams/" in rule
+                                    else self.org_token_id if rule.startswith("/api/orgs/")
+                                    else self.token_id(caller)),
             "issuer_id": self.issuer_id, "policy_id": self.policy_id,
         }
         if name not in values:
             pytest.fail(f"no fixture value for the path argument <{name}>: add one to "
                         "World.path_value in tests/test_authz_matrix.py")
-        return values[name]
+        value = values[name]
+        return value() if callable(value) else value
 
     def token_id(self, caller):
         token = self.tokens.get(caller)
@@ -202,13 +237,139 @@ class World:
         return {"Authorization": token} if token else {}
 
 
+# --- team grants and token kinds ---------------------------------------------------------------
+# Each caller: (the organization role it holds, its permission on the stack of the URL) with the
+# organization's defaultStackPermission at 0 ("none"); the expired token is refused whatever.
+TEAM_CALLERS = {
+    "member in no team": ("member", 0),
+    "member, team read": ("member", 101),
+    "member, team write": ("member", 102),
+    "member, team admin": ("member", 103),
+    "viewer, team write": ("viewer", 102),
+    "org token": ("member", 102),
+    "admin org token": ("admin", 103),
+    "team token": ("member", 102),
+    "team token without grant": ("member", 0),
+    "expired token": None,
+}
+NOT_PERSONAL = ("org token", "admin org token", "team token", "team token without grant")
+
+
+def add_team_callers(world, people):
+    """The callers of TEAM_CALLERS in `world`, with acme's default stack permission at none."""
+    world.teams_and_tokens()
+    admin, org = world.api["admin"], World.ORG
+    stack_teams = f"/api/console/stacks/{org}/{World.PROJECT}/{World.STACK}/teams/"
+    for team, permission, login in [("readers", 101, "rita"), (World.TEAM, 102, "will"),
+                                    ("admins", 103, "alma"), (World.TEAM, 102, "vic")]:
+        role = "viewer" if login == "vic" else "member"
+        world.tokens[{"rita": "member, team read", "will": "member, team write",
+                      "alma": "member, team admin", "vic": "viewer, team write"}[login]] = \
+            people.user(login, {org: role}).token
+        if team != World.TEAM:
+            assert admin.post(f"/api/orgs/{org}/teams/pulumi", body={"name": team}).status_code == 201
+            assert admin.patch(stack_teams + team, body={"permissions": permission}).status_code == 204
+        assert admin.patch(f"/api/orgs/{org}/teams/{team}",
+                           body={"memberAction": "add", "member": login}).status_code == 204
+    world.tokens["member in no team"] = people.user("nick", {org: "member"}).token
+    expired = people.user("ezra", {org: "admin"}).token
+    with world.db, world.db.cursor() as cur:
+        cur.execute("UPDATE access_tokens SET expires_at = now() - interval '1 second' "
+                    "WHERE token_hash = %s", (hash_token(expired),))
+        cur.execute("UPDATE organizations SET default_stack_permission = 0 WHERE name = %s",
+                    (org,))
+    world.tokens["expired token"] = expired
+    with world.db:
+        org_row = queries.org_by_name(world.db, name=org)
+        writers = queries.team_by_name(world.db, org_id=org_row["id"], name=World.TEAM)
+        nogrant = queries.team_by_name(world.db, org_id=org_row["id"], name="nogrant")
+        for caller, args in [
+            ("org token", {"kind": "organization", "name": "plain"}),
+            ("admin org token", {"kind": "organization", "name": "admin", "admin": True}),
+            ("team token", {"kind": "team", "team_id": writers["id"], "name": "t"}),
+            ("team token without grant", {"kind": "team", "team_id": nogrant["id"], "name": "t"}),
+        ]:
+            world.tokens[caller] = create_token(world.db, org_id=org_row["id"], **args)[1]
+
+
+def expected_for_team_caller(view, rule, caller, settings):
+    kind, role = view.auth
+    if TEAM_CALLERS[caller] is None:
+        return 401
+    if getattr(view, "user_only", False) and caller in NOT_PERSONAL:
+        return 403
+    if role is None:
+        return ALLOW
+    held, permission = TEAM_CALLERS[caller]
+    if {"org", "project", "stack"} <= set(rule.arguments):
+        needed = STACK_PERMISSION[role]
+        plaintext_role = getattr(view, "plaintext_role", None)
+        if plaintext_role and not settings.get(plaintext_role[1]):
+            needed = max(needed, STACK_PERMISSION[plaintext_role[0]])
+        if permission < STACK_PERMISSION["viewer"]:
+            return 404
+        return ALLOW if permission >= needed else 403
+    if getattr(view, "stack_action", None) == "create":
+        # membersCanCreateStacks is on (the default); viewers never create.
+        return ALLOW if held != "viewer" else 403
+    return ALLOW if ROLES[held] >= ROLES[role] else 403
+
+
+def snapshot(db):
+    """Copies of every table (in schema authz_snapshot) and the statement that puts them back:
+    a world made once, restored in milliseconds after a call that changed it."""
+    with db, db.cursor() as cur:
+        cur.execute("SELECT tablename FROM pg_tables "
+                    "WHERE schemaname = 'public' AND tablename <> 'schema_migrations'")
+        tables = [row["tablename"] for row in cur.fetchall()]
+        cur.execute("DROP SCHEMA IF EXISTS authz_snapshot CASCADE; CREATE SCHEMA authz_snapshot")
+        for table in tables:
+            cur.execute(f'CREATE TABLE authz_snapshot."{table}" AS SELECT * FROM "{table}"')
+    # Replica mode: no foreign key or append-only trigger fires meanwhile (as tests/conftest.py
+    # empties tables).
+    return "; ".join(["SET session_replication_role = replica"]
+                     + [f'DELETE FROM "{t}"; INSERT INTO "{t}" SELECT * FROM authz_snapshot."{t}"'
+                        for t in tables]
+                     + ["SET session_replication_role = DEFAULT"])
+
+
+def test_every_token_route_as_team_and_token_callers(app, people, db):
+    """Every caller of TEAM_CALLERS on every route taking an API token, over one world (put back
+    after each change that got through, so that every call meets the same world)."""
+    world = World(people, db)
+    add_team_callers(world, people)
+    restore = snapshot(db)
+    wrong, calls = [], 0
+    try:
+        for method, rule, view in route_table():
+            if getattr(view, "auth", ("token",))[0] != "token":
+                continue
+            rule, view = rule_of(app, method, rule.rule)
+            for caller in TEAM_CALLERS:
+                outcome = expected_for_team_caller(view, rule, caller, app.config)
+                response = call(app, world, method, rule, caller)
+                calls += 1
+                try:
+                    check(response, outcome, method, rule, caller)
+                except AssertionError as err:
+                    wrong.append(str(err).splitlines()[0])
+                if response.status_code < 300 and method not in ("GET", "HEAD"):
+                    with db, db.cursor() as cur:
+                        cur.execute(restore)
+    finally:
+        with db, db.cursor() as cur:
+            cur.execute("DROP SCHEMA IF EXISTS authz_snapshot CASCADE")
+    assert calls > 100
+    assert not wrong, f"{len(wrong)} of {calls} calls:\n" + "\n".join(wrong)
+
+
 def call(app, world, method, rule, caller):
     if caller == "expired lease":
         world.expire_lease()
     path = rule.rule
     for name in rule.arguments:
         # <name>, <int:name>, <any(a, b):name> ...: any converter.
-        path = re.sub(rf"<(?:[^<>:]+:)?{name}>", world.path_value(name, caller), path)
+        path = re.sub(rf"<(?:[^<>:]+:)?{name}>", world.path_value(name, caller, rule.rule), path)
     assert "<" not in path, f"unfilled path argument in {path}"
     client = app.test_client()
     headers = {"Accept": "application/vnd.pulumi+8", "Content-Type": "application/json"}

@@ -53,7 +53,8 @@ def seeded(people, db):
 def plan_of(db, user, **filters):
     params = {"login": user["login"], "user_id": user["id"], "organization": None,
               "project_name": None, "tag_name": None, "tag_value": None, "after_id": 0,
-              "page_size": 101, **filters}
+              "page_size": 101, "token_org_id": None, "token_permission": 102, "team_id": None,
+              **filters}
     with db.cursor() as cur:
         cur.execute("EXPLAIN (FORMAT JSON) " + queries.list_stacks.sql, params)
         plan = cur.fetchone()["QUERY PLAN"]

@@ -1,7 +1,7 @@
 """Stacks: create, read, delete, rename and tag (the Stack API contract and the CLI's forms)."""
 from flask import Blueprint, g, jsonify
 
-from .. import audit, stacks
+from .. import audit, stacks, teams
 from ..api import STACK, actor, parse_body, parse_query, stack_ref
 from ..auth import requires_role
 from ..db import transaction
@@ -14,16 +14,22 @@ bp = Blueprint("stacks", __name__, url_prefix="/api/stacks")
 
 
 @bp.post("/<org>/<project>")
-@requires_role("member")
+@requires_role("member", stack_action="create")
 @documented(body=schemas.create_stack, response=schemas.created_stack,
-            responses={409: "Conflict: the stack already exists"})
+            responses={400: "Bad Request: invalid names, or a team the organization does not have",
+                       409: "Conflict: the stack already exists"})
 def create_stack(org, project):
-    """Create a stack (and its project, and the organization's record of it)."""
+    """Create a stack (and its project, and the organization's record of it); the teams named
+    in `teams` get write permission on it."""
     check_path_names(project=project)
     body = parse_body(schemas.create_stack)
     name = body["stack_name"]
     with transaction() as conn:
         created = stacks.create_stack(conn, org, project, name, body["tags"], body.get("state"))
+        # `pulumi stack init --teams a --teams b`: those teams may read and update it; a stack a
+        # team token makes is its team's.
+        granted = set(body.get("teams") or []) | ({g.token["team"]} if g.token["team"] else set())
+        teams.grant_new_stack(conn, created["id"], granted)
         audit.record(conn, actor(), org, "stack.created", stack_ref(org, project, name),
                      f"created stack {stack_ref(org, project, name)}")
     return jsonify(schemas.created_stack.dump({
@@ -57,7 +63,7 @@ def get_stack(org, project, stack):
 
 
 @bp.delete(STACK)
-@requires_role("admin")
+@requires_role("admin", stack_action="delete")
 @documented(query=schemas.delete_stack_query, status=204, responses={
     400: stacks.STILL_HAS_RESOURCES + " (delete with ?force=true)",
     409: "Conflict: an update is in progress on this stack",

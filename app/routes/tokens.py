@@ -6,7 +6,7 @@ from flask import Blueprint, g, jsonify
 
 from .. import audit, tokens
 from ..api import actor, parse_body, parse_query, unix
-from ..auth import authenticated
+from ..auth import requires_user
 from ..db import transaction
 from ..openapi import documented
 from ..schemas import tokens as schemas
@@ -33,7 +33,7 @@ def token_of(row):
 
 
 @bp.get("")
-@authenticated
+@requires_user
 @documented(response=schemas.access_tokens)
 def list_tokens():
     """The caller's personal tokens (not their values), expired ones included."""
@@ -43,7 +43,7 @@ def list_tokens():
 
 
 @bp.post("")
-@authenticated
+@requires_user
 @documented(body=schemas.create_personal_token, query=schemas.create_token_query,
             response=schemas.created_token,
             responses={400: "Bad Request: invalid description or expiry"})
@@ -65,7 +65,7 @@ def create_token():
 
 
 @bp.delete("/<int:token_id>")
-@authenticated
+@requires_user
 @documented(status=204, responses={404: "Not Found: the caller has no such token"})
 def delete_token(token_id):
     """Revoke one of the caller's tokens: it is refused (401) from its next request on."""

@@ -3,7 +3,7 @@ capabilities (what the CLI may use)."""
 from flask import Blueprint, current_app, g, jsonify
 
 from .. import orgs
-from ..auth import authenticated, requires_role
+from ..auth import authenticated, requires_role, requires_user
 from ..capabilities import advertised
 from ..db import transaction
 from ..errors import ApiError
@@ -22,28 +22,37 @@ bp = Blueprint("user", __name__, url_prefix="/api")
 @documented(response=user_schemas.user)
 def get_user():
     """The caller and the organizations they belong to, with their role in each, their
-    personal one included (as Pulumi Cloud lists it)."""
-    user = g.user
-    with transaction() as conn:
-        found = queries.orgs_of_user(conn, user_id=user["id"])
-    # githubLogin must be non-empty for the user and every organization, or the CLI refuses.
-    return jsonify(user_schemas.user.dump({
-        "id": str(user["id"]),
+    personal one included (as Pulumi Cloud lists it). With an organization or team token: the
+    organization it acts as, its one organization, and `tokenInfo` (`pulumi whoami -v`)."""
+    user, token = g.user, g.token
+    if token["kind"] == "personal":
+        with transaction() as conn:
+            found = [(o["name"], o["role"]) for o in queries.orgs_of_user(conn, user_id=user["id"])]
+    else:
+        found = [(token["org"], "admin" if token["admin"] else "member")]
+    body = {
+        "id": str(user["id"] if user["id"] is not None else f"token-{user['token_id']}"),
+        # githubLogin must be non-empty for the user and every organization, or the CLI refuses.
         "github_login": user["login"],
         "name": user["name"] or user["login"],
         "email": user["email"],
         "avatar_url": "",
         "organizations": [
-            {"name": o["name"], "github_login": o["name"], "avatar_url": "",
-             "role": orgs.PULUMI_ROLE[o["role"]]}
-            for o in found
+            {"name": name, "github_login": name, "avatar_url": "", "role": orgs.PULUMI_ROLE[role]}
+            for name, role in found
         ],
         "identities": [],
         "site_admin": False,
         "has_mfa": False,
         "is_org_managed": False,
         "is_managed_by_multi_org": False,
-    }))
+    }
+    if token["kind"] != "personal":
+        # The SDK's TokenInfo requires all three; the CLI reads `team` first, then
+        # `organization` ("Token type: team: x" / "organization: y").
+        body["token_info"] = {"name": token["name"], "organization": token["org"],
+                              "team": token["team"] or ""}
+    return jsonify(user_schemas.user.dump(body))
 
 
 @bp.get("/user/organizations/default")
@@ -58,6 +67,7 @@ def default_org():
 
 @bp.post("/user/organizations/<org>/default")
 @requires_role("viewer")
+@requires_user
 @documented(status=204)
 def set_default_org(org):
     """Make an organization the caller belongs to their default."""
@@ -79,7 +89,8 @@ def capabilities():
 @documented(query=schemas.list_stacks_query, response=schemas.list_stacks,
             responses={400: "Bad Request: invalid continuationToken"})
 def list_stacks():
-    """The stacks the caller can see, filtered and paginated."""
+    """The stacks the caller can read (the same rule as GET of a stack), filtered and
+    paginated."""
     query = parse_query(schemas.list_stacks_query)
     after = query.get("continuation_token", "0")
     # ASCII digits that fit a stack id (str.isdigit() also takes '²', which int() refuses).
@@ -87,10 +98,14 @@ def list_stacks():
         raise ApiError(400, "Bad Request: invalid continuationToken")
     page_size = current_app.config["STACK_PAGE_SIZE"]
     with transaction() as conn:
+        token = g.token
         rows = list(queries.list_stacks(
             conn,
-            login=g.user["login"],
+            login=g.user["login"] if token["kind"] == "personal" else None,
             user_id=g.user["id"],
+            token_org_id=token["org_id"] if token["kind"] == "organization" else None,
+            token_permission=103 if token["admin"] else 102,
+            team_id=token["team_id"],
             organization=query.get("organization"),
             project_name=query.get("project"),
             tag_name=query.get("tag_name"),

@@ -1,14 +1,24 @@
 -- Authentication: each request's credentials resolved in one statement (one round trip, its own
 -- transaction), together with the failed-authentication block of the client (auth_failures.sql)
--- and, for API tokens, the caller's role in the organization of the URL. Nothing is cached
+-- and, for API tokens, the caller's role in the organization of the URL and their permission on
+-- the stack of the URL. Nothing is cached
 -- between requests: a revoked token or a removed membership counts from the next request.
 
 -- name: authenticate_token^
 -- One row always. retry_after: seconds the client must wait (it reached :failure_limit failed
 -- authentications in its window; 0 turns the check off), and then nothing else is looked up.
--- Otherwise the user behind the token (NULL id: unknown, revoked or expired), their role in :org_name
--- (a user is admin of the organization named after them; NULL: no membership, or no :org_name),
--- and last_used_at written at most once per :touch_seconds per token, in this same statement.
+-- Otherwise the token (NULL token_id: unknown, revoked or expired) and what it acts as: a user
+-- (personal token), an organization (token_org) or a team of one (token_team); last_used_at
+-- written at most once per :touch_seconds per token, in this same statement.
+-- With :org_name, the caller's role in that organization (NULL: none, or no such organization):
+-- a user's membership (admin of the organization named after them); an organization token's
+-- 'admin' or 'member' (its admin flag) in its own organization only; a team token's 'member'
+-- in its team's organization only. With :stack_name too, the caller's permission on that stack
+-- (Pulumi's 0 none, 101 read, 102 write, 103 admin): the union (the highest) of what the role
+-- gives and the grants of the caller's teams on the stack. The role gives: admin 103; member
+-- the organization's default_stack_permission; viewer that default but at most read; an
+-- organization token 102 (103 when admin); a team token nothing but its team's grants. The
+-- organization's members_can_create/delete_stacks come along for the routes that need them.
 WITH blocked AS (
     SELECT CAST(ceil(extract(epoch FROM window_start + make_interval(secs => :window_seconds)
                                         - now())) AS integer) AS retry_after
@@ -18,9 +28,13 @@ WITH blocked AS (
        AND failures >= :failure_limit
        AND window_start > now() - make_interval(secs => :window_seconds)
 ), caller AS (
-    SELECT u.id, u.login, u.name, u.email, t.id AS token_id
+    SELECT u.id, u.login, u.name, u.email, t.id AS token_id, t.kind AS token_kind,
+           t.name AS token_name, t.admin AS token_admin, t.org_id AS token_org_id,
+           t.team_id AS token_team_id, tor.name AS token_org, ttm.name AS token_team
       FROM access_tokens t
-      JOIN users u ON u.id = t.user_id
+      LEFT JOIN users u ON u.id = t.user_id
+      LEFT JOIN organizations tor ON tor.id = t.org_id
+      LEFT JOIN teams ttm ON ttm.id = t.team_id
      WHERE t.token_hash = :token_hash
        AND t.revoked_at IS NULL
        -- An expired token fails from its first request after the instant: no sweeper needed.
@@ -34,18 +48,68 @@ WITH blocked AS (
        -- On the row itself, so that a request that waited for another's touch skips its own.
        AND (t.last_used_at IS NULL
             OR t.last_used_at < now() - make_interval(secs => :touch_seconds))
+), org AS (
+    SELECT o.id, o.default_stack_permission, o.members_can_create_stacks,
+           o.members_can_delete_stacks
+      FROM organizations o
+     WHERE o.name = :org_name
+), held AS (
+    SELECT CASE
+             WHEN c.token_id IS NULL OR CAST(:org_name AS text) IS NULL THEN NULL
+             WHEN c.token_kind = 'organization' THEN
+                  CASE WHEN c.token_org_id = o.id THEN
+                       CASE WHEN c.token_admin THEN 'admin' ELSE 'member' END END
+             WHEN c.token_kind = 'team' THEN
+                  CASE WHEN c.token_org_id = o.id THEN 'member' END
+             WHEN c.login = :org_name THEN 'admin'
+             ELSE (SELECT m.role FROM memberships m WHERE m.org_id = o.id AND m.user_id = c.id)
+           END AS role
+      FROM (SELECT 1) AS one
+      LEFT JOIN caller c ON true
+      LEFT JOIN org o ON true
+), stack AS (
+    -- The stack of the URL, or the one a former name of it (a rename) still leads to.
+    (SELECT s.id
+       FROM org o
+       JOIN projects p ON p.org_id = o.id AND p.name = :project_name
+       JOIN stacks s ON s.project_id = p.id AND s.name = :stack_name
+      WHERE CAST(:stack_name AS text) IS NOT NULL)
+    UNION ALL
+    (SELECT a.stack_id
+       FROM org o
+       JOIN projects p ON p.org_id = o.id AND p.name = :project_name
+       JOIN stack_aliases a ON a.project_id = p.id AND a.name = :stack_name
+      WHERE CAST(:stack_name AS text) IS NOT NULL)
+    LIMIT 1
+), granted AS (
+    -- The highest grant on the stack of a team the caller is in (or, for a team token, of its
+    -- team). Grants and team members are of the stack's organization only (app/teams.py, and
+    -- team_members' foreign key to memberships).
+    SELECT max(tsp.permission) AS permission
+      FROM stack st
+      JOIN team_stack_permissions tsp ON tsp.stack_id = st.id
+      JOIN caller c ON true
+     WHERE (c.token_kind = 'team' AND tsp.team_id = c.token_team_id)
+        OR (c.token_kind = 'personal' AND EXISTS (
+                SELECT 1 FROM team_members tm
+                 WHERE tm.team_id = tsp.team_id AND tm.user_id = c.id))
 )
 SELECT (SELECT retry_after FROM blocked) AS retry_after,
-       c.id, c.login, c.name, c.email, c.token_id,
-       CASE WHEN c.id IS NULL OR CAST(:org_name AS text) IS NULL THEN NULL
-            WHEN c.login = :org_name THEN 'admin'
-            ELSE (SELECT m.role
-                    FROM organizations o
-                    JOIN memberships m ON m.org_id = o.id AND m.user_id = c.id
-                   WHERE o.name = :org_name)
-       END AS role
+       c.id, c.login, c.name, c.email, c.token_id, c.token_kind, c.token_name, c.token_admin,
+       c.token_org, c.token_team, c.token_org_id, c.token_team_id, h.role,
+       CASE WHEN h.role IS NULL OR CAST(:stack_name AS text) IS NULL THEN NULL
+            WHEN h.role = 'admin' THEN 103
+            WHEN c.token_kind = 'organization' THEN 102
+            ELSE greatest(CASE WHEN c.token_kind = 'team' THEN 0
+                               WHEN h.role = 'member' THEN o.default_stack_permission
+                               ELSE least(o.default_stack_permission, 101) END,
+                          coalesce((SELECT permission FROM granted), 0))
+       END AS stack_permission,
+       o.members_can_create_stacks, o.members_can_delete_stacks
   FROM (SELECT 1) AS one
-  LEFT JOIN caller c ON true;
+  LEFT JOIN caller c ON true
+  LEFT JOIN held h ON true
+  LEFT JOIN org o ON true;
 
 -- name: authenticate_lease^
 -- One row always: retry_after as above, then the update holding the lease token (NULL id: no

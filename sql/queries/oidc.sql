@@ -96,14 +96,6 @@ SELECT u.id, u.login, m.role
  WHERE o.name = :org_name
    AND u.login = :login;
 
--- name: team_of_org^
--- A team of :org_name by name, for a team token an exchange issues.
-SELECT t.id, t.org_id
-  FROM teams t
-  JOIN organizations o ON o.id = t.org_id
- WHERE o.name = :org_name
-   AND t.name = :team_name;
-
 -- name: set_token_origin!
 -- The ID token a token was exchanged for: its issuer and subject.
 UPDATE access_tokens

@@ -69,17 +69,35 @@ UPDATE stacks SET tags = :tags WHERE id = :stack_id;
 UPDATE stacks SET project_id = :project_id, name = :stack_name WHERE id = :stack_id;
 
 -- name: list_stacks
--- Stacks in the organizations the user belongs to (their personal one included), filtered, in
--- pages keyed on the stack id (ids never change and are never reused, so a page boundary holds
--- under concurrent inserts and deletes: no stack is listed twice or skipped).
+-- The stacks the caller can read, filtered, in pages keyed on the stack id (ids never change and
+-- are never reused, so a page boundary holds under concurrent inserts and deletes: no stack is
+-- listed twice or skipped). Readable follows the rule of sql/queries/auth.sql: in each of the
+-- caller's organizations their role gives a base permission (admin, and the personal
+-- organization :login, 103; member the organization's default; viewer that default but at most
+-- read; an organization token :token_permission in :token_org_id; a team token nothing in its
+-- team's organization), and a stack below read is listed only when one of the caller's teams
+-- (:user_id's, or the token's :team_id) has a grant on it.
 -- Driven from the caller's memberships (memberships_user, then the projects and stacks of those
 -- organizations through their unique indexes), so the cost follows the stacks the caller can see,
 -- not the size of the database; tests/test_stack_list_scale.py checks the plan. The page is cut
 -- before its last updates and resource counts are looked up, so those cost one lookup per row.
 WITH visible_orgs AS (
-    SELECT m.org_id AS id FROM memberships m WHERE m.user_id = :user_id
-     UNION
-    SELECT o.id FROM organizations o WHERE o.name = :login
+    SELECT id, max(base) AS base
+      FROM (SELECT m.org_id AS id,
+                   CASE m.role WHEN 'admin' THEN 103
+                               WHEN 'member' THEN o.default_stack_permission
+                               ELSE least(o.default_stack_permission, 101) END AS base
+              FROM memberships m
+              JOIN organizations o ON o.id = m.org_id
+             WHERE m.user_id = :user_id
+             UNION ALL
+            SELECT o.id, 103 FROM organizations o WHERE o.name = :login
+             UNION ALL
+            SELECT CAST(:token_org_id AS bigint), :token_permission
+             WHERE CAST(:token_org_id AS bigint) IS NOT NULL
+             UNION ALL
+            SELECT t.org_id, 0 FROM teams t WHERE t.id = :team_id) AS held
+     GROUP BY id
 ), page AS (
     SELECT s.id, o.name AS org_name, p.name AS project_name, s.name AS stack_name,
            s.tags, s.version, s.active_update_id
@@ -92,6 +110,12 @@ WITH visible_orgs AS (
        AND (CAST(:tag_name AS text) IS NULL OR s.tags ->> CAST(:tag_name AS text) IS NOT NULL)
        AND (CAST(:tag_value AS text) IS NULL OR s.tags ->> CAST(:tag_name AS text) = :tag_value)
        AND s.id > :after_id
+       AND (v.base >= 101
+            OR EXISTS (SELECT 1 FROM team_stack_permissions tsp
+                        WHERE tsp.stack_id = s.id
+                          AND (tsp.team_id = :team_id
+                               OR tsp.team_id IN (SELECT tm.team_id FROM team_members tm
+                                                   WHERE tm.user_id = :user_id))))
      ORDER BY s.id
      LIMIT :page_size
 )
