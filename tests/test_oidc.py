@@ -181,6 +181,8 @@ def test_organization_tokens_and_the_admin_permission(oidc_app, org, issuer, db)
     assert (row["kind"], row["admin"], row["org"], row["user_id"], row["oidc_subject"]) == (
         "organization", True, "acme", None, issuer.subject)
     assert row["name"].startswith("oidc-")
+    me = as_user(oidc_app, admin.get_json()["access_token"]).get_json()
+    assert me["tokenInfo"] == {"name": row["name"], "organization": "acme", "team": ""}
     plain = exchange(oidc_app, issuer.mint(ref="refs/heads/dev-1"))
     assert plain.status_code == 200
     assert token_row(db, exchanged_token_id(db))["admin"] is False
@@ -200,6 +202,8 @@ def test_team_tokens_name_their_team(oidc_app, org, issuer, db):
     assert granted.get_json()["scope"] == "team:platform"
     row = token_row(db, exchanged_token_id(db))
     assert (row["kind"], row["team"], row["org"]) == ("team", "platform", "acme")
+    me = as_user(oidc_app, granted.get_json()["access_token"]).get_json()
+    assert me["tokenInfo"]["team"] == "platform"
     refused(exchange(oidc_app, issuer.mint(), token_type="team", scope="team:ghosts"), 400,
             "invalid_scope", "no team 'ghosts'")
     refused(exchange(oidc_app, issuer.mint(), token_type="team", scope="team:ops"), 403,

@@ -60,6 +60,23 @@ def test_login_with_an_oidc_token_file_then_whoami_and_up(ci, issuer, service, t
     assert (initiator, result) == (member, "succeeded")
 
 
+def test_organization_and_team_logins_then_whoami(service, pulumi_bin, issuer, tmp_path):
+    org, admin = unique("org"), unique("a")
+    admin_api = HttpApi(service, service.user(admin, {org: "admin"}))
+    assert admin_api.post(f"/api/orgs/{org}/teams/pulumi",
+                          body={"name": "platform"}).status_code == 201
+    trust(admin_api, issuer, [allow("organization"), allow("team", teamName="platform")], org=org)
+    pulumi = Pulumi(pulumi_bin, service.url, None, tmp_path)
+    # The organization comes from the token's audience when --oidc-org is not given.
+    pulumi.run("login", service.url, "--oidc-token", issuer.mint(org=org))
+    whoami = pulumi.run("whoami", "-v").stdout
+    assert f"Token type: organization: {org}" in whoami
+    assert "Token name: oidc-" in whoami
+    pulumi.run("login", service.url, "--oidc-token", issuer.mint(org=org), "--oidc-org", org,
+               "--oidc-team", "platform")
+    assert "Token type: team: platform" in pulumi.run("whoami", "-v").stdout
+
+
 @pytest.mark.parametrize("token,message", [
     (lambda i, org: i.mint(org=org, ref="refs/heads/evil"), "access_denied"),
     (lambda i, org: i.mint(org=org, lifetime=-3600), "the token has expired"),
