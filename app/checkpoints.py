@@ -6,9 +6,9 @@ A save appends its edits to `checkpoint_deltas`; every CHECKPOINT_COMPACT_EVERY 
 the update ends) the current text is written whole into the checkpoint row (compaction). The text
 a worker saved last stays in its memory (`_TEXTS`, bounded): its next save starts from it, brought
 up to date with the deltas other workers saved meanwhile; a worker without it (or after a restart)
-rebuilds it from the row and the deltas. Every text is checked against the SHA-256 the CLI sent. Functions take the request's connection
-and never commit."""
-import hashlib
+rebuilds it from the row and the deltas. Every text is checked against the SHA-256 the CLI sent;
+the worker's text keeps hash midstates (`delta.EditableText`), so a save rewrites and rehashes it
+only from its first edit on. Functions take the request's connection and never commit."""
 import json
 import threading
 from collections import OrderedDict
@@ -25,8 +25,9 @@ LEASE_OVER = "Forbidden: the update's lease has expired or the update is over"
 
 
 class _Texts:
-    """update id -> (sequence, sha256, text) of the texts this worker saved last, least recently
-    used first, at most `limit` bytes in all."""
+    """update id -> (sequence, sha256, EditableText) of the texts this worker saved last, least
+    recently used first, at most `limit` bytes in all. A save takes its text out while it edits
+    it, so a reader never copies a half-edited text."""
 
     def __init__(self):
         self._entries = OrderedDict()
@@ -34,11 +35,19 @@ class _Texts:
         self._lock = threading.Lock()
 
     def get(self, update_id):
-        update_id = str(update_id)
         with self._lock:
-            found = self._entries.get(update_id)
-            if found is not None:
-                self._entries.move_to_end(update_id)
+            return self._touch(str(update_id))
+
+    def copy(self, update_id):
+        """(sequence, sha256, bytes of the text), or None."""
+        with self._lock:
+            found = self._touch(str(update_id))
+            return None if found is None else (found[0], found[1], found[2].bytes())
+
+    def take(self, update_id):
+        with self._lock:
+            found = self._entries.get(str(update_id))
+            self._drop(str(update_id))
             return found
 
     def put(self, update_id, sequence, sha256, text, limit):
@@ -55,6 +64,12 @@ class _Texts:
     def forget(self, update_id):
         with self._lock:
             self._drop(str(update_id))
+
+    def _touch(self, update_id):
+        found = self._entries.get(update_id)
+        if found is not None:
+            self._entries.move_to_end(update_id)
+        return found
 
     def _drop(self, update_id):
         found = self._entries.pop(update_id, None)
@@ -75,10 +90,9 @@ def _lock(conn, update_id):
 def save_verbatim(conn, update_id, stored, sequence):
     """A whole state's exact text: the text later deltas edit."""
     _lock(conn, update_id)
-    text = stored.text
-    sha256 = hashlib.sha256(text).hexdigest()
-    _write_whole(conn, update_id, stored, sequence, sha256)
-    _remember(update_id, sequence, sha256, text)
+    text = delta.EditableText(stored.text)
+    _write_whole(conn, update_id, stored, sequence, text.sha256)
+    _remember(update_id, sequence, text.sha256, text)
 
 
 def apply_delta(conn, update_id, sequence, edits, checkpoint_hash):
@@ -91,15 +105,18 @@ def apply_delta(conn, update_id, sequence, edits, checkpoint_hash):
     if sequence != state["checkpoint_sequence"] + 1 or state["checkpoint_sha256"] is None:
         raise ApiError(409, f"Conflict: checkpoint {sequence} does not follow the last one "
                             f"stored ({state['checkpoint_sequence']})")
+    text = _editable(conn, update_id, state)
     try:
-        edited = delta.apply_delta(_current_text(conn, update_id, state), edits)
+        sha256 = text.apply(edits)
     except delta.BadDelta as err:
+        _remember(update_id, state["checkpoint_sequence"], state["checkpoint_sha256"], text)
         raise ApiError(400, f"Bad Request: {err}") from None
-    if hashlib.sha256(edited).hexdigest() != checkpoint_hash:
+    if sha256 != checkpoint_hash:
+        # The text is dropped: it is neither the saved one nor one the CLI will build on.
         raise ApiError(400, "Bad Request: the edited checkpoint does not match its hash")
     compact_every = current_app.config["CHECKPOINT_COMPACT_EVERY"]
     if sequence - state["checkpoint_base_sequence"] >= compact_every:
-        _write_whole(conn, update_id, StoredDeployment(edited, state["resource_count"] or 0),
+        _write_whole(conn, update_id, StoredDeployment(text.bytes(), state["resource_count"] or 0),
                      sequence, checkpoint_hash)
     else:
         queries.insert_checkpoint_delta(conn, update_id=str(update_id), sequence=sequence,
@@ -108,8 +125,8 @@ def apply_delta(conn, update_id, sequence, edits, checkpoint_hash):
         queries.set_delta_state(conn, update_id=str(update_id), sequence=sequence,
                                 base_sequence=state["checkpoint_base_sequence"],
                                 sha256=checkpoint_hash)
-        metrics.observe_checkpoint(len(edited))
-    _remember(update_id, sequence, checkpoint_hash, edited)
+        metrics.observe_checkpoint(len(text))
+    _remember(update_id, sequence, checkpoint_hash, text)
 
 
 def compact(conn, update_id):
@@ -131,25 +148,46 @@ def current_text(conn, update_id):
 
 
 def _current_text(conn, update_id, state):
-    """The text as of state's checkpoint_sequence: this worker's text of an earlier save brought
-    up to date with the deltas saved since (by other workers), or else the checkpoint row with
-    every delta after it applied (checked against the hash of the last save)."""
-    sequence, sha256 = state["checkpoint_sequence"], state["checkpoint_sha256"]
-    cached = _TEXTS.get(update_id)
-    if cached is not None and cached[:2] == (sequence, sha256):
-        return cached[2]  # this worker's last save is the last save
-    if cached is not None and state["checkpoint_base_sequence"] <= cached[0] < sequence and (
-            queries.saved_text_sha256(conn, update_id=str(update_id), sequence=cached[0])
-            == cached[1]):
-        # This worker's text is the one saved then (not one a rolled-back save left it), and
-        # every later delta was checked against its hash when it was saved.
-        return _apply_saved_deltas(conn, update_id, cached[0], cached[2])
+    """The text (bytes) as of state's checkpoint_sequence, for a reader or a compaction: a copy of
+    this worker's text of that save or of an earlier one brought up to date, else rebuilt."""
+    cached = _TEXTS.copy(update_id)
+    if cached is not None and _usable(conn, update_id, state, cached):
+        return _apply_saved_deltas(conn, update_id, cached[0], cached[2], state)
+    return _rebuilt(conn, update_id, state).bytes()
+
+
+def _editable(conn, update_id, state):
+    """The text as of state's checkpoint_sequence for a save to edit: this worker's text, taken
+    out of the cache until the save is over, brought up to date with the deltas other workers
+    saved since; else rebuilt from the checkpoint row and every delta after it."""
+    cached = _TEXTS.take(update_id)
+    if cached is not None and _usable(conn, update_id, state, cached):
+        sequence, _, text = cached
+        for found in _saved_deltas(conn, update_id, sequence, state):
+            text.apply(json.loads(found["edits"]))
+        return text
+    return _rebuilt(conn, update_id, state)
+
+
+def _usable(conn, update_id, state, cached):
+    """Whether this worker's text is the last save's, or an earlier save's (not one a rolled-back
+    save left it) that the deltas saved since apply to: each was checked against its hash when
+    it was saved."""
+    sequence, sha256 = cached[:2]
+    if (sequence, sha256) == (state["checkpoint_sequence"], state["checkpoint_sha256"]):
+        return True
+    return state["checkpoint_base_sequence"] <= sequence < state["checkpoint_sequence"] and (
+        queries.saved_text_sha256(conn, update_id=str(update_id), sequence=sequence) == sha256)
+
+
+def _rebuilt(conn, update_id, state):
+    sequence = state["checkpoint_sequence"]
     row = queries.update_checkpoint_gz(conn, update_id=str(update_id))
     if row is None:
         raise ApiError(409, "Conflict: no checkpoint stored yet for this update")
-    text = _apply_saved_deltas(conn, update_id, state["checkpoint_base_sequence"],
-                               decompress(row["deployment_gz"]))
-    if hashlib.sha256(text).hexdigest() != sha256:
+    text = delta.EditableText(_apply_saved_deltas(
+        conn, update_id, state["checkpoint_base_sequence"], decompress(row["deployment_gz"]), state))
+    if text.sha256 != state["checkpoint_sha256"]:
         # Never expected (every delta was checked when saved): have the CLI resend it whole.
         current_app.logger.error("update %s: rebuilt checkpoint %s does not match its hash",
                                  update_id, sequence)
@@ -157,8 +195,14 @@ def _current_text(conn, update_id, state):
     return text
 
 
-def _apply_saved_deltas(conn, update_id, after, text):
-    for found in queries.checkpoint_deltas_after(conn, update_id=str(update_id), after=after):
+def _saved_deltas(conn, update_id, after, state):
+    if after >= state["checkpoint_sequence"]:
+        return []
+    return queries.checkpoint_deltas_after(conn, update_id=str(update_id), after=after)
+
+
+def _apply_saved_deltas(conn, update_id, after, text, state):
+    for found in _saved_deltas(conn, update_id, after, state):
         text = delta.apply_delta(text, json.loads(found["edits"]))
     return text
 

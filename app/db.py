@@ -188,6 +188,18 @@ def transaction():
                     conn.autocommit = True
 
 
+@contextlib.contextmanager
+def reading():
+    """The request's connection for a route that only reads, outside any transaction: each
+    statement commits by itself and sees its own snapshot, as it would inside a READ COMMITTED
+    transaction, without the BEGIN and COMMIT round trips. Never for a change, nor for reads
+    that must see one snapshot together (use transaction(), at REPEATABLE READ if need be)."""
+    conn = get_conn()
+    if not conn.autocommit:
+        raise RuntimeError("reading() inside a transaction")
+    yield conn
+
+
 def close_conn(exc=None):
     conn = g.pop("db", None)
     if conn is not None:

@@ -298,8 +298,8 @@ def closed_loop(world, service, bare, pg, seconds):
         # The counter is read by another connection: one transaction of its own per reading.
         result["xacts"] = (transactions(database_url) - before - 1) / requests
         results.append((name, result))
-    print(f"\nClosed loop: wrk -t2 -c16 -d{seconds}s, gunicorn -w {service.env['GUNICORN_WORKERS']} "
-          f"--threads {service.env['GUNICORN_THREADS']}")
+    print(f"\nClosed loop: wrk -t2 -c16 -d{seconds}s, gunicorn -w {service.workers} "
+          f"--threads {service.threads}")
     print(f"{'request':44} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'xact/req':>8} "
           f"{'app CPU ms/req':>14} {'db CPU ms/req':>13}")
     for name, r in results:

@@ -332,17 +332,18 @@ def test_a_delta_after_the_update_ended_is_refused_and_changes_nothing(member, a
 
 def test_a_worker_with_an_earlier_text_catches_up_with_the_deltas_saved_elsewhere(member):
     from app import checkpoints
+    from app.state.delta import EditableText
 
     op = Operation(member)
     op.start()
     steps = texts(4)
     verbatim(op, steps[0], 1)
     delta(op, steps[0], steps[1], 2)
-    earlier = checkpoints._TEXTS.get(op.id)
-    assert earlier[0] == 2
+    sequence, sha256, earlier = checkpoints._TEXTS.copy(op.id)
+    assert (sequence, earlier) == (2, steps[1])
     delta(op, steps[1], steps[2], 3)
     # As if save 3 had reached the other worker: this one still holds the text of save 2.
-    checkpoints._TEXTS.put(op.id, *earlier, limit=1 << 30)
+    checkpoints._TEXTS.put(op.id, sequence, sha256, EditableText(earlier), limit=1 << 30)
     assert delta(op, steps[2], steps[3], 4).status_code == 204
     assert checkpoints._TEXTS.get(op.id)[0] == 4
     assert member.get(f"{STACK}/export").get_data() == steps[3]

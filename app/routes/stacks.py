@@ -4,7 +4,7 @@ from flask import Blueprint, g, jsonify
 from .. import audit, stacks, teams
 from ..api import STACK, actor, parse_body, parse_query, stack_ref
 from ..auth import requires_role
-from ..db import transaction
+from ..db import reading, transaction
 from ..errors import ApiError
 from ..openapi import documented
 from ..schemas import stacks as schemas
@@ -57,7 +57,7 @@ def project_exists(org, project):
 @documented(response=schemas.stack)
 def get_stack(org, project, stack):
     """A stack, its tags, version and any running operation."""
-    with transaction() as conn:
+    with reading() as conn:
         row = stacks.load_stack(conn, org, project, stack)
     return jsonify(schemas.stack.dump(schemas.stack_of_row(row)))
 

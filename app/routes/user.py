@@ -5,7 +5,7 @@ from flask import Blueprint, current_app, g, jsonify
 from .. import orgs
 from ..auth import authenticated, requires_role, requires_user
 from ..capabilities import advertised
-from ..db import transaction
+from ..db import reading, transaction
 from ..errors import ApiError
 from ..openapi import documented
 from ..queries import queries
@@ -97,7 +97,7 @@ def list_stacks():
     if not (after.isascii() and after.isdigit() and len(after) <= 18):
         raise ApiError(400, "Bad Request: invalid continuationToken")
     page_size = current_app.config["STACK_PAGE_SIZE"]
-    with transaction() as conn:
+    with reading() as conn:
         token = g.token
         rows = list(queries.list_stacks(
             conn,
