@@ -53,7 +53,7 @@ class OAuthError(Exception):
         self.description = description
 
 
-# --- issuers ----------------------------------------------------------------------------------------
+# --- issuers --------------------------------------------------------------------------------------
 
 def check_jwks(document):
     """A static JWK Set given at registration: at least one usable signing key."""
@@ -128,7 +128,7 @@ def delete_issuer(conn, org, issuer_id):
                   org, issuer_id)
 
 
-# --- policies ---------------------------------------------------------------------------------------
+# --- policies -------------------------------------------------------------------------------------
 
 def policy_of_issuer(conn, org, issuer_id):
     return _found(queries.oidc_policy_of_issuer(conn, org_name=org, issuer_id=str(issuer_id)),
@@ -240,7 +240,7 @@ def decide(policies, request, claims):
     return True, ""
 
 
-# --- the exchange -----------------------------------------------------------------------------------
+# --- the exchange ---------------------------------------------------------------------------------
 
 @dataclasses.dataclass
 class Request:
@@ -317,7 +317,8 @@ def _expiration(value):
     """Seconds, as a number (auth-actions) or a string of digits (the CLI); default 2 h."""
     if value is None or value == "":
         return DEFAULT_EXPIRATION
-    if isinstance(value, str) and value.strip().isdigit() and len(value) < 12:
+    # ASCII digits only: str.isdigit() also takes '²', which int() refuses.
+    if isinstance(value, str) and value.isascii() and value.strip().isdigit() and len(value) < 12:
         value = int(value)
     if isinstance(value, float) and value.is_integer():
         value = int(value)

@@ -61,7 +61,8 @@ class Fetcher:
         for info in infos:
             address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
             if not address.is_global or address.is_multicast:
-                raise KeysUnavailable(f"{parts.hostname} resolves to a non-public address ({address})")
+                raise KeysUnavailable(
+                    f"{parts.hostname} resolves to a non-public address ({address})")
 
     def get_json(self, url):
         self.check_url(url)

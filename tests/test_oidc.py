@@ -74,7 +74,7 @@ def audit_events(db, org="acme"):
         return [(r["event"], r["actor_name"], r["description"]) for r in cur.fetchall()]
 
 
-# --- exchanges that succeed -------------------------------------------------------------------------
+# --- exchanges that succeed -----------------------------------------------------------------------
 
 def test_cli_form_exchange_issues_a_personal_token_with_its_origin(oidc_app, org, issuer, db):
     trust(org["admin"], issuer, [allow("personal", userLogin="mona")])
@@ -210,7 +210,7 @@ def test_team_tokens_name_their_team(oidc_app, org, issuer, db):
             "access_denied")
 
 
-# --- refusals ---------------------------------------------------------------------------------------
+# --- refusals -------------------------------------------------------------------------------------
 
 @pytest.fixture
 def trusted(oidc_app, org, issuer):
@@ -253,6 +253,7 @@ MONA = {"token_type": "personal", "scope": "user:mona"}
     (lambda i: i.mint(), {**MONA, "audience": None}, 400, "invalid_request", "audience"),
     (lambda i: i.mint(), {**MONA, "expiration": "soon"}, 400, "invalid_request", "expiration"),
     (lambda i: i.mint(), {**MONA, "expiration": "0"}, 400, "invalid_request", "expiration"),
+    (lambda i: i.mint(), {**MONA, "expiration": "²"}, 400, "invalid_request", "expiration"),
     (lambda i: i.mint(), {"token_type": "runner", "scope": "runner:r"}, 400, "invalid_request",
      "runner"),
     (lambda i: i.mint(), {"token_type": "personal", "scope": "team:x"}, 400, "invalid_scope", ""),
@@ -263,8 +264,8 @@ MONA = {"token_type": "personal", "scope": "user:mona"}
         "wrong audience", "expired", "issued in the future", "no subject", "forged RSA",
         "forged EC", "alg none", "HMAC with the public key", "unknown kid", "malformed",
         "garbage segments", "oversized", "refresh grant", "SAML subject", "bare audience",
-        "no audience", "expiration not a number", "expiration zero", "runner", "scope mismatch",
-        "non-member", "unknown token type"])
+        "no audience", "expiration not a number", "expiration zero", "expiration superscript",
+        "runner", "scope mismatch", "non-member", "unknown token type"])
 def test_exchange_refused(oidc_app, trusted, make, fields, status, error, contains):
     refused(exchange(oidc_app, make(trusted), **fields), status, error, contains)
     refused(exchange(oidc_app, make(trusted), form=False, **fields), status, error, contains)
@@ -306,7 +307,7 @@ def test_bodies_the_route_cannot_read(oidc_app):
             "invalid_request", "too large")
 
 
-# --- policies: the rule language ---------------------------------------------------------------------
+# --- policies: the rule language ------------------------------------------------------------------
 
 @pytest.mark.parametrize("pattern,value,matches", [
     ("repo:acme/*", "repo:acme/infra:ref:main", True),
@@ -350,7 +351,7 @@ def test_invalid_policies_are_refused(org, issuer, policy, message):
     assert message in response.get_json()["message"]
 
 
-# --- trust configuration -----------------------------------------------------------------------------
+# --- trust configuration --------------------------------------------------------------------------
 
 def test_issuer_lifecycle_is_admin_only_and_audited(org, issuer, db):
     admin = org["admin"]

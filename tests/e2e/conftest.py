@@ -16,10 +16,11 @@ def pulumi_bin():
 @pytest.fixture(scope="session")
 def service(postgres):
     # Deltas from the first byte, so that the delta mode of small test stacks sends deltas; the
-    # OIDC tests' identity provider is plain http on 127.0.0.1.
+    # OIDC tests' identity provider is plain http on 127.0.0.1, and rotates its key at once.
     svc = Service(pg.create_database(postgres.url(), prefix="e2e_"),
                   env={"DELTA_CHECKPOINT_CUTOFF_BYTES": "0", "OIDC_ALLOW_HTTP": "true",
-                       "OIDC_ALLOW_PRIVATE_NETWORKS": "true"}).start()
+                       "OIDC_ALLOW_PRIVATE_NETWORKS": "true",
+                       "OIDC_JWKS_REFRESH_SECONDS": "0"}).start()
     yield svc
     svc.stop()
 

@@ -77,15 +77,40 @@ def test_organization_and_team_logins_then_whoami(service, pulumi_bin, issuer, t
     assert "Token type: team: platform" in pulumi.run("whoami", "-v").stdout
 
 
+@pytest.fixture(scope="module")
+def stranger():
+    """An identity provider no organization trusts."""
+    with Issuer() as idp:
+        yield idp
+
+
 @pytest.mark.parametrize("token,message", [
-    (lambda i, org: i.mint(org=org, ref="refs/heads/evil"), "access_denied"),
-    (lambda i, org: i.mint(org=org, lifetime=-3600), "the token has expired"),
-    (lambda i, org: i.forged(org=org), "signature does not verify"),
-], ids=["policy deny", "expired", "forged"])
-def test_refused_oidc_login_prints_the_services_error(ci, issuer, service, token, message):
-    result = ci["pulumi"].run("login", service.url, "--oidc-token", token(issuer, ci["org"]),
+    (lambda i, s, org: i.mint(org=org, ref="refs/heads/evil"), "access_denied"),
+    (lambda i, s, org: i.mint(org=org, aud="https://elsewhere"), "audience"),
+    (lambda i, s, org: i.mint(org=org, lifetime=-3600), "the token has expired"),
+    (lambda i, s, org: s.mint(org=org), "not trusted by organization"),
+    (lambda i, s, org: i.forged(org=org), "signature does not verify"),
+    (lambda i, s, org: i.unsigned(org=org), "signed with 'none'"),
+], ids=["policy deny", "wrong audience", "expired", "unregistered issuer", "forged", "alg none"])
+def test_refused_oidc_login_prints_the_services_error(ci, issuer, stranger, service, token,
+                                                      message):
+    jwt = token(issuer, stranger, ci["org"])
+    result = ci["pulumi"].run("login", service.url, "--oidc-token", jwt,
                               "--oidc-org", ci["org"], "--oidc-user", ci["member"], check=False)
     assert result.returncode != 0
     assert "OIDC token exchange failed" in result.output
     assert message in result.output
     assert not (ci["pulumi"].home / ".pulumi" / "credentials.json").exists()
+
+
+def test_login_after_the_issuer_rotated_its_key(ci, service):
+    with Issuer() as idp:
+        admin = HttpApi(service, service.user(unique("a"), {ci["org"]: "admin"}))
+        trust(admin, idp, [allow("personal", userLogin=ci["member"])], org=ci["org"],
+              name="rotating")
+        login = ("login", service.url, "--oidc-org", ci["org"], "--oidc-user", ci["member"])
+        ci["pulumi"].run(*login, "--oidc-token", idp.mint(org=ci["org"]))
+        fetched = idp.served["/keys"]
+        kid = idp.rotate()
+        ci["pulumi"].run(*login, "--oidc-token", idp.mint(kid=kid, org=ci["org"]))
+        assert idp.served["/keys"] == fetched + 1
