@@ -14,7 +14,8 @@ GRANTS = {READ: "read", WRITE: "write", ADMIN: "admin"}
 MEMBER_ACTIONS = ("add", "remove", "promote", "demote")
 
 
-def _team(conn, org_row, name):
+def get(conn, org_row, name):
+    """The team (404 when the organization has none of that name)."""
     team = queries.team_by_name(conn, org_id=org_row["id"], name=name)
     if team is None:
         raise ApiError(404, f"Not Found: organization '{org_row['name']}' has no team '{name}'")
@@ -51,7 +52,7 @@ def create(conn, org, name, display_name, description):
 
 def find(conn, org_row, name):
     """The team with its members and its grants on stacks."""
-    team = dict(_team(conn, org_row, name))
+    team = dict(get(conn, org_row, name))
     team["members"] = list(queries.team_members(conn, team_id=team["id"]))
     team["stacks"] = list(queries.team_stacks(conn, team_id=team["id"]))
     return team
@@ -59,13 +60,13 @@ def find(conn, org_row, name):
 
 def delete(conn, org, name):
     """Delete a team: its grants go, and its tokens are revoked (refused from the next request)."""
-    team = _team(conn, lock_org(conn, org), name)
+    team = get(conn, lock_org(conn, org), name)
     queries.revoke_team_tokens(conn, team_id=team["id"])
     queries.delete_team(conn, team_id=team["id"])
 
 
 def describe(conn, org, name, display_name, description):
-    team = _team(conn, lock_org(conn, org), name)
+    team = get(conn, lock_org(conn, org), name)
     queries.update_team(conn, team_id=team["id"], display_name=display_name,
                         description=description)
 
@@ -74,7 +75,7 @@ def member_action(conn, org, name, action, login):
     """Add or remove a member of the organization to or from the team, or make them the team's
     admin (promote) or a plain member again (demote)."""
     org_row = lock_org(conn, org)
-    team = _team(conn, org_row, name)
+    team = get(conn, org_row, name)
     user = queries.user_by_login(conn, login=login)
     if user is None:
         raise ApiError(404, f"Not Found: user '{login}' not found")
@@ -105,7 +106,7 @@ def change_stack_grant(conn, org, name, project, stack, permission, how):
     """`how`: "add" (409 when the team has a grant on the stack), "edit" (404 when it has none),
     "set" (either; permission 0 removes the grant) or "remove"."""
     org_row = lock_org(conn, org)
-    team = _team(conn, org_row, name)
+    team = get(conn, org_row, name)
     stack_id = _stack_id(conn, org, project, stack)
     ref = stack_ref(org, project, stack)
     if how == "remove" or (how == "set" and permission == 0):

@@ -1,5 +1,6 @@
 """Pulumi's official Python client (PyPI `pulumi-cloud-sdk`) against a real gunicorn: each
-answer of the organization, member, role, token, tag and update-info routes decodes into the
+answer of the organization, member, role, team, team stack permission, token (personal,
+organization, team), tag and update-info routes decodes into the
 SDK's model (the SDK refuses missing required fields and unknown enum values).
 
 The generated operations send `Accept: application/json`; the service requires Pulumi's
@@ -15,18 +16,28 @@ import pytest
 from pulumi_cloud_sdk import ApiClient, Configuration
 from pulumi_cloud_sdk.apis import MiscellaneousApi, OrganizationsApi, StacksApi, UsersApi
 from pulumi_cloud_sdk.models import (
+    AccessTokenType,
     AddOrganizationMemberRequest,
     AuthPolicyDefinition,
     AuthPolicyUpdateRequest,
+    CreateOrgAccessTokenRequest,
     CreatePersonalAccessTokenRequest,
+    CreatePulumiTeamRequest,
+    CreateTeamAccessTokenRequest,
+    MemberAction,
     OidcIssuerRegistrationRequest,
     OidcIssuerUpdateRequest,
     OrganizationRole,
     PermissionDescriptorUXPurpose,
     StackPermission,
     StackTag,
+    TeamKind,
+    TeamRole,
+    TeamStackPermission,
     UpdateOrganizationMemberRequest,
     UpdateOrganizationRequest,
+    UpdateTeamRequest,
+    UpdateTeamStackPermissionsRequest,
 )
 
 from app.db import connect
@@ -257,3 +268,58 @@ def test_oidc_issuers_policies_and_the_exchange(org, served):
         assert admin.orgs.get_oidc_issuer(name, created.id).last_used
         admin.orgs.delete_oidc_issuer(name, created.id)
         refused(lambda: admin.orgs.get_oidc_issuer(name, created.id), 404)
+def test_teams_and_team_stack_permissions(org):
+    stack_with_an_update(org)
+    name, admin = org["name"], org["admin"]
+    created = admin.orgs.create_pulumi_team(
+        name, CreatePulumiTeamRequest(name="ops", display_name="Ops", description="on call"))
+    assert (created.kind, created.name, created.members) == (TeamKind.Pulumi, "ops", [])
+    admin.orgs.update_team(name, "ops", UpdateTeamRequest(member_action=MemberAction.Add,
+                                                          member=org["viewer"].login))
+    admin.orgs.update_team(name, "ops", UpdateTeamRequest(add_stack_permission=TeamStackPermission(
+        project_name="proj", stack_name="dev", permission=StackPermission.Read)))
+    admin.stacks.update_team_stack_permissions(
+        name, "proj", "dev", "ops", UpdateTeamStackPermissionsRequest(permissions=StackPermission(102)))
+    team = org["member"].orgs.get_team(name, "ops")
+    assert [(m.github_login, m.role) for m in team.members] == [(org["viewer"].login,
+                                                                 TeamRole.Member)]
+    assert [(s.stack_name, s.permission) for s in team.stacks] == [("dev", StackPermission.Write)]
+    assert [t.user_role for t in org["viewer"].orgs.list_teams(name).teams] == [TeamRole.Member]
+    teams = org["viewer"].stacks.list_stack_teams(name, "proj", "dev")
+    assert teams.project_name == "proj"
+    assert [(t.name, t.permission, t.is_member) for t in teams.teams] == [
+        ("ops", StackPermission.Write, True)]
+    # The viewer's team may write: the union of role and grants.
+    org["viewer"].stacks.add_stack_tag(name, "proj", "dev", StackTag(name="by", value="viewer"))
+    refused(lambda: org["member"].orgs.delete_team(name, "ops"), 403)
+    admin.orgs.delete_team(name, "ops")
+    refused(lambda: org["viewer"].stacks.add_stack_tag(name, "proj", "dev",
+                                                      StackTag(name="again", value="x")), 403)
+
+
+def test_org_and_team_tokens(org, served):
+    gunicorn = served[0]
+    name, admin = org["name"], org["admin"]
+    created = admin.orgs.create_org_token(
+        name, CreateOrgAccessTokenRequest(description="ci", expires=0, name="ci", admin=False),
+        reason="test")
+    as_org = Client(gunicorn.url, created.token_value, name)
+    user = as_org.users.get_current_user()
+    assert user.github_login == name and (user.token_info.name, user.token_info.organization) == (
+        "ci", name)
+    (listed,) = admin.orgs.list_org_tokens(name).tokens
+    assert (listed.id, listed.name, listed.admin, listed.type) == (
+        created.id, "ci", False, AccessTokenType.Organization)
+    admin.orgs.create_pulumi_team(name, CreatePulumiTeamRequest(name="ops", display_name="",
+                                                                description=""))
+    team_token = admin.orgs.create_team_token(
+        name, "ops", CreateTeamAccessTokenRequest(description="", expires=0, name="t"))
+    as_team = Client(gunicorn.url, team_token.token_value, name)
+    assert as_team.users.get_current_user().token_info.team == "ops"
+    assert [t.type for t in admin.orgs.list_team_tokens(name, "ops").tokens] == [
+        AccessTokenType.Team]
+    admin.orgs.delete_team_token(name, "ops", team_token.id)
+    admin.orgs.delete_org_token(name, created.id)
+    refused(as_org.users.get_current_user, 401)
+    refused(as_team.users.get_current_user, 401)
+    refused(lambda: org["member"].orgs.list_org_tokens(name), 403)

@@ -183,6 +183,12 @@ def test_organization_tokens_and_the_admin_permission(oidc_app, org, issuer, db)
     assert row["name"].startswith("oidc-")
     me = as_user(oidc_app, admin.get_json()["access_token"]).get_json()
     assert me["tokenInfo"] == {"name": row["name"], "organization": "acme", "team": ""}
+    # In the organization's token list with its origin, and revocable there.
+    (listed,) = org["admin"].get("/api/orgs/acme/tokens").get_json()["tokens"]
+    assert (listed["name"], listed["admin"], listed["description"]) == (
+        row["name"], True, f"OIDC: {issuer.subject} via ci")
+    assert org["admin"].delete(f"/api/orgs/acme/tokens/{listed['id']}").status_code == 204
+    assert as_user(oidc_app, admin.get_json()["access_token"]).status_code == 401
     plain = exchange(oidc_app, issuer.mint(ref="refs/heads/dev-1"))
     assert plain.status_code == 200
     assert token_row(db, exchanged_token_id(db))["admin"] is False

@@ -33,6 +33,19 @@ class CreatePersonalTokenSchema(Base):
                              validate=validate.Range(min=0, max=MAX_UNIX))
 
 
+class CreateTeamTokenSchema(CreatePersonalTokenSchema):
+    # 1 to 40 characters, unique among the owner's tokens (app/tokens.py).
+    name = fields.String(required=True, validate=[NO_NUL, validate.Length(min=1, max=40)])
+
+
+class CreateOrgTokenSchema(CreateTeamTokenSchema):
+    admin = fields.Boolean(load_default=False, allow_none=True)
+    # A custom role for the token: this service has none (null, as the SDK sends it, is fine).
+    role_id = fields.String(data_key="roleID", allow_none=True,
+                            validate=validate.Length(max=0, error="custom roles are not "
+                                                                  "supported"))
+
+
 class CreateTokenQuerySchema(Base):
     # Why the token is made, for the audit record Pulumi keeps; accepted and not stored yet.
     reason = text_field()
@@ -46,4 +59,6 @@ class CreatedTokenSchema(Base):
 access_tokens = AccessTokensSchema()
 create_personal_token = CreatePersonalTokenSchema()
 create_token_query = CreateTokenQuerySchema()
+create_org_token = CreateOrgTokenSchema()
+create_team_token = CreateTeamTokenSchema()
 created_token = CreatedTokenSchema()

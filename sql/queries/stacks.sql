@@ -105,17 +105,25 @@ WITH visible_orgs AS (
       JOIN organizations o ON o.id = v.id
       JOIN projects p ON p.org_id = o.id
       JOIN stacks s ON s.project_id = p.id
+      -- A grant matters only in an organization whose role gives less than read: looked up
+      -- per stack there (team_stack_permissions_stack), never as a set the planner could hash
+      -- and join the other way round.
+      LEFT JOIN LATERAL (
+          SELECT 1 AS found
+            FROM team_stack_permissions tsp
+           WHERE v.base < 101
+             AND tsp.stack_id = s.id
+             AND (tsp.team_id = :team_id
+                  OR EXISTS (SELECT 1 FROM team_members tm
+                              WHERE tm.team_id = tsp.team_id AND tm.user_id = :user_id))
+           LIMIT 1
+      ) granted ON true
      WHERE (CAST(:organization AS text) IS NULL OR o.name = :organization)
        AND (CAST(:project_name AS text) IS NULL OR p.name = :project_name)
        AND (CAST(:tag_name AS text) IS NULL OR s.tags ->> CAST(:tag_name AS text) IS NOT NULL)
        AND (CAST(:tag_value AS text) IS NULL OR s.tags ->> CAST(:tag_name AS text) = :tag_value)
        AND s.id > :after_id
-       AND (v.base >= 101
-            OR EXISTS (SELECT 1 FROM team_stack_permissions tsp
-                        WHERE tsp.stack_id = s.id
-                          AND (tsp.team_id = :team_id
-                               OR tsp.team_id IN (SELECT tm.team_id FROM team_members tm
-                                                   WHERE tm.user_id = :user_id))))
+       AND (v.base >= 101 OR granted.found IS NOT NULL)
      ORDER BY s.id
      LIMIT :page_size
 )
