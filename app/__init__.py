@@ -1,8 +1,8 @@
 """The Pulumi Service backend: create_app() reads like the table of contents of the service."""
 from flask import Flask
 
-from . import (auth, console, db, errors, logs, migrate, observability, openapi, secrets,
-               server_header)
+from . import (auth, console, db, errors, logs, migrate, observability, oidc_keys, openapi,
+               secrets, server_header)
 from .bodies import BodyLimitMiddleware
 from .config import Config
 
@@ -26,10 +26,11 @@ def create_app(config=None):
     observability.init_app(app)
     auth.init_app(app)
     secrets.init_app(app)
+    oidc_keys.init_app(app)
 
     from .routes import (
-        audit as audit_routes, health, history, openapi as openapi_routes, orgs,
-        secrets as secrets_routes, stacks, teams, tokens, updates, user, webhooks,
+        audit as audit_routes, health, history, oidc as oidc_routes, openapi as openapi_routes,
+        orgs, secrets as secrets_routes, stacks, teams, tokens, updates, user, webhooks,
     )
     app.register_blueprint(health.bp)
     app.register_blueprint(user.bp)
@@ -43,6 +44,7 @@ def create_app(config=None):
     app.register_blueprint(openapi_routes.bp)
     app.register_blueprint(audit_routes.bp)
     app.register_blueprint(webhooks.bp)
+    app.register_blueprint(oidc_routes.bp)
     # The web console: HTML pages for people, at the paths the CLI prints (after the API's
     # blueprints; its organization segment never takes a path of theirs).
     console.init_app(app)

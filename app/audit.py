@@ -85,6 +85,23 @@ EVENT_TYPES = {
                                  requires_org_admin=True),
     "webhook.deleted": EventType("Webhook Deleted", "A webhook was deleted.",
                                  requires_org_admin=True),
+    "oidc.issuer_registered": EventType("OIDC Issuer Registered", "An OIDC issuer was trusted: "
+                                        "its ID tokens may be exchanged as its auth policy "
+                                        "allows.", requires_org_admin=True, severity=7),
+    "oidc.issuer_updated": EventType("OIDC Issuer Updated", "An OIDC issuer's name, key set, "
+                                     "thumbprints or maximum token lifetime changed.",
+                                     requires_org_admin=True, severity=5),
+    "oidc.issuer_deleted": EventType("OIDC Issuer Deleted", "An OIDC issuer is no longer "
+                                     "trusted.", requires_org_admin=True, severity=5),
+    "oidc.policy_updated": EventType("OIDC Auth Policy Updated", "The rules deciding which "
+                                     "tokens an OIDC issuer's ID tokens are exchanged for "
+                                     "changed.", requires_org_admin=True, severity=7),
+    "oidc.token_exchanged": EventType("OIDC Token Exchanged", "An ID token of a trusted issuer "
+                                      "was exchanged for an access token (its id, never the "
+                                      "token).", severity=5),
+    "oidc.exchange_refused": EventType("OIDC Token Exchange Refused", "A genuine ID token of a "
+                                       "trusted issuer was refused by the issuer's auth "
+                                       "policy.", authentication_failure=True, severity=5),
     "team.created": EventType("Team Created", "A team was created.", requires_org_admin=True),
     "team.deleted": EventType("Team Deleted", "A team was deleted (its grants went, its tokens "
                               "were revoked).", requires_org_admin=True, severity=5),

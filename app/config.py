@@ -135,5 +135,18 @@ class Config:
         # `pulumi-service serve` starts one delivery worker beside gunicorn (off: run
         # `pulumi-service worker` yourself, on as many hosts as you like).
         self.WEBHOOK_WORKER_IN_SERVE = _bool("WEBHOOK_WORKER_IN_SERVE", True)
+        # OIDC token exchange (POST /api/oauth/token, see app/oidc.py). Issuers' discovery
+        # documents and key sets are fetched over HTTPS from public addresses only; these two
+        # allow plain http and loopback/private addresses (a test issuer, an internal IdP).
+        self.OIDC_ALLOW_HTTP = _bool("OIDC_ALLOW_HTTP", False)
+        self.OIDC_ALLOW_PRIVATE_NETWORKS = _bool("OIDC_ALLOW_PRIVATE_NETWORKS", False)
+        # Timeout of one fetch (seconds); how long a fetched key set is used (seconds); how
+        # often at most a token naming an unknown key makes the set be fetched again (seconds).
+        self.OIDC_FETCH_TIMEOUT_SECONDS = _int("OIDC_FETCH_TIMEOUT_SECONDS", 5)
+        self.OIDC_JWKS_CACHE_SECONDS = _int("OIDC_JWKS_CACHE_SECONDS", 3600)
+        self.OIDC_JWKS_REFRESH_SECONDS = _int("OIDC_JWKS_REFRESH_SECONDS", 60)
+        # Clock skew tolerated on exp/nbf/iat (seconds), and the longest ID token accepted.
+        self.OIDC_CLOCK_SKEW_SECONDS = _int("OIDC_CLOCK_SKEW_SECONDS", 60)
+        self.OIDC_MAX_TOKEN_BYTES = _int("OIDC_MAX_TOKEN_BYTES", 16 * 1024)
         for key, value in overrides.items():
             setattr(self, key, value)

@@ -45,6 +45,10 @@ class ErrorResponseSchema(Schema):
     message = fields.String(required=True)
     request_id = fields.String(data_key="requestId",
                                metadata={"description": "on a 500: the id to find it in the log"})
+    error = fields.String(metadata={"description": "POST /api/oauth/token only: the RFC 6749 "
+                                                   "error code"})
+    error_description = fields.String(metadata={"description": "POST /api/oauth/token only: "
+                                                               "the message, as RFC 6749 names it"})
 
 
 class Declaration:

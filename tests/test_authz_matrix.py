@@ -17,6 +17,7 @@ permission on that stack alone: a stack route that checked the organization role
 the stack permission (or forgot the teams) fails it.
 """
 import datetime
+import json
 import re
 import uuid
 
@@ -116,6 +117,7 @@ class World:
             created = admin.post(f"/api/stacks/{self.ORG}/{self.PROJECT}",
                                  body={"stackName": stack, "tags": {self.TAG: "1"}})
             assert created.status_code == 200, created.get_json()
+        self.issuer_id, self.policy_id = self._oidc_issuer()
         self._first_version(self.STACK)
         self.update_id, self.lease = self._running_update(self.STACK)
         self.other_update_id, self.other_lease = self._running_update(self.OTHER_STACK)
@@ -140,6 +142,21 @@ class World:
                                                 name="ci")
             self.team_token_id, _ = create_token(self.db, kind="team", org_id=org["id"],
                                                  team_id=team["id"], name="ci")
+
+    def _oidc_issuer(self):
+        """An OIDC issuer of acme with a static key set (nothing to fetch), and its policy."""
+        jwks = {"keys": [{"kty": "EC", "crv": "P-256", "kid": "k",
+                          "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+                          "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}
+        with self.db, self.db.cursor() as cur:
+            cur.execute("INSERT INTO oidc_issuers (org_id, name, url, issuer, jwks, max_expiration)"
+                        " SELECT id, 'ci', 'https://idp.example', 'https://idp.example', %s, 3600"
+                        " FROM organizations WHERE name = %s RETURNING id",
+                        (json.dumps(jwks), self.ORG))
+            issuer_id = cur.fetchone()["id"]
+            cur.execute("INSERT INTO oidc_auth_policies (issuer_id) VALUES (%s) RETURNING id",
+                        (issuer_id,))
+            return str(issuer_id), str(cur.fetchone()["id"])
 
     def _first_version(self, stack):
         """Version 1 of the stack: a succeeded update with its checkpoint, so that routes about
@@ -214,6 +231,7 @@ class World:
             "token_id": lambda: str(self.team_token_id if "/teams/" in rule
                                     else self.org_token_id if rule.startswith("/api/orgs/")
                                     else self.token_id(caller)),
+            "issuer_id": self.issuer_id, "policy_id": self.policy_id,
         }
         if name not in values:
             pytest.fail(f"no fixture value for the path argument <{name}>: add one to "

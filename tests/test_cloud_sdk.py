@@ -14,15 +14,19 @@ from urllib.request import urlopen
 
 import pytest
 from pulumi_cloud_sdk import ApiClient, Configuration
-from pulumi_cloud_sdk.apis import OrganizationsApi, StacksApi, UsersApi
+from pulumi_cloud_sdk.apis import MiscellaneousApi, OrganizationsApi, StacksApi, UsersApi
 from pulumi_cloud_sdk.models import (
     AccessTokenType,
     AddOrganizationMemberRequest,
+    AuthPolicyDefinition,
+    AuthPolicyUpdateRequest,
     CreateOrgAccessTokenRequest,
+    CreatePersonalAccessTokenRequest,
     CreatePulumiTeamRequest,
     CreateTeamAccessTokenRequest,
     MemberAction,
-    CreatePersonalAccessTokenRequest,
+    OidcIssuerRegistrationRequest,
+    OidcIssuerUpdateRequest,
     OrganizationRole,
     PermissionDescriptorUXPurpose,
     StackPermission,
@@ -41,6 +45,7 @@ from pulumi_cloud_sdk.models import (
 
 from app.db import connect
 from tests.support.api import user_with_token
+from tests.support.oidc import Issuer, exchange_fields
 from tests.support.postgres import throwaway_database
 from tests.support.servers import Service
 
@@ -53,7 +58,10 @@ def transport(request, timeout):
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, postgres):
     with throwaway_database(postgres.url()) as database_url:
-        gunicorn = Service(database_url, workdir=tmp_path_factory.mktemp("sdk")).start()
+        # The OIDC test's identity provider is plain http on 127.0.0.1.
+        gunicorn = Service(database_url, workdir=tmp_path_factory.mktemp("sdk"),
+                           env={"OIDC_ALLOW_HTTP": "true",
+                                "OIDC_ALLOW_PRIVATE_NETWORKS": "true"}).start()
         yield gunicorn, database_url
         gunicorn.stop()
 
@@ -66,6 +74,7 @@ class Client:
         api = ApiClient(cfg, transport=transport)
         self.login = login
         self.users, self.orgs, self.stacks = UsersApi(api), OrganizationsApi(api), StacksApi(api)
+        self.misc = MiscellaneousApi(api)
 
 
 @pytest.fixture
@@ -273,6 +282,38 @@ def test_webhooks_decode_into_the_sdks_models(org):
     assert admin.stacks.list_stack_webhooks(name, "proj", "dev") == []
 
 
+def test_oidc_issuers_policies_and_the_exchange(org, served):
+    gunicorn = served[0]
+    name, admin, member = org["name"], org["admin"], org["member"]
+    with Issuer() as idp:
+        created = admin.orgs.register_oidc_issuer(
+            name, OidcIssuerRegistrationRequest(name="ci", url=idp.url, max_expiration=3600))
+        assert (created.name, created.url, created.issuer, created.max_expiration) == (
+            "ci", idp.url, idp.url, 3600)
+        assert [i.id for i in admin.orgs.list_orgs_oidc_issuers(name).oidc_issuers] == [
+            created.id]
+        renamed = admin.orgs.update_oidc_issuer(name, created.id,
+                                                OidcIssuerUpdateRequest(name="github"))
+        assert (renamed.name, renamed.max_expiration) == ("github", 3600)
+        assert admin.orgs.get_oidc_issuer(name, created.id).name == "github"
+        policy = admin.orgs.get_auth_policy(name, created.id)
+        assert (policy.policies, policy.version) == ([], 1)
+        policy = admin.orgs.update_auth_policy(name, policy.id, AuthPolicyUpdateRequest(policies=[
+            AuthPolicyDefinition(decision="allow", token_type="personal", user_login=member.login,
+                                 authorized_permissions=[], rules={"sub": "repo:acme/*"})]))
+        assert policy.version == 2 and policy.policies[0].user_login == member.login
+        refused(lambda: member.orgs.list_orgs_oidc_issuers(name), 403)
+        # The exchange through the SDK's own call (JSON, expiration a number), without a token.
+        anonymous = Client(gunicorn.url, None, "")
+        fields = exchange_fields(idp.mint(org=name), org=name, token_type="personal",
+                                 scope=f"user:{member.login}")
+        granted = anonymous.misc.token({**fields, "expiration": 600})
+        assert (granted.expires_in, granted.token_type) == (600, "token")
+        exchanged = Client(gunicorn.url, granted.access_token, member.login)
+        assert exchanged.users.get_current_user().github_login == member.login
+        assert admin.orgs.get_oidc_issuer(name, created.id).last_used
+        admin.orgs.delete_oidc_issuer(name, created.id)
+        refused(lambda: admin.orgs.get_oidc_issuer(name, created.id), 404)
 def test_teams_and_team_stack_permissions(org):
     stack_with_an_update(org)
     name, admin = org["name"], org["admin"]

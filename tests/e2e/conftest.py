@@ -15,9 +15,12 @@ def pulumi_bin():
 
 @pytest.fixture(scope="session")
 def service(postgres):
-    # Deltas from the first byte, so that the delta mode of small test stacks sends deltas.
+    # Deltas from the first byte, so that the delta mode of small test stacks sends deltas; the
+    # OIDC tests' identity provider is plain http on 127.0.0.1, and rotates its key at once.
     svc = Service(pg.create_database(postgres.url(), prefix="e2e_"),
-                  env={"DELTA_CHECKPOINT_CUTOFF_BYTES": "0"}).start()
+                  env={"DELTA_CHECKPOINT_CUTOFF_BYTES": "0", "OIDC_ALLOW_HTTP": "true",
+                       "OIDC_ALLOW_PRIVATE_NETWORKS": "true",
+                       "OIDC_JWKS_REFRESH_SECONDS": "0"}).start()
     yield svc
     svc.stop()
 
