@@ -214,7 +214,7 @@ def _authenticate_token(token, view):
     if held is None:
         raise ApiError(404, f"Not Found: organization '{org}' not found")
     if stack is not None:
-        g.role = _check_stack_permission(found, role, view, org, args["project"], stack)
+        g.role = check_stack_permission(found, role, view, org, args["project"], stack)
         return
     if getattr(view, "stack_action", None) == "create":
         _check_create(found, held, org)
@@ -226,7 +226,7 @@ def _authenticate_token(token, view):
     g.role = held
 
 
-def _check_stack_permission(found, role, view, org, project, stack):
+def check_stack_permission(found, role, view, org, project, stack):
     """The role the caller's permission on the stack stands for (what the route reads as
     g.role), or the refusal: 404 when they may not read the stack, 403 when they may not do
     this to it."""

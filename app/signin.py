@@ -62,5 +62,8 @@ def end_session(conn, session_id):
     queries.delete_console_session(conn, id_hash=hash_token(session_id))
 
 
-def role_in_org(conn, user_id, org):
-    return queries.role_in_org(conn, user_id=user_id, org_name=org)
+def access(conn, user_id, org, project=None, stack=None):
+    """The person's role in `org` and, with a stack, their permission on it (the API's rule)."""
+    return queries.person_access(conn, user_id=user_id, org_name=org,
+                                 project_name=project if stack is not None else None,
+                                 stack_name=stack)

@@ -384,3 +384,27 @@ def test_stack_settings_rename_for_writers_delete_for_admins(app, acme, deployed
                          data={"csrf_token": csrf_of(page), "confirm": "prod", "force": "y"})
     assert deleted.status_code == 303 and deleted.headers["Location"] == "/acme"
     assert admin.get("/acme/proj/prod").status_code == 404
+
+
+def test_stack_pages_follow_team_grants_and_the_default_permission_like_the_api(app, acme):
+    """Under defaultStackPermission "none" a member sees, on the console as on the API, only the
+    stacks a team of theirs is granted; a viewer whose team may write edits tags."""
+    admin = acme["admin"]
+    for name in ("dev", "prod"):
+        make_stack(admin, name=name)
+    assert admin.patch("/api/orgs/acme", body={"setDefaultStackPermission": 0}).status_code == 200
+    assert admin.post("/api/orgs/acme/teams/pulumi", body={"name": "ops"}).status_code == 201
+    for login in ("mona", "vera"):
+        assert admin.patch("/api/orgs/acme/teams/ops",
+                           body={"memberAction": "add", "member": login}).status_code == 204
+    assert admin.patch("/api/console/stacks/acme/proj/prod/teams/ops",
+                       body={"permissions": 102}).status_code == 204
+    member = signed_in(app, acme["member"].token)
+    assert member.get("/acme/proj/dev").status_code == 404
+    assert member.get("/acme/proj/prod").status_code == 200
+    listing = member.get("/acme").get_data(as_text=True)
+    assert "prod" in listing and "/acme/proj/dev" not in listing
+    assert signed_in(app, acme["admin"].token).get("/acme/proj/dev").status_code == 200
+    viewer = signed_in(app, acme["viewer"].token)
+    page = viewer.get("/acme/proj/prod")
+    assert page.status_code == 200 and 'name="csrf_token"' in page.get_data(as_text=True)

@@ -20,7 +20,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter
 
 from .. import signin
-from ..auth import CONSOLE_ANYONE, ROLES
+from ..auth import CONSOLE_ANYONE, ROLES, check_stack_permission
 from ..db import transaction
 from ..errors import ApiError
 
@@ -94,9 +94,11 @@ def check_access():
         return None
     with transaction() as conn:
         person = _signed_in_person(conn)
-        held = None
+        found = None
+        args = request.view_args or {}
         if person is not None and role in ROLES:
-            held = signin.role_in_org(conn, person["id"], request.view_args.get("org"))
+            found = signin.access(conn, person["id"], args.get("org"), args.get("project"),
+                                  args.get("stack"))
     if person is not None:
         g.person = dict(person)
         # What the audit log and the domain functions know a caller by.
@@ -109,9 +111,14 @@ def check_access():
         raise ApiError(401, "Sign in first")
     if role is None:
         return None
-    org = request.view_args.get("org")
+    org = args.get("org")
+    held = found["role"] if found is not None else None
     if held is None:
         raise ApiError(404, f"Organization '{org}' not found")
+    if found["stack_permission"] is not None:
+        # A stack's page: the caller's permission on it, teams' grants included, as on the API.
+        g.role = check_stack_permission(found, role, view, org, args["project"], args["stack"])
+        return None
     if ROLES[held] < ROLES[role]:
         raise ApiError(403, f"This needs the '{role}' role in organization '{org}'; you are "
                             f"'{held}'")

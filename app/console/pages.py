@@ -33,7 +33,8 @@ def org_stacks(org):
     sort = request.args.get("sort") if request.args.get("sort") in SORTS else "name"
     with transaction() as conn:
         rows = list(queries.list_stacks(
-            conn, login=g.person["login"], user_id=g.person["id"], organization=org,
+            conn, login=g.person["login"], user_id=g.person["id"], token_org_id=None,
+            token_permission=None, team_id=None, organization=org,
             project_name=None, tag_name=None, tag_value=None, after_id=0, page_size=10000))
     projects = {}
     for r in rows:

@@ -25,14 +25,52 @@ SELECT u.id, u.login, u.name, u.email
 -- name: delete_console_session!
 DELETE FROM console_sessions WHERE id_hash = :id_hash;
 
--- name: role_in_org$
--- The user's role in the organization (admin of the one named after them); NULL: none.
-SELECT CASE WHEN u.login = :org_name THEN 'admin'
-            ELSE (SELECT m.role FROM organizations o
-                    JOIN memberships m ON m.org_id = o.id AND m.user_id = u.id
-                   WHERE o.name = :org_name)
-       END
-  FROM users u WHERE u.id = :user_id;
+-- name: person_access^
+-- A signed-in person's role in :org_name (NULL: none; admin of the organization named after
+-- them) and, with :stack_name, their permission on that stack: the rule authenticate_token
+-- (auth.sql) applies to a personal token, the union of what the role gives and the grants of
+-- their teams (tests/test_console_authz.py checks that the console and the API agree).
+WITH org AS (
+    SELECT o.id, o.default_stack_permission, o.members_can_delete_stacks
+      FROM organizations o
+     WHERE o.name = :org_name
+), held AS (
+    SELECT CASE WHEN u.login = :org_name THEN 'admin'
+                ELSE (SELECT m.role FROM org o
+                        JOIN memberships m ON m.org_id = o.id AND m.user_id = u.id)
+           END AS role
+      FROM users u
+     WHERE u.id = :user_id
+), stack AS (
+    (SELECT s.id
+       FROM org o
+       JOIN projects p ON p.org_id = o.id AND p.name = :project_name
+       JOIN stacks s ON s.project_id = p.id AND s.name = :stack_name
+      WHERE CAST(:stack_name AS text) IS NOT NULL)
+    UNION ALL
+    (SELECT a.stack_id
+       FROM org o
+       JOIN projects p ON p.org_id = o.id AND p.name = :project_name
+       JOIN stack_aliases a ON a.project_id = p.id AND a.name = :stack_name
+      WHERE CAST(:stack_name AS text) IS NOT NULL)
+    LIMIT 1
+), granted AS (
+    SELECT max(tsp.permission) AS permission
+      FROM stack st
+      JOIN team_stack_permissions tsp ON tsp.stack_id = st.id
+     WHERE EXISTS (SELECT 1 FROM team_members tm
+                    WHERE tm.team_id = tsp.team_id AND tm.user_id = :user_id)
+)
+SELECT h.role,
+       CASE WHEN h.role IS NULL OR CAST(:stack_name AS text) IS NULL THEN NULL
+            WHEN h.role = 'admin' THEN 103
+            ELSE greatest(CASE WHEN h.role = 'member' THEN o.default_stack_permission
+                               ELSE least(o.default_stack_permission, 101) END,
+                          coalesce((SELECT permission FROM granted), 0))
+       END AS stack_permission,
+       coalesce(o.members_can_delete_stacks, false) AS members_can_delete_stacks
+  FROM held h
+  LEFT JOIN org o ON true;
 
 -- name: console_update^
 -- One operation of the stack, by id (previews) or by version (real operations), with what its
