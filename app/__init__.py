@@ -27,7 +27,7 @@ def create_app(config=None):
     secrets.init_app(app)
 
     from .routes import (
-        audit as audit_routes, health, history, openapi as openapi_routes, orgs,
+        audit as audit_routes, environments, health, history, openapi as openapi_routes, orgs,
         secrets as secrets_routes, stacks, tokens, updates, user,
     )
     app.register_blueprint(health.bp)
@@ -40,6 +40,7 @@ def create_app(config=None):
     app.register_blueprint(history.bp)
     app.register_blueprint(openapi_routes.bp)
     app.register_blueprint(audit_routes.bp)
+    app.register_blueprint(environments.bp)
 
     # After every blueprint: both read the whole route table.
     auth.check_declarations(app)

@@ -376,3 +376,56 @@ def rotate_master_key(conn, keyring, new_raw):
     old_ids = sorted({r["master_key_id"] for r in rows}
                      | ({canary["master_key_id"]} if canary else set()))
     return old_ids, len(rows)
+
+
+# --- ESC environments ---------------------------------------------------------------------------
+# Each environment has its own data key, made with the environment (its row id is not known yet,
+# so the key and its values are bound to the random key id alone, under their own labels: no
+# stack's key or value opens as an environment's). Open sessions are sealed with the master key
+# itself: they live for hours, and one a rotation makes unreadable is simply opened again.
+
+_ENV_KEY_AAD = b"pulumi-service/environment-key/v1\x00"
+_ENV_VALUE_AAD = b"pulumi-service/environment-secret/v1\x00"
+_SESSION_AAD = b"pulumi-service/environment-session/v1\x00"
+
+
+def new_environment_key(conn, keyring):
+    """A new environment's data key, wrapped: {key_id, master_key_id, wrapped_key}."""
+    master = keyring.get(queries.lock_active_master_key_id(conn) or keyring.current.id)
+    key_id = uuid.uuid4().bytes
+    data_key = AESGCM.generate_key(bit_length=KEY_BYTES * 8)
+    return {"key_id": key_id, "master_key_id": master.id,
+            "wrapped_key": _seal(master.aead, data_key, _ENV_KEY_AAD + key_id)}
+
+
+class EnvironmentCipher(StackCipher):
+    """One environment's data key, unwrapped for one request (values as StackCipher's)."""
+
+    def __init__(self, keyring, key_id, master_key_id, wrapped_key):
+        self.key_id = bytes(key_id)
+        master = keyring.get(master_key_id)
+        try:
+            data_key = _open(master.aead, bytes(wrapped_key), _ENV_KEY_AAD + self.key_id)
+        except InvalidTag:
+            raise MasterKeyError(f"an environment's data key does not open with master key "
+                                 f"{master_key_id}")
+        self.aead = AESGCM(data_key)
+        self.header = VERSION + self.key_id
+        self.aad = _ENV_VALUE_AAD + self.key_id
+
+
+def seal_session(keyring, session_id, plaintext):
+    """(master key id, sealed) of an open session's evaluated environment."""
+    return keyring.current.id, _seal(keyring.current.aead, plaintext,
+                                     _SESSION_AAD + session_id.encode())
+
+
+def open_session(keyring, session_id, master_key_id, sealed):
+    """The session's plaintext, or None when this server cannot open it any more."""
+    key = keyring.keys.get(master_key_id)
+    if key is None:
+        return None
+    try:
+        return _open(key.aead, bytes(sealed), _SESSION_AAD + session_id.encode())
+    except InvalidTag:
+        return None
