@@ -150,7 +150,9 @@ def definition(keyring, env, row, decrypt):
     try:
         return syntax.unseal(row["yaml"], _decrypt_with(cipher(keyring, env)))
     except (syntax.SyntaxProblem, secrets.SecretError):
-        raise ApiError(500, "the stored definition cannot be decrypted") from None
+        # Stored by this service, so the service's fault (a restore under other keys).
+        raise ApiError(503, "Service Unavailable: a secret of this revision cannot be "
+                            "decrypted with the environment's key") from None
 
 
 def delete(conn, org, project, name):

@@ -219,6 +219,10 @@ def check_master_key(conn, keyring):
         )
     unknown = [row for row in queries.data_keys_per_master_key(conn)
                if row["master_key_id"] not in keyring.keys]
+    unknown += [{"master_key_id": row["master_key_id"],
+                 "stacks": f"{row['environments']} ESC environment"}
+                for row in queries.environment_keys_per_master_key(conn)
+                if row["master_key_id"] not in keyring.keys]
     if unknown:
         listed = ", ".join(f"{r['master_key_id']} ({r['stacks']} stacks)" for r in unknown)
         raise MasterKeyError(
@@ -368,14 +372,38 @@ def rotate_master_key(conn, keyring, new_raw):
     if rows:
         queries.rewrap_stack_secret_keys(conn, stack_ids=stack_ids, master_key_id=new.id,
                                          wrapped_keys=wrapped)
+    env_ids = _rewrap_environment_keys(conn, accepted, new)
     sealed = _seal(new.aead, _CANARY_PLAINTEXT, _CANARY_AAD)
     if canary is None:
         queries.insert_secrets_canary(conn, master_key_id=new.id, sealed=sealed)
     else:
         queries.update_secrets_canary(conn, master_key_id=new.id, sealed=sealed)
-    old_ids = sorted({r["master_key_id"] for r in rows}
+    old_ids = sorted({r["master_key_id"] for r in rows} | env_ids
                      | ({canary["master_key_id"]} if canary else set()))
     return old_ids, len(rows)
+
+
+def _rewrap_environment_keys(conn, accepted, new):
+    """ESC environments' data keys re-wrapped under `new` (part of the rotation's transaction);
+    the master key ids they were wrapped by."""
+    rows = list(queries.lock_all_environment_keys(conn))
+    missing = sorted({r["master_key_id"] for r in rows} - set(accepted))
+    if missing:
+        raise MasterKeyError(f"environment data keys are wrapped by master keys not given: "
+                             f"{', '.join(missing)}. Nothing was changed.")
+    ids, wrapped = [], []
+    for row in rows:
+        aad = _ENV_KEY_AAD + bytes(row["key_id"])
+        try:
+            data_key = _open(accepted[row["master_key_id"]].aead, bytes(row["wrapped_key"]), aad)
+        except InvalidTag:
+            raise MasterKeyError(f"the data key of environment {row['id']} does not open with "
+                                 f"master key {row['master_key_id']}; nothing was changed")
+        ids.append(row["id"])
+        wrapped.append(_seal(new.aead, data_key, aad))
+    if rows:
+        queries.rewrap_environment_keys(conn, ids=ids, master_key_id=new.id, wrapped_keys=wrapped)
+    return {r["master_key_id"] for r in rows}
 
 
 # --- ESC environments ---------------------------------------------------------------------------

@@ -204,3 +204,18 @@ def test_an_outsider_cannot_import_another_organizations_environment(dev):
                              "imports: [acme/proj/dev]\n"), 400)
     assert body["diagnostics"]
     assert_error(yaml(dev["outsider"], "POST", f"{BASE}/acme/yaml/open", "imports: [proj/dev]\n"), 404)
+
+
+def test_secrets_survive_a_master_key_rotation(dev, app, db, database_url):
+    from app import create_app, secrets
+    from tests.support.api import Api
+    from tests.support.apps import make_config
+
+    save(dev["member"], DEFINITION)
+    new_key = secrets.generate_master_key()
+    with db:
+        secrets.rotate_master_key(db, secrets.keyring_of(app),
+                                  secrets.parse_master_key(new_key, "test"))
+    rotated = create_app(make_config(database_url, SECRETS_MASTER_KEY=new_key))
+    member = Api(rotated.test_client(), dev["member"].token)
+    assert "hunter2" in member.get(f"{ENV}/decrypt").get_data(as_text=True)

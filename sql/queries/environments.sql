@@ -92,3 +92,22 @@ DELETE FROM environment_sessions WHERE expires_at <= now();
 -- name: set_environment_revision_etag!
 UPDATE environment_revisions SET etag = :etag
  WHERE environment_id = :environment_id AND number = :number;
+
+-- name: environment_keys_per_master_key
+SELECT master_key_id, count(*) AS environments
+  FROM environments
+ GROUP BY master_key_id
+ ORDER BY master_key_id;
+
+-- name: lock_all_environment_keys
+-- Every environment's data key, locked for its re-wrapping by a master key rotation.
+SELECT id, key_id, master_key_id, wrapped_key
+  FROM environments
+ ORDER BY id
+   FOR UPDATE;
+
+-- name: rewrap_environment_keys!
+UPDATE environments e
+   SET master_key_id = :master_key_id, wrapped_key = v.wrapped_key
+  FROM unnest(CAST(:ids AS bigint[]), CAST(:wrapped_keys AS bytea[])) AS v (id, wrapped_key)
+ WHERE e.id = v.id;
