@@ -219,9 +219,21 @@ class DatabaseLoader(evaluate.Loader):
         return f"{project}/{env_name}", row["yaml"], inner
 
     def decrypt(self, ciphertext):
-        if self.env_cipher is None:
-            raise secrets.SecretError("an anonymous document holds no ciphertexts")
-        return _decrypt_with(self.env_cipher)(ciphertext)
+        """With the key the ciphertext names: this environment's, or another environment's of
+        the same organization (definitions are copied between environments, and `env get`
+        checks a stored definition as an anonymous document)."""
+        try:
+            raw = base64.b64decode(ciphertext, validate=True)
+        except (binascii.Error, ValueError):
+            raise secrets.SecretError("not base64") from None
+        key_id = raw[len(secrets.VERSION):secrets.HEADER_BYTES]
+        env_cipher = self.env_cipher
+        if env_cipher is None or env_cipher.key_id != key_id:
+            row = queries.environment_key_by_key_id(self.conn, org_name=self.org, key_id=key_id)
+            if row is None:
+                raise secrets.SecretError("no environment of this organization made it")
+            env_cipher = cipher(self.keyring, row)
+        return env_cipher.decrypt(raw).decode("utf-8")
 
 
 def evaluate_definition(conn, keyring, org, name, text, env=None):

@@ -219,3 +219,12 @@ def test_secrets_survive_a_master_key_rotation(dev, app, db, database_url):
     rotated = create_app(make_config(database_url, SECRETS_MASTER_KEY=new_key))
     member = Api(rotated.test_client(), dev["member"].token)
     assert "hunter2" in member.get(f"{ENV}/decrypt").get_data(as_text=True)
+
+
+def test_yaml_check_opens_ciphertexts_of_the_organizations_environments(dev):
+    # What `env get` does: the stored definition, ciphertexts included, sent to yaml/check.
+    save(dev["member"], DEFINITION)
+    stored = dev["member"].get(ENV).get_data(as_text=True)
+    checked = yaml(dev["member"], "POST", f"{BASE}/acme/yaml/check?showSecrets=true", stored)
+    assert checked.get_json()["properties"]["password"]["value"] == "hunter2"
+    assert_error(yaml(dev["outsider"], "POST", f"{BASE}/globex/yaml/check", stored), 400)

@@ -111,3 +111,10 @@ UPDATE environments e
    SET master_key_id = :master_key_id, wrapped_key = v.wrapped_key
   FROM unnest(CAST(:ids AS bigint[]), CAST(:wrapped_keys AS bytea[])) AS v (id, wrapped_key)
  WHERE e.id = v.id;
+
+-- name: environment_key_by_key_id^
+-- The environment of the organization whose data key a ciphertext names (`env get` sends a
+-- stored definition, ciphertexts included, to yaml/check).
+SELECT e.key_id, e.master_key_id, e.wrapped_key
+  FROM environments e JOIN organizations o ON o.id = e.org_id
+ WHERE o.name = :org_name AND e.key_id = :key_id;
