@@ -27,8 +27,8 @@ def create_app(config=None):
     secrets.init_app(app)
 
     from .routes import (
-        audit as audit_routes, environments, health, history, openapi as openapi_routes, orgs,
-        secrets as secrets_routes, stacks, tokens, updates, user,
+        audit as audit_routes, environments, health, history, openapi as openapi_routes,
+        orgs, secrets as secrets_routes, stacks, tokens, updates, user, webhooks,
     )
     app.register_blueprint(health.bp)
     app.register_blueprint(user.bp)
@@ -41,6 +41,7 @@ def create_app(config=None):
     app.register_blueprint(openapi_routes.bp)
     app.register_blueprint(audit_routes.bp)
     app.register_blueprint(environments.bp)
+    app.register_blueprint(webhooks.bp)
 
     # After every blueprint: both read the whole route table.
     auth.check_declarations(app)

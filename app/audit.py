@@ -81,6 +81,13 @@ EVENT_TYPES = {
                                                        "description, never the token).",
                                severity=5),
     "token.revoked": EventType("Access Token Revoked", "An API token was revoked.", severity=5),
+    "webhook.created": EventType("Webhook Created", "An organization or stack webhook was "
+                                                    "created.", requires_org_admin=True),
+    "webhook.updated": EventType("Webhook Updated", "A webhook's settings changed (URL, events, "
+                                                    "format, active, secret).",
+                                 requires_org_admin=True),
+    "webhook.deleted": EventType("Webhook Deleted", "A webhook was deleted.",
+                                 requires_org_admin=True),
     "audit.pruned": EventType("Audit Log Pruned", "Records older than a date were removed as a "
                                                   "recorded cut: the chain still verifies.",
                               requires_org_admin=True, severity=7),

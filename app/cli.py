@@ -1,5 +1,5 @@
-"""The `pulumi-service` admin command: serve, db upgrade, user, org, token, secrets, audit,
-import-diy."""
+"""The `pulumi-service` admin command: serve, worker, db upgrade, user, org, token, secrets,
+audit, import-diy."""
 import contextlib
 import datetime
 import getpass
@@ -550,6 +550,10 @@ def _import_stacks(conn, src, org_name, found, resume, replace, report, converte
         for stack in todo:
             try:
                 count = diy.import_stack(conn, src, org_name, stack, converter)
+                ref = f"{org_name}/{stack.target}"
+                audit.record(conn, admin_actor(), org_name, "stack.imported", ref,
+                             f"imported stack {ref} with {count} version(s) from the DIY "
+                             f"backend's {stack.label}")
                 conn.commit()
             except (diy.FileProblem, ApiError) as problem:
                 conn.rollback()
@@ -698,10 +702,44 @@ def serve(host, port):
     command.append("app:create_app()")
     click.echo(f"serving on http://{host}:{port}")
     proc = subprocess.Popen(command, env=env)
-    # SIGHUP too: gunicorn reloads (new workers on the code now on disk, none of its requests lost).
+    # The webhook delivery worker beside gunicorn (more may run elsewhere: `pulumi-service worker`).
+    worker_proc = (subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], env=env)
+                   if settings["WEBHOOK_WORKER_IN_SERVE"] else None)
+
+    def forward(sig, frame):
+        proc.send_signal(sig)
+        # SIGHUP reloads gunicorn (new workers on the code now on disk, no request lost); the
+        # delivery worker restarts on its own when told to stop.
+        if worker_proc is not None and sig != signal.SIGHUP:
+            worker_proc.send_signal(sig)
+
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, lambda s, f: proc.send_signal(s))
-    sys.exit(proc.wait())
+        signal.signal(sig, forward)
+    status = proc.wait()
+    if worker_proc is not None:
+        if worker_proc.poll() is None:
+            worker_proc.terminate()
+        worker_proc.wait()
+    sys.exit(status)
+
+
+@main.command()
+def worker():
+    """Deliver webhooks (any number of workers may run, on any hosts, against one database)."""
+    from . import create_app
+    from .worker import Worker
+
+    if not os.environ.get("DATABASE_URL"):
+        _fail("set DATABASE_URL (the database the service uses)")
+    app = create_app()
+    running = Worker(app).start()
+    stop = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda s, f: stop.append(s))
+    click.echo("delivering webhooks", err=True)
+    while not stop:
+        time.sleep(0.2)
+    running.stop(timeout=app.config["WEBHOOK_TIMEOUT_SECONDS"] + 5)
 
 
 if __name__ == "__main__":

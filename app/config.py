@@ -104,5 +104,29 @@ class Config:
         # which makes the CLI split them. The CLI batches at most 100 entries.
         self.JOURNAL_MAX_BATCH_ENTRIES = _int("JOURNAL_MAX_BATCH_ENTRIES", 1000)
         self.JOURNAL_MAX_BATCH_BYTES = _int("JOURNAL_MAX_BATCH_BYTES", 64 * 1024 * 1024)
+        # The web console's address (e.g. https://pulumi.example.com): links in webhook payloads
+        # (`updateUrl`) point there. Empty: no console, no links.
+        self.CONSOLE_URL = os.environ.get("CONSOLE_URL", "")
+        # Webhook deliveries (app/webhooks.py, `pulumi-service worker`). Each attempt waits at
+        # most WEBHOOK_TIMEOUT_SECONDS; a failed event is retried up to WEBHOOK_MAX_ATTEMPTS times
+        # in all, WEBHOOK_RETRY_BASE_SECONDS * 2**(n-1) apart (plus up to 50 % jitter): the
+        # defaults spread 6 attempts over about an hour.
+        self.WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS") or 10)
+        self.WEBHOOK_MAX_ATTEMPTS = _int("WEBHOOK_MAX_ATTEMPTS", 6)
+        self.WEBHOOK_RETRY_BASE_SECONDS = float(os.environ.get("WEBHOOK_RETRY_BASE_SECONDS")
+                                                or 120)
+        # Payload URLs may only reach public addresses (checked after DNS resolution, when
+        # sending too; redirects are not followed). Networks listed here (CIDRs, comma or space
+        # separated, e.g. 10.0.0.0/8) are allowed as well.
+        self.WEBHOOK_ALLOWED_NETWORKS = os.environ.get("WEBHOOK_ALLOWED_NETWORKS", "")
+        # Bytes of a receiver's response body kept with each delivery.
+        self.WEBHOOK_RESPONSE_BODY_BYTES = _int("WEBHOOK_RESPONSE_BODY_BYTES", 4096)
+        # Deliveries one worker process sends at once, and how often it looks for due retries
+        # when no new event wakes it (seconds).
+        self.WEBHOOK_WORKER_THREADS = _int("WEBHOOK_WORKER_THREADS", 4)
+        self.WEBHOOK_POLL_SECONDS = float(os.environ.get("WEBHOOK_POLL_SECONDS") or 5)
+        # `pulumi-service serve` starts one delivery worker beside gunicorn (off: run
+        # `pulumi-service worker` yourself, on as many hosts as you like).
+        self.WEBHOOK_WORKER_IN_SERVE = _bool("WEBHOOK_WORKER_IN_SERVE", True)
         for key, value in overrides.items():
             setattr(self, key, value)

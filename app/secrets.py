@@ -332,7 +332,8 @@ class _NoKey:
 # --- rotation -----------------------------------------------------------------------------------
 
 def rotate_master_key(conn, keyring, new_raw):
-    """Re-wrap every data key and the canary under a new master key, in the caller's one
+    """Re-wrap every data key, webhook secret and the canary under a new master key, in the
+    caller's one
     transaction (values are not touched: they are encrypted by the data keys). Servers holding
     both keys keep working throughout. Returns (old master key ids, number of data keys)."""
     new = MasterKey(new_raw)
@@ -373,12 +374,13 @@ def rotate_master_key(conn, keyring, new_raw):
         queries.rewrap_stack_secret_keys(conn, stack_ids=stack_ids, master_key_id=new.id,
                                          wrapped_keys=wrapped)
     env_ids = _rewrap_environment_keys(conn, accepted, new)
+    hook_key_ids = _reseal_webhook_secrets(conn, accepted, new)
     sealed = _seal(new.aead, _CANARY_PLAINTEXT, _CANARY_AAD)
     if canary is None:
         queries.insert_secrets_canary(conn, master_key_id=new.id, sealed=sealed)
     else:
         queries.update_secrets_canary(conn, master_key_id=new.id, sealed=sealed)
-    old_ids = sorted({r["master_key_id"] for r in rows} | env_ids
+    old_ids = sorted({r["master_key_id"] for r in rows} | env_ids | hook_key_ids
                      | ({canary["master_key_id"]} if canary else set()))
     return old_ids, len(rows)
 
@@ -457,3 +459,45 @@ def open_session(keyring, session_id, master_key_id, sealed):
         return _open(key.aead, bytes(sealed), _SESSION_AAD + session_id.encode())
     except InvalidTag:
         return None
+
+
+# --- webhook secrets: sealed with the master key itself ------------------------------------------
+
+_WEBHOOK_SECRET_AAD = b"pulumi-service/webhook-secret/v1\x00"
+
+
+def seal_webhook_secret(conn, keyring, name, secret):
+    """(master key id, sealed bytes) of webhook `name`'s HMAC key, sealed with the master key the
+    database uses now (as data keys are, see create_data_key) and bound to the hook's name."""
+    master = keyring.get(queries.lock_active_master_key_id(conn) or keyring.current.id)
+    return master.id, _seal(master.aead, secret, _WEBHOOK_SECRET_AAD + name.encode())
+
+
+def open_webhook_secret(keyring, master_key_id, sealed, name):
+    """The HMAC key of webhook `name`; MasterKeyError when it does not open."""
+    try:
+        return _open(keyring.get(master_key_id).aead, bytes(sealed),
+                     _WEBHOOK_SECRET_AAD + name.encode())
+    except InvalidTag:
+        raise MasterKeyError(f"the secret of webhook {name} does not open with master key "
+                             f"{master_key_id}")
+
+
+def _reseal_webhook_secrets(conn, accepted, new):
+    """Every webhook secret sealed again with `new` (part of rotate_master_key)."""
+    rows = list(queries.lock_webhook_secrets(conn))
+    missing = sorted({r["secret_master_key_id"] for r in rows} - set(accepted))
+    if missing:
+        raise MasterKeyError(f"webhook secrets are sealed with master keys not given: "
+                             f"{', '.join(missing)}. Nothing was changed.")
+    for row in rows:
+        aad = _WEBHOOK_SECRET_AAD + row["name"].encode()
+        try:
+            secret = _open(accepted[row["secret_master_key_id"]].aead,
+                           bytes(row["secret_sealed"]), aad)
+        except InvalidTag:
+            raise MasterKeyError(f"the secret of webhook {row['name']} does not open with "
+                                 f"master key {row['secret_master_key_id']}; nothing was changed")
+        queries.reseal_webhook_secret(conn, id=row["id"], master_key_id=new.id,
+                                      sealed=_seal(new.aead, secret, aad))
+    return {r["secret_master_key_id"] for r in rows}

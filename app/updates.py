@@ -8,7 +8,7 @@ import uuid
 from flask import current_app
 from psycopg2.errors import UniqueViolation
 
-from . import checkpoints, metrics, text
+from . import checkpoints, metrics, text, webhooks
 from .checkpoints import LEASE_OVER
 from .api import stack_ref
 from .auth import hash_token, new_token
@@ -193,6 +193,7 @@ def abandon_expired_update(conn, stack_id):
         current_app.logger.info("update %s abandoned (lease expired)", abandoned["id"])
         finish_version(conn, stack_id, abandoned["id"], abandoned["version"])
         queries.finish_update(conn, update_id=str(abandoned["id"]), status="failed")
+        webhooks.update_finished(conn, abandoned["id"])
 
 
 def finish_version(conn, stack_id, update_id, version):

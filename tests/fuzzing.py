@@ -157,6 +157,14 @@ def config():
                 "include-operation-id": "RenameStack",
                 "checks": {"positive_data_acceptance": {"enabled": False}},
             },
+            *({
+                # A webhook's payload URL must resolve to public addresses (or allowed networks),
+                # and its organization and stack must be the path's: constraints of DNS and of
+                # the body against the path, answered 400 naming them.
+                "include-operation-id": operation,
+                "checks": {"positive_data_acceptance": {"enabled": False}},
+            } for operation in ("CreateOrgWebhook", "UpdateOrgWebhook", "CreateStackWebhook",
+                                "UpdateStackWebhook")),
             {
                 # A token's expiry must be in the future: a constraint on the time of the
                 # request, answered 400.

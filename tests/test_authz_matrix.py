@@ -103,6 +103,7 @@ class World:
         self._first_version(self.STACK)
         self.update_id, self.lease = self._running_update(self.STACK)
         self.other_update_id, self.other_lease = self._running_update(self.OTHER_STACK)
+        self.hooks = {"org": self._hook(None), "stack": self._hook(self.STACK)}
 
     def _first_version(self, stack):
         """Version 1 of the stack: a succeeded update with its checkpoint, so that routes about
@@ -122,6 +123,22 @@ class World:
                             (update_id, row["id"]))
             queries.put_checkpoint(self.db, stack_id=row["id"], version=1, update_id=update_id,
                                    **stored.row())
+
+    def _hook(self, stack):
+        """A webhook of acme (or of its stack) with one event: (hook name, event id)."""
+        name, event_id = uuid.uuid4().hex[:8], str(uuid.uuid4())
+        with self.db, self.db.cursor() as cur:
+            cur.execute(
+                """INSERT INTO webhooks (org_id, stack_id, name, display_name, payload_url)
+                   SELECT o.id, s.id, %s, 'hook', 'http://127.0.0.1:9/'
+                     FROM organizations o
+                     LEFT JOIN projects p ON p.org_id = o.id AND p.name = %s
+                     LEFT JOIN stacks s ON s.project_id = p.id AND s.name = %s
+                    WHERE o.name = %s RETURNING id""", (name, self.PROJECT, stack, self.ORG))
+            cur.execute("INSERT INTO webhook_events (id, webhook_id, kind, event, payload) "
+                        "VALUES (%s, %s, 'stack', 'stack_created', '{}')",
+                        (event_id, cur.fetchone()["id"]))
+        return name, event_id
 
     def _running_update(self, stack):
         """A running update with a live lease, inserted directly (the row the update routes
@@ -146,8 +163,10 @@ class World:
                         "WHERE id = %s", (self.update_id,))
 
     # The value of each path argument a route may have; a route with another one fails here.
-    def path_value(self, name, caller=None):
+    def path_value(self, name, caller=None, rule=""):
+        hook = self.hooks["stack" if rule.startswith("/api/stacks/") else "org"]
         values = {
+            "hook_name": hook[0], "event_id": hook[1],
             "org": self.ORG, "project": self.PROJECT, "stack": self.STACK,
             "update_id": self.update_id, "version": "1", "kind": "update",
             "tag_name": self.TAG, "login": self.MEMBER,
@@ -205,7 +224,7 @@ def call(app, world, method, rule, caller):
     path = rule.rule
     for name in rule.arguments:
         # <name>, <int:name>, <any(a, b):name> ...: any converter.
-        path = re.sub(rf"<(?:[^<>:]+:)?{name}>", world.path_value(name, caller), path)
+        path = re.sub(rf"<(?:[^<>:]+:)?{name}>", world.path_value(name, caller, rule.rule), path)
     assert "<" not in path, f"unfilled path argument in {path}"
     client = app.test_client()
     headers = {"Accept": "application/vnd.pulumi+8", "Content-Type": "application/json"}

@@ -1,6 +1,6 @@
 """Pulumi's official Python client (PyPI `pulumi-cloud-sdk`) against a real gunicorn: each
-answer of the organization, member, role, token, tag and update-info routes decodes into the
-SDK's model (the SDK refuses missing required fields and unknown enum values).
+answer of the organization, member, role, token, tag, update-info and webhook routes decodes into
+the SDK's model (the SDK refuses missing required fields and unknown enum values).
 
 The generated operations send `Accept: application/json`; the service requires Pulumi's
 header, so the client gets the transport shim of the README (a per-call header would lose to
@@ -23,6 +23,9 @@ from pulumi_cloud_sdk.models import (
     StackTag,
     UpdateOrganizationMemberRequest,
     UpdateOrganizationRequest,
+    Webhook,
+    WebhookDelivery,
+    WebhookResponse,
 )
 
 from app.db import connect
@@ -214,3 +217,46 @@ def test_stack_tags(org):
             assert cur.fetchone()["tags"] == {"team": "platform"}
     finally:
         conn.close()
+
+
+def test_webhooks_decode_into_the_sdks_models(org):
+    """Organization and stack hooks through every SDK call; `.invalid` never resolves, so the
+    ping is refused at send time and recorded (response code 0) without leaving the machine."""
+    stack_with_an_update(org)
+    name, admin = org["name"], org["admin"]
+    url = "https://hooks.example.invalid/pulumi"
+    made = admin.orgs.create_organization_webhook(name, Webhook(
+        organization_name=name, display_name="ci", payload_url=url, active=True,
+        secret="k", groups=["stacks"]))
+    assert isinstance(made, WebhookResponse) and made.has_secret and len(made.name) == 8
+    [listed] = admin.orgs.list_organization_webhooks(name)
+    assert listed.name == made.name and listed.payload_url == url
+    updated = admin.orgs.update_organization_webhook(name, made.name, Webhook(
+        organization_name=name, display_name="ci2", payload_url=url, active=False))
+    assert (updated.display_name, updated.active, updated.has_secret) == ("ci2", False, True)
+    assert admin.orgs.get_organization_webhook(name, made.name).display_name == "ci2"
+    ping = admin.orgs.ping_organization_webhook(name, made.name)
+    assert isinstance(ping, WebhookDelivery) and ping.kind == "ping" and ping.response_code == 0
+    [delivery] = admin.orgs.get_organization_webhook_deliveries(name, made.name)
+    assert delivery.id == ping.id
+    again = admin.orgs.redeliver_organization_webhook_event(name, made.name, ping.id)
+    assert again.id == ping.id
+    admin.orgs.delete_organization_webhook(name, made.name)
+    refused(lambda: org["member"].orgs.list_organization_webhooks(name), 403)
+
+    stack = admin.stacks.create_stack_webhook(name, "proj", "dev", Webhook(
+        organization_name=name, project_name="proj", stack_name="dev", display_name="chat",
+        payload_url=url, active=True, format="slack", filters=["update_failed"]))
+    assert (stack.stack_name, stack.format, stack.filters) == ("dev", "slack", ["update_failed"])
+    [listed] = admin.stacks.list_stack_webhooks(name, "proj", "dev")
+    assert listed.name == stack.name
+    assert admin.stacks.get_stack_webhook(name, "proj", "dev", stack.name).has_secret is False
+    admin.stacks.update_stack_webhook(name, "proj", "dev", stack.name, Webhook(
+        organization_name=name, display_name="chat", payload_url=url, active=True,
+        secret="s"))
+    ping = admin.stacks.ping_stack_webhook(name, "proj", "dev", stack.name)
+    [delivery] = admin.stacks.get_stack_webhook_deliveries(name, "proj", "dev", stack.name)
+    assert admin.stacks.redeliver_stack_webhook_event(
+        name, "proj", "dev", stack.name, delivery.id).kind == "ping" == ping.kind
+    admin.stacks.delete_stack_webhook(name, "proj", "dev", stack.name)
+    assert admin.stacks.list_stack_webhooks(name, "proj", "dev") == []

@@ -332,6 +332,9 @@ def test_resume_skips_the_stacks_already_imported(backend, run, acme, db):
     assert "already imported, verified" in resumed.output
     assert "imported, verified" in resumed.output
     assert len(history(db, "web/one")) == 1 and len(history(db, "web/two")) == 2
+    with db.cursor() as cur:  # each import in the audit log, once
+        cur.execute("SELECT target FROM audit_log WHERE event = 'stack.imported' ORDER BY seq")
+        assert [r["target"] for r in cur.fetchall()] == [f"{acme}/web/one", f"{acme}/web/two"]
 
 
 def test_resume_does_not_skip_a_stack_made_in_the_service(backend, run, acme, db):

@@ -4,6 +4,7 @@ import uuid
 import pytest
 
 from tests.support.deployments import untyped
+from tests.support.rows import expire_lease
 from tests.support.updates import STACK, Operation, make_stack, run
 
 CONFLICT = "Conflict: Another update is currently in progress."
@@ -13,12 +14,6 @@ CONFLICT = "Conflict: Another update is currently in progress."
 def member(acme):
     make_stack(acme["member"])
     return acme["member"]
-
-
-def expire_lease(db, update_id, seconds_ago):
-    with db, db.cursor() as cur:
-        cur.execute("UPDATE updates SET lease_expires_at = now() - make_interval(secs => %s) "
-                    "WHERE id = %s", (seconds_ago, update_id))
 
 
 # --- create and start ---------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 the current state (import, which every `pulumi state` edit goes through)."""
 from flask import Blueprint, Response, g, jsonify, request
 
-from .. import audit, history, updates
+from .. import audit, history, updates, webhooks
 from ..api import STACK, actor, parse_query, parse_state_body, stack_ref, unix
 from ..auth import requires_role
 from ..db import transaction
@@ -178,6 +178,7 @@ def import_stack(org, project, stack):
     stored = StoredDeployment.from_body(parse_state_body(schemas.import_deployment))
     with transaction() as conn:
         update_id = updates.import_state(conn, org, project, stack, stored, g.user["id"])
+        webhooks.update_finished(conn, update_id)
         audit.record(conn, actor(), org, "stack.imported", stack_ref(org, project, stack),
                      f"imported a state of {stored.resource_count} resources into stack "
                      f"{stack_ref(org, project, stack)}")

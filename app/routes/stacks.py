@@ -1,7 +1,7 @@
 """Stacks: create, read, delete, rename and tag (the Stack API contract and the CLI's forms)."""
 from flask import Blueprint, g, jsonify
 
-from .. import audit, stacks
+from .. import audit, stacks, webhooks
 from ..api import STACK, actor, parse_body, parse_query, stack_ref
 from ..auth import requires_role
 from ..db import reading, transaction
@@ -24,6 +24,7 @@ def create_stack(org, project):
     name = body["stack_name"]
     with transaction() as conn:
         created = stacks.create_stack(conn, org, project, name, body["tags"], body.get("state"))
+        webhooks.stack_changed(conn, org, project, name, "created", g.user["login"])
         audit.record(conn, actor(), org, "stack.created", stack_ref(org, project, name),
                      f"created stack {stack_ref(org, project, name)}")
     return jsonify(schemas.created_stack.dump({
@@ -67,6 +68,7 @@ def delete_stack(org, project, stack):
     force = parse_query(schemas.delete_stack_query)["force"]
     with transaction() as conn:
         stacks.delete_stack(conn, org, project, stack, force)
+        webhooks.stack_changed(conn, org, project, stack, "deleted", g.user["login"])
         audit.record(conn, actor(), org, "stack.deleted", stack_ref(org, project, stack),
                      f"deleted stack {stack_ref(org, project, stack)}"
                      + (" (forced)" if force else ""))

@@ -6,7 +6,7 @@ import re
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from .. import audit, checkpoints, history, stacks, updates
+from .. import audit, checkpoints, history, stacks, updates, webhooks
 from ..api import (KIND, STACK, UPDATE, actor, operation, parse_body, parse_json_body,
                    parse_state_body, stack_ref, unix)
 from ..auth import requires_lease, requires_role
@@ -239,6 +239,7 @@ def complete_update(org, project, stack, kind, update_id):
     lease = g.lease
     with transaction() as conn:
         if updates.complete_update(conn, lease, update_id, body["status"]):
+            webhooks.update_finished(conn, update_id)
             ref = stack_ref(org, project, stack)
             audit.record(conn, actor(), org, "update.completed", ref,
                          f"{operation(lease['kind'], lease['dry_run'])} of stack {ref} "
@@ -255,6 +256,7 @@ def cancel_update(org, project, stack, kind, update_id):
     with transaction() as conn:
         cancelled = updates.cancel_update(conn, org, project, stack, update_id)
         if cancelled is not None:
+            webhooks.update_finished(conn, update_id)
             ref = stack_ref(org, project, stack)
             audit.record(conn, actor(), org, "update.cancelled", ref,
                          f"cancelled the {operation(cancelled['kind'], cancelled['dry_run'])} "

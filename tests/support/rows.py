@@ -69,3 +69,10 @@ def add_engine_event(db, update_id, sequence):
             "INSERT INTO engine_events (update_id, sequence, type, event) VALUES (%s, %s, %s, %s)",
             (update_id, sequence, "stdoutEvent", json.dumps(event)),
         )
+
+
+def expire_lease(db, update_id, seconds_ago):
+    """Make an update's lease have run out `seconds_ago` (3600: long enough to be abandoned)."""
+    with db, db.cursor() as cur:
+        cur.execute("UPDATE updates SET lease_expires_at = now() - make_interval(secs => %s) "
+                    "WHERE id = %s", (seconds_ago, update_id))

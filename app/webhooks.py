@@ -1,0 +1,385 @@
+"""Webhooks: organization and stack hooks (Pulumi's Webhook shapes, the secret sealed with the
+master key and never returned), the events the service emits into the outbox in the transaction
+of the change that makes them, their payloads and formats, and sending one event (the worker,
+ping and redeliver). Functions take the connection and never commit."""
+import hashlib
+import hmac
+import json
+import random
+import secrets as random_secrets
+import time
+import uuid
+
+from flask import current_app
+
+from . import outbound, secrets
+from .api import stack_ref
+from .errors import ApiError
+from .queries import queries
+
+REMOVE_SECRET = "__remove-secret"  # PATCH `secret` that clears it (the CLI's sentinel)
+FORMATS = ("raw", "slack", "ms_teams")
+MAX_DISPLAY_NAME = 100
+MAX_SECRET = 1024
+
+# Pulumi's event groups and their filters (as the CLI validates them).
+STACK_EVENTS = [f"{op}_{result}" for op in ("update", "preview", "destroy", "refresh", "import")
+                for result in ("succeeded", "failed")]
+GROUPS = {
+    "stacks": ["stack_created", "stack_deleted"] + STACK_EVENTS,
+    "deployments": ["deployment_queued", "deployment_started", "deployment_succeeded",
+                    "deployment_failed", "drift_detected", "drift_detection_succeeded",
+                    "drift_detection_failed", "drift_remediation_succeeded",
+                    "drift_remediation_failed", "deployment_file_ingestion_failed"],
+    "policies": ["policy_violation_mandatory", "policy_violation_advisory"],
+    "environments": ["environment_created", "environment_deleted",
+                     "environment_revision_created", "environment_revision_retracted",
+                     "environment_revision_tag_created", "environment_revision_tag_deleted",
+                     "environment_revision_tag_updated", "environment_tag_created",
+                     "environment_tag_deleted", "environment_tag_updated",
+                     "imported_environment_changed"],
+    "change_requests": [f"change_request_{what}" for what in (
+        "created", "updated", "approved", "unapproved", "closed", "applied", "submitted")],
+}
+STACK_HOOK_GROUPS = ("stacks", "deployments", "policies")
+ORG_ONLY_EVENTS = {"stack_created", "stack_deleted"}
+GROUP_OF = {event: group for group, events in GROUPS.items() for event in events}
+
+
+# --- hooks --------------------------------------------------------------------------------------
+
+def _allowed_networks():
+    return outbound.parse_networks(current_app.config["WEBHOOK_ALLOWED_NETWORKS"])
+
+
+def _checked(body, stack_hook):
+    """The hook's settings from a Webhook body, or 400 naming what is wrong."""
+    scope = "stack" if stack_hook else "organization"
+    groups = list(dict.fromkeys(body.get("groups") or []))
+    filters = list(dict.fromkeys(body.get("filters") or []))
+    allowed_groups = STACK_HOOK_GROUPS if stack_hook else tuple(GROUPS)
+    for group in groups:
+        if group not in allowed_groups:
+            raise ApiError(400, f"Bad Request: unknown event group {group!r} for {scope} hooks; "
+                                f"valid groups: {', '.join(allowed_groups)}")
+    for event in filters:
+        if GROUP_OF.get(event) not in allowed_groups or (stack_hook and event in ORG_ONLY_EVENTS):
+            raise ApiError(400, f"Bad Request: unknown event filter {event!r} for {scope} hooks")
+    fmt = body.get("format") or "raw"
+    if fmt == "pulumi_deployments":
+        raise ApiError(400, "Bad Request: the pulumi_deployments format needs Pulumi Deployments, "
+                            "which this service does not run")
+    if fmt not in FORMATS:
+        raise ApiError(400, f"Bad Request: unknown format {fmt!r}; valid formats: "
+                            f"{', '.join(FORMATS)}")
+    # displayName's length and the URL's form are the schema's (schemas/webhooks.py).
+    name = body["display_name"]
+    url = body["payload_url"]
+    try:
+        outbound.check_url(url, _allowed_networks())
+    except outbound.Refused as err:
+        raise ApiError(400, f"Bad Request: {err}") from None
+    return {"display_name": name, "payload_url": url, "active": body.get("active", True),
+            "format": fmt, "filters": filters, "groups": groups}
+
+
+def _sealed_secret(conn, name, secret):
+    if len(secret) > MAX_SECRET:
+        raise ApiError(400, f"Bad Request: the secret is longer than {MAX_SECRET} characters")
+    key_id, sealed = secrets.seal_webhook_secret(conn, secrets.keyring_of(current_app), name,
+                                                 secret.encode("utf-8"))
+    return {"secret_sealed": sealed, "secret_master_key_id": key_id}
+
+
+def _check_owner(body, org, project=None, stack=None):
+    """The body's organization (and stack) must be the URL's, as Pulumi answers."""
+    if body.get("organization_name") not in (None, "", org):
+        raise ApiError(400, f"Bad Request: organizationName {body['organization_name']!r} does not "
+                            f"match the organization in the URL ({org!r})")
+    for field, value in (("project_name", project), ("stack_name", stack)):
+        given = body.get(field)
+        if value is not None and given not in (None, "", value):
+            raise ApiError(400, f"Bad Request: {field.replace('_n', 'N')} {given!r} does not "
+                                f"match the URL ({value!r})")
+
+
+def create(conn, org_id, org, body, stack=None):
+    """A new hook of the organization, or of `stack` (its row), with a generated name."""
+    _check_owner(body, org, *(stack and (stack["project_name"], stack["stack_name"]) or ()))
+    settings = _checked(body, stack is not None)
+    for _ in range(8):
+        name = random_secrets.token_hex(4)
+        secret = body.get("secret") or ""
+        sealed = _sealed_secret(conn, name, secret) if secret and secret != REMOVE_SECRET else \
+            {"secret_sealed": None, "secret_master_key_id": None}
+        created = queries.insert_webhook(conn, org_id=org_id,
+                                         stack_id=stack["id"] if stack else None, name=name,
+                                         **settings, **sealed)
+        if created is not None:
+            return find(conn, org, name, stack)
+    raise ApiError(409, "Conflict: could not generate a unique webhook name")
+
+
+def find(conn, org, name, stack=None):
+    """The hook (locked), or 404."""
+    row = queries.lock_webhook(conn, org_name=org, name=name,
+                               stack_id=stack["id"] if stack else None)
+    if row is None:
+        where = stack_ref(org, stack["project_name"], stack["stack_name"]) if stack else org
+        raise ApiError(404, f"Not Found: webhook '{name}' not found on {where}")
+    return row
+
+
+def list_hooks(conn, org, stack=None):
+    if stack is None:
+        return list(queries.org_webhooks(conn, org_name=org))
+    return list(queries.stack_webhooks(conn, stack_id=stack["id"]))
+
+
+def update(conn, org, name, body, stack=None):
+    """PATCH of the whole hook: a missing `secret` keeps it, REMOVE_SECRET clears it."""
+    row = find(conn, org, name, stack)
+    _check_owner(body, org, *(stack and (stack["project_name"], stack["stack_name"]) or ()))
+    settings = _checked(body, stack is not None)
+    secret = body.get("secret")
+    if secret == REMOVE_SECRET:
+        sealed = {"secret_sealed": None, "secret_master_key_id": None}
+    elif secret:
+        sealed = _sealed_secret(conn, name, secret)
+    else:
+        sealed = {"secret_sealed": row["secret_sealed"],
+                  "secret_master_key_id": row["secret_master_key_id"]}
+    queries.update_webhook(conn, id=row["id"], **settings, **sealed)
+    return find(conn, org, name, stack)
+
+
+def delete(conn, org, name, stack=None):
+    row = find(conn, org, name, stack)
+    queries.delete_webhook(conn, id=row["id"])
+    return row
+
+
+def view(row):
+    """A hook as Pulumi's WebhookResponse (schemas/webhooks.py names the JSON fields)."""
+    found = {key: row[key] for key in ("name", "display_name", "payload_url", "active", "format",
+                                       "filters", "groups", "has_secret")}
+    found["organization_name"] = row["org_name"]
+    if row["stack_name"] is not None:
+        found["project_name"] = row["project_name"]
+        found["stack_name"] = row["stack_name"]
+    # The CLI's `get` prints this field; the secret itself never leaves the service, so this is
+    # a fingerprint of the sealed value (it changes when the secret does), not a ciphertext.
+    found["secret_ciphertext"] = (hashlib.sha256(bytes(row["secret_sealed"])).hexdigest()[:16]
+                                  if row["secret_sealed"] is not None else "")
+    return found
+
+
+# --- events -------------------------------------------------------------------------------------
+
+def _who(context):
+    login = context["login"] or ""
+    return ({"name": context["user_name"] or login, "githubLogin": login, "avatarUrl": ""},
+            {"name": context["org_name"], "githubLogin": context["org_name"], "avatarUrl": ""})
+
+
+def _enqueue(conn, context, stack_id, kind, event, payload):
+    queued = queries.enqueue_webhook_events(
+        conn, org_id=context["org_id"], stack_id=stack_id, org_hooks_only=event in ORG_ONLY_EVENTS,
+        kind=kind, event=event, event_group=GROUP_OF[event],
+        payload=json.dumps(payload, separators=(",", ":")))
+    if queued["queued"]:
+        queries.notify_webhook_workers(conn)
+    return queued["queued"]
+
+
+def stack_changed(conn, org, project, stack, action, login):
+    """`stack` (kind stack) events: action `created` or `deleted`, for organization hooks."""
+    context = queries.webhook_event_context(conn, org_name=org, login=login, stack_id=None)
+    user, organization = _who(context)
+    return _enqueue(conn, context, None, "stack", f"stack_{action}", {
+        "user": user, "organization": organization, "action": action,
+        "projectName": project, "stackName": stack})
+
+
+def _update_url(org, project, stack, update):
+    console = (current_app.config["CONSOLE_URL"] or "").rstrip("/")
+    if not console:
+        return None
+    if update["dry_run"]:
+        return f"{console}/{org}/{project}/{stack}/previews/{update['id']}"
+    return f"{console}/{org}/{project}/{stack}/updates/{update['version']}"
+
+
+def update_finished(conn, update_id):
+    """The stack_update (or stack_preview) event of an update that just ended (completed,
+    cancelled, abandoned, or an import)."""
+    update = queries.finished_update_of_webhooks(conn, update_id=str(update_id))
+    org, project, stack = update["org_name"], update["project_name"], update["stack_name"]
+    operation = "preview" if update["dry_run"] else update["kind"]
+    if operation not in ("update", "preview", "refresh", "destroy", "import"):
+        return 0
+    result = "succeeded" if update["status"] == "succeeded" else "failed"
+    context = queries.webhook_event_context(conn, org_name=org, login=update["initiator_login"],
+                                            stack_id=update["stack_id"])
+    user, organization = _who(context)
+    payload = {"user": user, "organization": organization, "projectName": project,
+               "stackName": stack}
+    url = _update_url(org, project, stack, update)
+    if url:
+        payload["updateUrl"] = url
+    payload.update({"kind": update["kind"], "result": result,
+                    "resourceChanges": update["resource_changes"] or {},
+                    "isPreview": update["dry_run"]})
+    kind = "stack_preview" if update["dry_run"] else "stack_update"
+    return _enqueue(conn, context, update["stack_id"], kind, f"{operation}_{result}", payload)
+
+
+# --- formats ------------------------------------------------------------------------------------
+
+def summary(kind, payload):
+    """One line saying what happened, for chat formats."""
+    who = payload.get("user", {}).get("githubLogin") or "someone"
+    where = "/".join(payload[k] for k in ("projectName", "stackName") if payload.get(k))
+    org = payload.get("organization", {}).get("name", "")
+    ref = f"{org}/{where}" if where else org
+    if kind == "stack":
+        return f"{who} {payload.get('action')} stack {ref}"
+    if kind in ("stack_update", "stack_preview"):
+        changes = ", ".join(f"{op} {n}" for op, n in sorted(
+            (payload.get("resourceChanges") or {}).items()))
+        what = "preview" if payload.get("isPreview") else payload.get("kind")
+        return (f"{what} of {ref} {payload.get('result')} (by {who})"
+                + (f": {changes}" if changes else ""))
+    return payload.get("message") or f"{kind} event from the Pulumi service"
+
+
+def render(fmt, kind, payload_text):
+    """The body to send for an event, in the hook's format."""
+    if fmt == "raw":
+        return payload_text.encode("utf-8")
+    payload = json.loads(payload_text)
+    text = summary(kind, payload)
+    link = payload.get("updateUrl")
+    failed = payload.get("result") == "failed"
+    if fmt == "slack":
+        body = {"text": text + (f" <{link}|View details>" if link else "")}
+    else:  # ms_teams: an Office 365 connector card, which Teams incoming webhooks accept
+        body = {"@type": "MessageCard", "@context": "https://schema.org/extensions",
+                "summary": text, "themeColor": "D50200" if failed else "2EB886",
+                "title": f"Pulumi: {kind.replace('_', ' ')}", "text": text}
+        if link:
+            body["potentialAction"] = [{"@type": "OpenUri", "name": "View details",
+                                        "targets": [{"os": "default", "uri": link}]}]
+    return json.dumps(body, separators=(",", ":")).encode("utf-8")
+
+
+def signature(secret, body):
+    """Pulumi-Webhook-Signature: lowercase hex HMAC-SHA256 of the raw body."""
+    return hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+# --- sending ------------------------------------------------------------------------------------
+
+def send(conn, event, hook):
+    """Send one event to its hook now and record the attempt (a webhook_deliveries row); returns
+    (the delivery as WebhookDelivery fields, whether the receiver took it: a 2xx)."""
+    config = current_app.config
+    body = render(hook["format"], event["kind"], event["payload"])
+    headers = {"Content-Type": "application/json", "User-Agent": "pulumi-service-webhooks/1",
+               "Pulumi-Webhook-ID": str(event["id"]), "Pulumi-Webhook-Kind": event["kind"]}
+    try:
+        if hook["secret_sealed"] is not None:
+            secret = secrets.open_webhook_secret(secrets.keyring_of(current_app),
+                                                 hook["secret_master_key_id"],
+                                                 hook["secret_sealed"], hook["name"])
+            headers["Pulumi-Webhook-Signature"] = signature(secret, body)
+    except secrets.MasterKeyError as err:
+        # Never sent unsigned: recorded as a failed attempt (retried: the key may be configured).
+        response = outbound.Response(0, "", "", 0, f"not sent: {err}")
+    else:
+        response = outbound.post(hook["payload_url"], body, headers,
+                                 timeout=config["WEBHOOK_TIMEOUT_SECONDS"],
+                                 allowed=_allowed_networks(),
+                                 max_body=config["WEBHOOK_RESPONSE_BODY_BYTES"])
+    shown = "\n".join(f"{k}: {v}" for k, v in headers.items() if k != "Pulumi-Webhook-Signature")
+    delivery = {
+        "event_id": str(event["id"]), "webhook_id": event["webhook_id"],
+        "attempt": event["attempts"] + 1, "duration_ms": response.duration_ms,
+        "request_url": hook["payload_url"], "request_headers": shown,
+        "payload": body.decode("utf-8"), "response_code": response.status,
+        "response_headers": response.headers, "response_body": response.body,
+        "error": response.error,
+    }
+    recorded = queries.insert_delivery(conn, **delivery)
+    delivery.update(kind=event["kind"], at=recorded["at"])
+    return delivery, 200 <= response.status < 300
+
+
+def retry_in(attempts):
+    """Seconds before the next attempt after `attempts` failed ones (exponential, with up to
+    50 % jitter so that hooks failing together do not retry together), or None to give up."""
+    config = current_app.config
+    if attempts >= config["WEBHOOK_MAX_ATTEMPTS"]:
+        return None
+    base = config["WEBHOOK_RETRY_BASE_SECONDS"] * 2 ** (attempts - 1)
+    return base * (1 + random.random() / 2)
+
+
+def deliver_due(conn):
+    """Claim the next due event (SKIP LOCKED: other workers take others), send it and record the
+    outcome, all in the caller's transaction, which holds the event until it ends: a worker that
+    dies mid-delivery leaves the event due. False when nothing was due."""
+    event = queries.claim_due_event(conn)
+    if event is None:
+        return False
+    if not event["active"]:
+        queries.finish_event_attempt(conn, id=event["id"], state="failed", retry_in=0)
+        return True
+    _, ok = send(conn, event, event)
+    attempts = event["attempts"] + 1
+    wait = None if ok else retry_in(attempts)
+    state = "delivered" if ok else ("failed" if wait is None else "pending")
+    queries.finish_event_attempt(conn, id=event["id"], state=state, retry_in=wait or 0)
+    if not ok:
+        queries.defer_webhook_events(conn, webhook_id=event["webhook_id"], event_id=event["id"],
+                                     retry_in=wait or retry_in(1))
+    return True
+
+
+def ping(conn, hook):
+    """Send a ping now (bypassing the queue); returns the delivery."""
+    payload = json.dumps({"timestamp": int(time.time()), "message": "ping"},
+                         separators=(",", ":"))
+    created = queries.insert_sent_event(conn, webhook_id=hook["id"], kind="ping", event="ping",
+                                        payload=payload)
+    event = {"id": created["id"], "webhook_id": hook["id"], "kind": "ping", "payload": payload,
+             "attempts": 0}
+    return send(conn, event, hook)[0]
+
+
+def redeliver(conn, hook, event_id):
+    """Send an event of the hook again now; returns the delivery."""
+    try:
+        parsed = str(uuid.UUID(event_id))
+    except ValueError:
+        parsed = None
+    event = parsed and queries.event_of_webhook(conn, event_id=parsed, webhook_id=hook["id"])
+    if not event:
+        raise ApiError(404, f"Not Found: webhook '{hook['name']}' has no event '{event_id}'")
+    delivery, ok = send(conn, event, hook)
+    queries.finish_event_attempt(conn, id=event["id"],
+                                 state="delivered" if ok else event["state"], retry_in=0)
+    return delivery
+
+
+def delivery_view(row):
+    return {"id": str(row["event_id"]), "kind": row["kind"], "payload": row["payload"],
+            "timestamp": int(row["at"].timestamp()), "duration": row["duration_ms"],
+            "request_url": row["request_url"], "request_headers": row["request_headers"],
+            "response_code": row["response_code"], "response_headers": row["response_headers"],
+            "response_body": row["response_body"] or row["error"]}
+
+
+def deliveries(conn, hook, limit=100):
+    return [delivery_view(r) for r in queries.webhook_deliveries(conn, webhook_id=hook["id"],
+                                                                 limit=limit)]

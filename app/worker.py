@@ -1,0 +1,104 @@
+"""Background work run by `pulumi-service worker` (and beside gunicorn by `pulumi-service serve`):
+webhook deliveries. Threads each claim one due event at a time (FOR UPDATE SKIP LOCKED, so any
+number of workers on any number of hosts share the outbox), send it and record the attempt in
+one transaction; a LISTEN connection wakes them when a change queues events, and they look for
+due retries at least every WEBHOOK_POLL_SECONDS. A lost database is waited out."""
+import logging
+import select
+import threading
+
+import psycopg2
+
+from . import webhooks
+from .db import connect, transaction
+from .queries import queries
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "webhook_events"
+RECONNECT_SECONDS = 1
+
+
+class Worker:
+    def __init__(self, app):
+        self.app = app
+        self.config = app.config
+        self.stopping = threading.Event()
+        self.wake = threading.Condition()
+        self.threads = []
+
+    # --- waking ------------------------------------------------------------------------------
+
+    def _nudge(self):
+        with self.wake:
+            self.wake.notify_all()
+
+    def _listen(self):
+        """Wake the senders on every NOTIFY (sent when a change that queued events commits)."""
+        while not self.stopping.is_set():
+            conn = None
+            try:
+                conn = connect(self.config["DATABASE_URL"])
+                conn.autocommit = True
+                with conn.cursor() as cur:
+                    cur.execute(f"LISTEN {CHANNEL}")
+                self._nudge()  # events may have been queued while not listening
+                while not self.stopping.is_set():
+                    if select.select([conn], [], [], 1)[0]:
+                        conn.poll()
+                        if conn.notifies:
+                            conn.notifies.clear()
+                            self._nudge()
+            except psycopg2.Error as err:
+                log.warning("webhook worker: listening failed (%s); retrying", err)
+                self.stopping.wait(RECONNECT_SECONDS)
+            finally:
+                if conn is not None:
+                    conn.close()
+
+    # --- sending -----------------------------------------------------------------------------
+
+    def deliver_one(self):
+        """Send the next due event; False when none was due."""
+        with self.app.app_context():
+            with transaction() as conn:
+                return webhooks.deliver_due(conn)
+
+    def _idle_seconds(self):
+        with self.app.app_context():
+            with transaction() as conn:
+                due = queries.next_due_in(conn)["seconds"]
+        poll = self.config["WEBHOOK_POLL_SECONDS"]
+        return poll if due is None else min(poll, max(float(due), 0.01))
+
+    def _send(self):
+        while not self.stopping.is_set():
+            try:
+                if self.deliver_one():
+                    continue
+                idle = self._idle_seconds()
+            except Exception:  # the database went away, or a defect: never stop sending
+                log.exception("webhook worker: a delivery failed; retrying")
+                self.stopping.wait(RECONNECT_SECONDS)
+                continue
+            with self.wake:
+                self.wake.wait(idle)
+
+    # --- running -----------------------------------------------------------------------------
+
+    def start(self):
+        count = max(self.config["WEBHOOK_WORKER_THREADS"], 1)
+        targets = [self._listen] + [self._send] * count
+        for n, target in enumerate(targets):
+            thread = threading.Thread(target=target, name=f"webhook-worker-{n}", daemon=True)
+            thread.start()
+            self.threads.append(thread)
+        log.info("webhook worker: %d sender thread(s)", count)
+        return self
+
+    def stop(self, timeout=None):
+        """Finish the deliveries under way, then stop."""
+        self.stopping.set()
+        self._nudge()
+        for thread in self.threads:
+            thread.join(timeout)
