@@ -30,3 +30,21 @@ def test_env_lifecycle_with_the_cli(new_cli):
     admin = new_cli({org: "admin"})
     admin.run("env", "rm", env, "--yes")
     assert env not in admin.run("env", "ls").stdout
+
+
+def test_a_stack_reads_config_and_secrets_from_its_environment(new_cli):
+    org = unique("org")
+    member = new_cli({org: "member"})
+    member.run("env", "init", f"{org}/shared/dev")
+    member.run("env", "set", f"{org}/shared/dev", "pulumiConfig.region", "us-west-2")
+    member.run("env", "set", f"{org}/shared/dev", "pulumiConfig.password", "hunter2", "--secret")
+    member.write_program("config:\n  region: {type: string}\n  password: {type: string}\n"
+                         "outputs:\n  region: ${region}\n  password: ${password}\n")
+    member.run("stack", "init", f"{org}/dev")
+    (member.cwd / "Pulumi.dev.yaml").write_text("environment:\n  - shared/dev\n")
+
+    assert member.run("config", "get", "region").stdout.strip() == "us-west-2"
+    member.run("up", "--yes", "--skip-preview")
+    outputs = json.loads(member.run("stack", "output", "--json", "--show-secrets").stdout)
+    assert outputs == {"region": "us-west-2", "password": "hunter2"}
+    assert "hunter2" not in member.run("stack", "output", "--json").stdout
