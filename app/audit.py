@@ -62,6 +62,9 @@ EVENT_TYPES = {
     "environment.created": EventType("Environment Created", "An ESC environment was created."),
     "environment.updated": EventType("Environment Updated", "A new revision of an ESC "
                                                           "environment's definition was saved."),
+    "environment.revision_tag_changed": EventType("Environment Revision Tag Changed", "A "
+                                                  "revision tag of an ESC environment was "
+                                                  "created, moved or deleted."),
     "environment.deleted": EventType("Environment Deleted", "An ESC environment and its "
                                                           "revisions were deleted.",
                                      requires_org_admin=True, severity=5),

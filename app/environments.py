@@ -318,3 +318,64 @@ def redact(opened):
 
 def utc(ts):
     return ts.astimezone(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+# --- revision tags ------------------------------------------------------------------------------
+# `latest` is not stored: it is always the newest revision, and cannot be set or deleted.
+
+def _latest_tag(env):
+    return {"name": "latest", "revision": env["latest"], "created_at": env["created_at"],
+            "modified_at": env["modified_at"], "editor_login": "", "editor_name": ""}
+
+
+def _tag_revision(conn, env, number):
+    """The revision a tag is to name: `number`, or the latest; 400 for one that does not exist."""
+    number = env["latest"] if number is None else number
+    if queries.environment_revision(conn, environment_id=env["id"], number=number) is None:
+        raise ApiError(400, f"Bad Request: revision {number} does not exist")
+    return number
+
+
+def _not_latest(name):
+    if name == "latest":
+        raise ApiError(400, "Bad Request: the 'latest' tag always names the newest revision "
+                            "and cannot be changed")
+
+
+def list_revision_tags(conn, env, after=""):
+    rows = list(queries.list_environment_revision_tags(conn, environment_id=env["id"],
+                                                       after=after or "", page_size=PAGE_SIZE))
+    return ([_latest_tag(env)] if not after else []) + rows
+
+
+def get_revision_tag(conn, env, name):
+    if name == "latest":
+        return _latest_tag(env)
+    row = queries.environment_revision_tag(conn, environment_id=env["id"], name=name)
+    if row is None:
+        raise ApiError(404, f"Not Found: revision tag '{name}' not found")
+    return row
+
+
+def create_revision_tag(conn, env, name, number, editor_id):
+    _not_latest(name)
+    number = _tag_revision(conn, env, number)
+    if queries.insert_environment_revision_tag(conn, environment_id=env["id"], name=name,
+                                               revision=number, editor_id=editor_id) is None:
+        raise ApiError(409, f"Conflict: revision tag '{name}' already exists")
+    return number
+
+
+def update_revision_tag(conn, env, name, number, editor_id):
+    _not_latest(name)
+    number = _tag_revision(conn, env, number)
+    if queries.update_environment_revision_tag(conn, environment_id=env["id"], name=name,
+                                               revision=number, editor_id=editor_id) is None:
+        raise ApiError(404, f"Not Found: revision tag '{name}' not found")
+    return number
+
+
+def delete_revision_tag(conn, env, name):
+    _not_latest(name)
+    if queries.delete_environment_revision_tag(conn, environment_id=env["id"], name=name) is None:
+        raise ApiError(404, f"Not Found: revision tag '{name}' not found")

@@ -174,7 +174,7 @@ class World:
             # without a valid one, who is refused first).
             "token_id": str(self.token_id(caller)),
         }
-        if name in ("env", "open_id", "yaml_open_id"):
+        if name in ("env", "open_id", "yaml_open_id", "revision_tag"):
             values[name] = self.environment(name)
         if name not in values:
             pytest.fail(f"no fixture value for the path argument <{name}>: add one to "
@@ -192,6 +192,9 @@ class World:
             return admin.post(f"{base}/{self.PROJECT}/dev/open").get_json()["id"]
         if name == "yaml_open_id":
             return admin.call("POST", f"{base}/yaml/open", data=b"values: {a: 1}").get_json()["id"]
+        if name == "revision_tag":
+            admin.post(f"{base}/{self.PROJECT}/dev/versions/tags", {"name": "stable"})
+            return "stable"
         return "dev"
 
     def token_id(self, caller):

@@ -228,3 +228,26 @@ def test_yaml_check_opens_ciphertexts_of_the_organizations_environments(dev):
     checked = yaml(dev["member"], "POST", f"{BASE}/acme/yaml/check?showSecrets=true", stored)
     assert checked.get_json()["properties"]["password"]["value"] == "hunter2"
     assert_error(yaml(dev["outsider"], "POST", f"{BASE}/globex/yaml/check", stored), 400)
+
+
+def test_revision_tags_name_revisions_and_latest_moves(dev):
+    save(dev["member"], "values: {a: 1}\n")
+    tags = f"{ENV}/versions/tags"
+    assert dev["member"].post(tags, {"name": "stable", "revision": 2}).status_code == 200
+    assert_error(dev["member"].post(tags, {"name": "stable"}), 409)
+    assert_error(dev["member"].post(tags, {"name": "x", "revision": 9}), 400)
+    assert_error(dev["member"].post(tags, {"name": "latest"}), 400)
+    save(dev["member"], "values: {a: 2}\n")
+    assert dev["viewer"].get(f"{tags}/stable").get_json()["revision"] == 2
+    assert dev["viewer"].get(f"{tags}/latest").get_json()["revision"] == 3
+    assert dev["viewer"].get(f"{ENV}/versions/stable").get_data(as_text=True) == "values: {a: 1}\n"
+    listed = dev["viewer"].get(tags).get_json()["tags"]
+    assert [(t["name"], t["revision"]) for t in listed] == [("latest", 3), ("stable", 2)]
+    revisions = dev["viewer"].get(f"{ENV}/versions").get_json()
+    assert revisions[1]["tags"] == ["stable"]
+    assert dev["member"].patch(f"{tags}/stable", {"revision": 3}).status_code == 200
+    assert dev["viewer"].get(f"{tags}/stable").get_json()["revision"] == 3
+    assert_error(dev["viewer"].delete(f"{tags}/stable"), 403)
+    assert dev["member"].delete(f"{tags}/stable").status_code == 200
+    assert_error(dev["viewer"].get(f"{tags}/stable"), 404)
+    assert_error(dev["member"].delete(f"{tags}/latest"), 400)

@@ -277,3 +277,84 @@ def read_open_yaml(org, yaml_open_id):
         opened = environments.read_session(conn, _keyring(), org, None, yaml_open_id,
                                            parse_query(schemas.read_query)["property"])
     return jsonify(opened if _may_decrypt() else environments.redact(opened))
+
+
+# --- revision tags ------------------------------------------------------------------------------
+
+def _tag_body(row):
+    return schemas.revision_tag.dump({
+        **row, "created": environments.utc(row["created_at"]),
+        "modified": environments.utc(row["modified_at"])})
+
+
+@bp.get(ENV + "/versions/tags")
+@requires_role("viewer")
+@documented(query=schemas.revision_tags_query, response=schemas.revision_tag_list)
+def list_revision_tags(org, project, env):
+    """The revision tags (`latest` first), by name, after `after`."""
+    after = parse_query(schemas.revision_tags_query)["after"]
+    with reading() as conn:
+        found = environments.find(conn, org, project, env)
+        rows = environments.list_revision_tags(conn, found, after)
+    return jsonify({"tags": [_tag_body(r) for r in rows]})
+
+
+@bp.get(ENV + "/versions/tags/<revision_tag>")
+@requires_role("viewer")
+@documented(response=schemas.revision_tag)
+def get_revision_tag(org, project, env, revision_tag):
+    """The revision a tag names (how the CLI resolves `env@tag`)."""
+    with reading() as conn:
+        found = environments.find(conn, org, project, env)
+        row = environments.get_revision_tag(conn, found, revision_tag)
+    return jsonify(_tag_body(row))
+
+
+@bp.post(ENV + "/versions/tags")
+@requires_role("member")
+@documented(body=schemas.create_revision_tag, response=schemas.update_result, responses={
+    400: "Bad Request: no such revision, or the tag 'latest'",
+    409: "Conflict: the tag exists"})
+def create_revision_tag(org, project, env):
+    """Tag a revision (the latest when none is given)."""
+    body = parse_body(schemas.create_revision_tag)
+    with transaction() as conn:
+        found = environments.find(conn, org, project, env)
+        number = environments.create_revision_tag(conn, found, body["name"], body["revision"],
+                                                  g.user["id"])
+        _audit_tag(conn, org, project, env, f"tagged revision {number} '{body['name']}'")
+    return jsonify({})
+
+
+@bp.patch(ENV + "/versions/tags/<revision_tag>")
+@requires_role("member")
+@documented(body=schemas.update_revision_tag, response=schemas.update_result, responses={
+    400: "Bad Request: no such revision, or the tag 'latest'"})
+def update_revision_tag(org, project, env, revision_tag):
+    """Move a tag to another revision (the latest when none is given)."""
+    body = parse_body(schemas.update_revision_tag, default={"revision": None})
+    with transaction() as conn:
+        found = environments.find(conn, org, project, env)
+        number = environments.update_revision_tag(conn, found, revision_tag, body["revision"],
+                                                  g.user["id"])
+        _audit_tag(conn, org, project, env, f"moved tag '{revision_tag}' to revision {number}")
+    return jsonify({})
+
+
+@bp.delete(ENV + "/versions/tags/<revision_tag>")
+@requires_role("member")
+@documented(response=schemas.update_result, responses={
+    400: "Bad Request: the tag 'latest' cannot be deleted"})
+def delete_revision_tag(org, project, env, revision_tag):
+    """Delete a revision tag (the revision stays)."""
+    with transaction() as conn:
+        found = environments.find(conn, org, project, env)
+        environments.delete_revision_tag(conn, found, revision_tag)
+        _audit_tag(conn, org, project, env, f"deleted tag '{revision_tag}'")
+    return jsonify({})
+
+
+def _audit_tag(conn, org, project, env, what):
+    ref = environments.env_ref(org, project, env)
+    audit.record(conn, actor(), org, "environment.revision_tag_changed", ref,
+                 f"{what} of environment {ref}")

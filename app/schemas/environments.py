@@ -2,7 +2,7 @@
 text, not through a schema; opened environments are free-form Values."""
 from marshmallow import fields
 
-from .common import Base, PROJECT_NAME, STACK_NAME, text_field
+from .common import Base, PROJECT_NAME, STACK_NAME, TAG_NAME, text_field
 
 ENV_NAME = STACK_NAME.with_error(
     "environment names may only contain alphanumerics, hyphens, underscores or periods")
@@ -78,3 +78,37 @@ read_query = ReadQuery()
 check_query = CheckQuery()
 open_session = OpenSession()
 update_result = UpdateResult()
+
+
+class RevisionTag(Base):
+    name = fields.String(required=True)
+    revision = fields.Integer(required=True)
+    created = fields.String(required=True)
+    modified = fields.String(required=True)
+    editor_login = fields.String(data_key="editorLogin", required=True)
+    editor_name = fields.String(data_key="editorName", required=True)
+
+
+class RevisionTagList(Base):
+    tags = fields.List(fields.Nested(RevisionTag), required=True)
+    next_token = fields.String(data_key="nextToken")
+
+
+class CreateRevisionTag(Base):
+    name = fields.String(required=True, validate=TAG_NAME)
+    revision = fields.Integer(load_default=None, validate=lambda n: 0 < n < 2**31)
+
+
+class UpdateRevisionTag(Base):
+    revision = fields.Integer(load_default=None, validate=lambda n: 0 < n < 2**31)
+
+
+class RevisionTagsQuery(Base):
+    after = text_field(load_default="")
+
+
+revision_tag = RevisionTag()
+revision_tag_list = RevisionTagList()
+create_revision_tag = CreateRevisionTag()
+update_revision_tag = UpdateRevisionTag()
+revision_tags_query = RevisionTagsQuery()

@@ -118,3 +118,35 @@ UPDATE environments e
 SELECT e.key_id, e.master_key_id, e.wrapped_key
   FROM environments e JOIN organizations o ON o.id = e.org_id
  WHERE o.name = :org_name AND e.key_id = :key_id;
+
+-- name: list_environment_revision_tags
+SELECT t.name, t.revision, t.created_at, t.modified_at,
+       COALESCE(u.login, '') AS editor_login, COALESCE(u.name, '') AS editor_name
+  FROM environment_revision_tags t LEFT JOIN users u ON u.id = t.editor_id
+ WHERE t.environment_id = :environment_id AND t.name > :after
+ ORDER BY t.name
+ LIMIT :page_size;
+
+-- name: environment_revision_tag^
+SELECT t.name, t.revision, t.created_at, t.modified_at,
+       COALESCE(u.login, '') AS editor_login, COALESCE(u.name, '') AS editor_name
+  FROM environment_revision_tags t LEFT JOIN users u ON u.id = t.editor_id
+ WHERE t.environment_id = :environment_id AND t.name = :name;
+
+-- name: insert_environment_revision_tag^
+-- Nothing is returned when the tag exists.
+INSERT INTO environment_revision_tags (environment_id, name, revision, editor_id)
+VALUES (:environment_id, :name, :revision, :editor_id)
+ON CONFLICT (environment_id, name) DO NOTHING
+RETURNING name;
+
+-- name: update_environment_revision_tag^
+UPDATE environment_revision_tags
+   SET revision = :revision, editor_id = :editor_id, modified_at = now()
+ WHERE environment_id = :environment_id AND name = :name
+RETURNING name;
+
+-- name: delete_environment_revision_tag^
+DELETE FROM environment_revision_tags
+ WHERE environment_id = :environment_id AND name = :name
+RETURNING name;
