@@ -258,9 +258,9 @@ def parse_duration(text):
             break
         total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
         pos = match.end()
-    if pos != len(text) or total <= 0:
+    if pos != len(text):
         raise ApiError(400, f"Bad Request: invalid duration {text!r} (a Go duration such as 2h0m0s)")
-    return min(total, MAX_SESSION_SECONDS)
+    return min(total, MAX_SESSION_SECONDS) if total > 0 else DEFAULT_SESSION_SECONDS
 
 
 def open_session(conn, keyring, org, env_id, properties, seconds):

@@ -45,6 +45,8 @@ class ErrorResponseSchema(Schema):
     message = fields.String(required=True)
     request_id = fields.String(data_key="requestId",
                                metadata={"description": "on a 500: the id to find it in the log"})
+    diagnostics = fields.List(fields.Dict(), metadata={
+        "description": "ESC routes: the definition's errors, each {summary, range?}"})
 
 
 class Declaration:

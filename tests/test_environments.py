@@ -3,7 +3,9 @@ optimistic concurrency, revisions, delete; secrets sealed at rest; check, open a
 (named and anonymous); roles; and bad input answered with JSON, never a 500."""
 import pytest
 
-from tests.support.api import assert_error
+from app import create_app, secrets
+from tests.support.api import Api, assert_error
+from tests.support.apps import make_config
 
 BASE = "/api/esc/environments"
 ENV = f"{BASE}/acme/proj/dev"
@@ -207,10 +209,6 @@ def test_an_outsider_cannot_import_another_organizations_environment(dev):
 
 
 def test_secrets_survive_a_master_key_rotation(dev, app, db, database_url):
-    from app import create_app, secrets
-    from tests.support.api import Api
-    from tests.support.apps import make_config
-
     save(dev["member"], DEFINITION)
     new_key = secrets.generate_master_key()
     with db:

@@ -2,7 +2,7 @@
 text, not through a schema; opened environments are free-form Values."""
 from marshmallow import fields
 
-from .common import Base, PROJECT_NAME, STACK_NAME, TAG_NAME, text_field
+from .common import Base, PROJECT_NAME, STACK_NAME, TAG_NAME, _Name, text_field
 
 ENV_NAME = STACK_NAME.with_error(
     "environment names may only contain alphanumerics, hyphens, underscores or periods")
@@ -44,7 +44,9 @@ class RevisionsQuery(Base):
 
 
 class OpenQuery(Base):
-    duration = text_field(load_default="")
+    # A Go duration (`2h0m0s`), as the CLI sends it; the service caps it at 24h.
+    duration = fields.String(load_default="", validate=_Name(
+        r"^(?:[0-9]{1,6}(?:\.[0-9]{1,6})?(?:h|m|s|ms))*$", error="not a Go duration such as 2h0m0s"))
 
 
 class ReadQuery(Base):
