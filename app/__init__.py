@@ -29,8 +29,9 @@ def create_app(config=None):
     oidc_keys.init_app(app)
 
     from .routes import (
-        audit as audit_routes, health, history, oidc as oidc_routes, openapi as openapi_routes,
-        orgs, secrets as secrets_routes, stacks, teams, tokens, updates, user, webhooks,
+        audit as audit_routes, environments, health, history, oidc as oidc_routes,
+        openapi as openapi_routes, orgs, secrets as secrets_routes, stacks, teams, tokens, updates,
+        user, webhooks,
     )
     app.register_blueprint(health.bp)
     app.register_blueprint(user.bp)
@@ -43,6 +44,7 @@ def create_app(config=None):
     app.register_blueprint(history.bp)
     app.register_blueprint(openapi_routes.bp)
     app.register_blueprint(audit_routes.bp)
+    app.register_blueprint(environments.bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(oidc_routes.bp)
     # The web console: HTML pages for people, at the paths the CLI prints (after the API's

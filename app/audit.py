@@ -59,6 +59,15 @@ EVENT_TYPES = {
                                          "make).", severity=5),
     "secrets.shown": EventType("Secrets Shown", "The CLI displayed a stack's secrets "
                                                 "(`--show-secrets`)."),
+    "environment.created": EventType("Environment Created", "An ESC environment was created."),
+    "environment.updated": EventType("Environment Updated", "A new revision of an ESC "
+                                                          "environment's definition was saved."),
+    "environment.revision_tag_changed": EventType("Environment Revision Tag Changed", "A "
+                                                  "revision tag of an ESC environment was "
+                                                  "created, moved or deleted."),
+    "environment.deleted": EventType("Environment Deleted", "An ESC environment and its "
+                                                          "revisions were deleted.",
+                                     requires_org_admin=True, severity=5),
     "user.created": EventType("User Created", "A user (and their personal organization) was "
                                               "created with the admin command."),
     "org.created": EventType("Organization Created", "An organization was created with the "

@@ -63,6 +63,8 @@ class Config:
         self.SECRETS_PREVIOUS_MASTER_KEYS = os.environ.get("SECRETS_PREVIOUS_MASTER_KEYS", "")
         # Let viewers decrypt (by default reading secret plaintexts needs `member`).
         self.SECRETS_VIEWERS_CAN_DECRYPT = _bool("SECRETS_VIEWERS_CAN_DECRYPT", False)
+        # The largest ESC environment definition accepted (bytes of YAML); larger ones get 413.
+        self.ESC_MAX_DEFINITION_BYTES = _int("ESC_MAX_DEFINITION_BYTES", 1024 * 1024)
         # Most values in one batch-encrypt/batch-decrypt call (the CLI sends at most 1000).
         self.SECRETS_MAX_BATCH = _int("SECRETS_MAX_BATCH", 10000)
         # Largest plaintext accepted, in bytes (ciphertexts may be larger by the format's overhead).

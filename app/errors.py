@@ -12,11 +12,13 @@ log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
-    def __init__(self, status, message, headers=None):
+    def __init__(self, status, message, headers=None, extra=None):
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = headers or {}
+        # More members of the error body (ESC's `diagnostics`).
+        self.extra = extra or {}
 
 
 def error_response(status, message, **extra):
@@ -44,7 +46,7 @@ def _validation_message(messages, prefix=""):
 def init_app(app):
     @app.errorhandler(ApiError)
     def handle_api_error(err):
-        response = error_response(err.status, err.message)
+        response = error_response(err.status, err.message, **err.extra)
         response.headers.update(err.headers)
         return response
 

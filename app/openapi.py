@@ -49,6 +49,8 @@ class ErrorResponseSchema(Schema):
                                                    "error code"})
     error_description = fields.String(metadata={"description": "POST /api/oauth/token only: "
                                                                "the message, as RFC 6749 names it"})
+    diagnostics = fields.List(fields.Dict(), metadata={
+        "description": "ESC routes: the definition's errors, each {summary, range?}"})
 
 
 class Declaration:

@@ -219,6 +219,10 @@ def check_master_key(conn, keyring):
         )
     unknown = [row for row in queries.data_keys_per_master_key(conn)
                if row["master_key_id"] not in keyring.keys]
+    unknown += [{"master_key_id": row["master_key_id"],
+                 "stacks": f"{row['environments']} ESC environment"}
+                for row in queries.environment_keys_per_master_key(conn)
+                if row["master_key_id"] not in keyring.keys]
     if unknown:
         listed = ", ".join(f"{r['master_key_id']} ({r['stacks']} stacks)" for r in unknown)
         raise MasterKeyError(
@@ -369,15 +373,92 @@ def rotate_master_key(conn, keyring, new_raw):
     if rows:
         queries.rewrap_stack_secret_keys(conn, stack_ids=stack_ids, master_key_id=new.id,
                                          wrapped_keys=wrapped)
+    env_ids = _rewrap_environment_keys(conn, accepted, new)
     hook_key_ids = _reseal_webhook_secrets(conn, accepted, new)
     sealed = _seal(new.aead, _CANARY_PLAINTEXT, _CANARY_AAD)
     if canary is None:
         queries.insert_secrets_canary(conn, master_key_id=new.id, sealed=sealed)
     else:
         queries.update_secrets_canary(conn, master_key_id=new.id, sealed=sealed)
-    old_ids = sorted({r["master_key_id"] for r in rows} | hook_key_ids
+    old_ids = sorted({r["master_key_id"] for r in rows} | env_ids | hook_key_ids
                      | ({canary["master_key_id"]} if canary else set()))
     return old_ids, len(rows)
+
+
+def _rewrap_environment_keys(conn, accepted, new):
+    """ESC environments' data keys re-wrapped under `new` (part of the rotation's transaction);
+    the master key ids they were wrapped by."""
+    rows = list(queries.lock_all_environment_keys(conn))
+    missing = sorted({r["master_key_id"] for r in rows} - set(accepted))
+    if missing:
+        raise MasterKeyError(f"environment data keys are wrapped by master keys not given: "
+                             f"{', '.join(missing)}. Nothing was changed.")
+    ids, wrapped = [], []
+    for row in rows:
+        aad = _ENV_KEY_AAD + bytes(row["key_id"])
+        try:
+            data_key = _open(accepted[row["master_key_id"]].aead, bytes(row["wrapped_key"]), aad)
+        except InvalidTag:
+            raise MasterKeyError(f"the data key of environment {row['id']} does not open with "
+                                 f"master key {row['master_key_id']}; nothing was changed")
+        ids.append(row["id"])
+        wrapped.append(_seal(new.aead, data_key, aad))
+    if rows:
+        queries.rewrap_environment_keys(conn, ids=ids, master_key_id=new.id, wrapped_keys=wrapped)
+    return {r["master_key_id"] for r in rows}
+
+
+# --- ESC environments ---------------------------------------------------------------------------
+# Each environment has its own data key, made with the environment (its row id is not known yet,
+# so the key and its values are bound to the random key id alone, under their own labels: no
+# stack's key or value opens as an environment's). Open sessions are sealed with the master key
+# itself: they live for hours, and one a rotation makes unreadable is simply opened again.
+
+_ENV_KEY_AAD = b"pulumi-service/environment-key/v1\x00"
+_ENV_VALUE_AAD = b"pulumi-service/environment-secret/v1\x00"
+_SESSION_AAD = b"pulumi-service/environment-session/v1\x00"
+
+
+def new_environment_key(conn, keyring):
+    """A new environment's data key, wrapped: {key_id, master_key_id, wrapped_key}."""
+    master = keyring.get(queries.lock_active_master_key_id(conn) or keyring.current.id)
+    key_id = uuid.uuid4().bytes
+    data_key = AESGCM.generate_key(bit_length=KEY_BYTES * 8)
+    return {"key_id": key_id, "master_key_id": master.id,
+            "wrapped_key": _seal(master.aead, data_key, _ENV_KEY_AAD + key_id)}
+
+
+class EnvironmentCipher(StackCipher):
+    """One environment's data key, unwrapped for one request (values as StackCipher's)."""
+
+    def __init__(self, keyring, key_id, master_key_id, wrapped_key):
+        self.key_id = bytes(key_id)
+        master = keyring.get(master_key_id)
+        try:
+            data_key = _open(master.aead, bytes(wrapped_key), _ENV_KEY_AAD + self.key_id)
+        except InvalidTag:
+            raise MasterKeyError(f"an environment's data key does not open with master key "
+                                 f"{master_key_id}")
+        self.aead = AESGCM(data_key)
+        self.header = VERSION + self.key_id
+        self.aad = _ENV_VALUE_AAD + self.key_id
+
+
+def seal_session(keyring, session_id, plaintext):
+    """(master key id, sealed) of an open session's evaluated environment."""
+    return keyring.current.id, _seal(keyring.current.aead, plaintext,
+                                     _SESSION_AAD + session_id.encode())
+
+
+def open_session(keyring, session_id, master_key_id, sealed):
+    """The session's plaintext, or None when this server cannot open it any more."""
+    key = keyring.keys.get(master_key_id)
+    if key is None:
+        return None
+    try:
+        return _open(key.aead, bytes(sealed), _SESSION_AAD + session_id.encode())
+    except InvalidTag:
+        return None
 
 
 # --- webhook secrets: sealed with the master key itself ------------------------------------------

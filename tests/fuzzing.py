@@ -41,7 +41,8 @@ def error_body_is_the_error_shape(ctx, response, case):
                              f"{response.content[:200]!r}")
     if not isinstance(body, dict) or not {"code", "message"} <= set(body):
         raise AssertionError(f"error body is not {{code, message}}: {body!r}")
-    allowed = {"code", "message", "requestId"}
+    # ESC routes add the definition's diagnostics (the ESC CLI reads them).
+    allowed = {"code", "message", "requestId", "diagnostics"}
     if case.path == OAUTH_TOKEN:
         # RFC 6749's error body, beside the service's own (app/routes/oidc.py).
         allowed |= {"error", "error_description"}
@@ -172,6 +173,14 @@ def config():
                 "checks": {"positive_data_acceptance": {"enabled": False}},
             } for operation in ("CreateOrgWebhook", "UpdateOrgWebhook", "CreateStackWebhook",
                                 "UpdateStackWebhook")),
+            *({
+                # An ESC definition is a language (YAML with imports, interpolation and
+                # functions) and a continuation token an opaque cursor from a previous page:
+                # not JSON Schema, answered 400 with diagnostics or naming the token.
+                "include-operation-id": operation,
+                "checks": {"positive_data_acceptance": {"enabled": False}},
+            } for operation in ("CheckYaml", "OpenYaml", "UpdateEnvironment",
+                                "ListEnvironments", "ListAllEnvironments")),
             {
                 # A token's expiry must be in the future: a constraint on the time of the
                 # request, answered 400.

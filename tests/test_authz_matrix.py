@@ -233,11 +233,29 @@ class World:
                                     else self.token_id(caller)),
             "issuer_id": self.issuer_id, "policy_id": self.policy_id,
         }
+        if name in ("env", "open_id", "yaml_open_id", "revision_tag"):
+            values[name] = self.environment(name)
         if name not in values:
             pytest.fail(f"no fixture value for the path argument <{name}>: add one to "
                         "World.path_value in tests/test_authz_matrix.py")
         value = values[name]
         return value() if callable(value) else value
+
+    def environment(self, name):
+        """ESC environment acme/proj/dev, made on first use (only its routes pay for it), and
+        open sessions of it (open_id) and of an anonymous document (yaml_open_id)."""
+        admin, base = self.api["admin"], f"/api/esc/environments/{self.ORG}"
+        if not getattr(self, "env_made", False):
+            assert admin.post(base, {"project": self.PROJECT, "name": "dev"}).status_code == 200
+            self.env_made = True
+        if name == "open_id":
+            return admin.post(f"{base}/{self.PROJECT}/dev/open").get_json()["id"]
+        if name == "yaml_open_id":
+            return admin.call("POST", f"{base}/yaml/open", data=b"values: {a: 1}").get_json()["id"]
+        if name == "revision_tag":
+            admin.post(f"{base}/{self.PROJECT}/dev/versions/tags", {"name": "stable"})
+            return "stable"
+        return "dev"
 
     def token_id(self, caller):
         token = self.tokens.get(caller)

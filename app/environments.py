@@ -1,0 +1,381 @@
+"""ESC environments: create, read at a revision, edit (a new immutable revision, optimistic
+concurrency on the ETag), delete, list, revisions; and evaluation: check, open sessions and
+reading them. The language is app/esc/; this module gives it imports from the database and the
+environment's secrets key. Functions take the request's connection and never commit."""
+import base64
+import binascii
+import datetime
+import hashlib
+import json
+import re
+import secrets as token_secrets
+
+from . import secrets
+from .errors import ApiError
+from .esc import evaluate, syntax
+from .queries import queries
+
+DEFAULT_PROJECT = "default"
+PAGE_SIZE = 500
+# Go duration strings as the CLI sends them (`2h0m0s`, `15m`, `1.5h`).
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
+_DURATION_UNITS = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
+DEFAULT_SESSION_SECONDS = 2 * 3600
+MAX_SESSION_SECONDS = 24 * 3600
+TAG_SEP = "@"
+
+
+def env_ref(org, project, name):
+    return f"{org}/{project}/{name}"
+
+
+def not_found(org, project, name):
+    return ApiError(404, f"Not Found: environment '{env_ref(org, project, name)}' not found")
+
+
+def etag_of(env_id, number, text):
+    return hashlib.sha256(f"{env_id}:{number}:".encode() + text.encode("utf-8")).hexdigest()[:32]
+
+
+def diagnostics_error(diags, what="the environment definition has errors"):
+    return ApiError(400, f"Bad Request: {what}", extra={"diagnostics": diags})
+
+
+# --- environments and revisions ---------------------------------------------------------------
+
+def create(conn, keyring, org, project, name, creator_id):
+    """A new environment with revision 1, an empty definition."""
+    key = secrets.new_environment_key(conn, keyring)
+    env_id = queries.insert_environment(conn, org_name=org, project=project, name=name, **key)
+    if env_id is None:
+        raise ApiError(409, f"Conflict: environment '{env_ref(org, project, name)}' already exists")
+    env_id = env_id["id"]
+    queries.insert_environment_revision(conn, environment_id=env_id, yaml="",
+                                        etag=etag_of(env_id, 1, ""), creator_id=creator_id)
+    return env_id
+
+
+def find(conn, org, project, name):
+    row = queries.environment(conn, org_name=org, project=project, name=name)
+    if row is None:
+        raise not_found(org, project, name)
+    return row
+
+
+def revision(conn, env, version=None):
+    """The revision `version` names: None or "latest" the newest, digits a number, else a tag."""
+    if version in (None, "", "latest"):
+        number = env["latest"]
+    elif version.isdigit():
+        number = int(version)
+    else:
+        number = queries.environment_revision_tag_number(conn, environment_id=env["id"],
+                                                         name=version)
+    row = None
+    if number is not None and 0 < number < 2**31:
+        row = queries.environment_revision(conn, environment_id=env["id"], number=number)
+    if row is None:
+        raise ApiError(404, f"Not Found: revision '{version}' of environment "
+                            f"'{env['project']}/{env['name']}' not found")
+    return row
+
+
+def cipher(keyring, env):
+    try:
+        return secrets.EnvironmentCipher(keyring, env["key_id"], env["master_key_id"],
+                                         env["wrapped_key"])
+    except secrets.MasterKeyError as err:
+        raise ApiError(503, "Service Unavailable: this server cannot open the environment's "
+                            "secrets key (its master key configuration does not match the "
+                            "database)") from err
+
+
+def _encrypt_with(env_cipher):
+    return lambda plaintext: base64.b64encode(
+        env_cipher.encrypt(plaintext.encode("utf-8"))).decode("ascii")
+
+
+def _decrypt_with(env_cipher):
+    def decrypt(ciphertext):
+        try:
+            raw = base64.b64decode(ciphertext, validate=True)
+        except (binascii.Error, ValueError):
+            raise secrets.SecretError("not base64") from None
+        return env_cipher.decrypt(raw).decode("utf-8")
+    return decrypt
+
+
+def update(conn, keyring, org, project, name, text, expected_etag, creator_id):
+    """Save `text` as the environment's next revision: (number, etag). A stale `expected_etag`
+    (another edit landed since the caller read) is 409; a definition with errors is 400 with
+    its diagnostics, and nothing is saved."""
+    env = queries.lock_environment(conn, org_name=org, project=project, name=name)
+    if env is None:
+        raise not_found(org, project, name)
+    latest = revision(conn, env)
+    if expected_etag and expected_etag.strip('"') != latest["etag"]:
+        raise ApiError(409, f"Conflict: environment '{env_ref(org, project, name)}' was changed "
+                            f"since revision you edited (now at revision {latest['number']}); "
+                            "read it again and redo the edit")
+    env_cipher = cipher(keyring, env)
+    try:
+        sealed = syntax.seal(text, _encrypt_with(env_cipher))
+    except syntax.SyntaxProblem as problem:
+        raise diagnostics_error([_diag(problem, f"{project}/{name}")]) from None
+    loader = DatabaseLoader(conn, keyring, org, project, env_cipher)
+    try:
+        evaluate.evaluate(f"{project}/{name}", sealed, loader)
+    except evaluate.Diagnostics as err:
+        raise diagnostics_error(err.diagnostics) from None
+    number = queries.insert_environment_revision(
+        conn, environment_id=env["id"], yaml=sealed, etag="", creator_id=creator_id)["number"]
+    etag = etag_of(env["id"], number, sealed)
+    queries.set_environment_revision_etag(conn, environment_id=env["id"], number=number,
+                                          etag=etag)
+    queries.touch_environment(conn, environment_id=env["id"])
+    return number, etag
+
+
+def _diag(problem, environment):
+    diag = {"summary": problem.summary}
+    if problem.rng:
+        diag["range"] = {"environment": environment, **problem.rng}
+    return diag
+
+
+def definition(keyring, env, row, decrypt):
+    """A revision's YAML: as stored (secrets as ciphertext), or with plaintext secrets."""
+    if not decrypt:
+        return row["yaml"]
+    try:
+        return syntax.unseal(row["yaml"], _decrypt_with(cipher(keyring, env)))
+    except (syntax.SyntaxProblem, secrets.SecretError):
+        # Stored by this service, so the service's fault (a restore under other keys).
+        raise ApiError(503, "Service Unavailable: a secret of this revision cannot be "
+                            "decrypted with the environment's key") from None
+
+
+def delete(conn, org, project, name):
+    if queries.delete_environment(conn, org_name=org, project=project, name=name) is None:
+        raise not_found(org, project, name)
+
+
+def list_environments(conn, user_id, org, continuation):
+    """One page of the environments of `org` (None: every organization of the caller) and the
+    next page's token (None on the last)."""
+    after = ["", "", ""]
+    if continuation:
+        try:
+            after = json.loads(base64.urlsafe_b64decode(continuation.encode("ascii")))
+            assert isinstance(after, list) and len(after) == 3 and all(isinstance(a, str) for a in after)
+        except Exception:  # noqa: BLE001 -- any malformed token is the caller's
+            raise ApiError(400, "Bad Request: invalid continuationToken") from None
+    rows = queries.list_environments(conn, user_id=user_id, org_name=org, after_org=after[0],
+                                     after_project=after[1], after_name=after[2],
+                                     page_size=PAGE_SIZE + 1)
+    rows = list(rows)
+    token = None
+    if len(rows) > PAGE_SIZE:
+        rows = rows[:PAGE_SIZE]
+        last = rows[-1]
+        token = base64.urlsafe_b64encode(json.dumps(
+            [last["organization"], last["project"], last["name"]]).encode()).decode("ascii")
+    return rows, token
+
+
+def list_revisions(conn, env, before=None):
+    rows = list(queries.list_environment_revisions(conn, environment_id=env["id"], before=before,
+                                                   page_size=PAGE_SIZE))
+    for row in rows:
+        if row["number"] == env["latest"]:
+            row["tags"] = ["latest", *row["tags"]]
+    return rows
+
+
+# --- evaluation -------------------------------------------------------------------------------
+
+class DatabaseLoader(evaluate.Loader):
+    """Imports from the organization's environments: `name` (in the default project),
+    `project/name`, either with `@version` (a revision number or tag)."""
+
+    def __init__(self, conn, keyring, org, project, env_cipher=None):
+        self.conn, self.keyring, self.org, self.project = conn, keyring, org, project
+        self.env_cipher = env_cipher
+
+    def load(self, ref):
+        name, _, version = ref.partition(TAG_SEP)
+        project, _, env_name = name.rpartition("/")
+        project = project or DEFAULT_PROJECT
+        if "/" in project or not env_name:
+            return None
+        env = queries.environment(self.conn, org_name=self.org, project=project, name=env_name)
+        if env is None:
+            return None
+        try:
+            row = revision(self.conn, env, version or None)
+        except ApiError:
+            return None
+        inner = DatabaseLoader(self.conn, self.keyring, self.org, project, cipher(self.keyring, env))
+        return f"{project}/{env_name}", row["yaml"], inner
+
+    def decrypt(self, ciphertext):
+        """With the key the ciphertext names: this environment's, or another environment's of
+        the same organization (definitions are copied between environments, and `env get`
+        checks a stored definition as an anonymous document)."""
+        try:
+            raw = base64.b64decode(ciphertext, validate=True)
+        except (binascii.Error, ValueError):
+            raise secrets.SecretError("not base64") from None
+        key_id = raw[len(secrets.VERSION):secrets.HEADER_BYTES]
+        env_cipher = self.env_cipher
+        if env_cipher is None or env_cipher.key_id != key_id:
+            row = queries.environment_key_by_key_id(self.conn, org_name=self.org, key_id=key_id)
+            if row is None:
+                raise secrets.SecretError("no environment of this organization made it")
+            env_cipher = cipher(self.keyring, row)
+        return env_cipher.decrypt(raw).decode("utf-8")
+
+
+def evaluate_definition(conn, keyring, org, name, text, env=None):
+    """The opened properties of a definition (`env`'s, or an anonymous one when None); raises
+    ApiError 400 with the diagnostics."""
+    project = env["project"] if env is not None else DEFAULT_PROJECT
+    loader = DatabaseLoader(conn, keyring, org, project,
+                            cipher(keyring, env) if env is not None else None)
+    try:
+        return evaluate.evaluate(name, text, loader)
+    except evaluate.Diagnostics as err:
+        raise diagnostics_error(err.diagnostics) from None
+
+
+def parse_duration(text):
+    """Seconds of a Go duration string (default 2h, at most 24h); 400 when malformed."""
+    if not text:
+        return DEFAULT_SESSION_SECONDS
+    pos, total = 0, 0.0
+    for match in _DURATION.finditer(text):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        pos = match.end()
+    if pos != len(text):
+        raise ApiError(400, f"Bad Request: invalid duration {text!r} (a Go duration such as 2h0m0s)")
+    return min(total, MAX_SESSION_SECONDS) if total > 0 else DEFAULT_SESSION_SECONDS
+
+
+def open_session(conn, keyring, org, env_id, properties, seconds):
+    """Store an opened environment for `seconds`; its session id."""
+    queries.delete_expired_environment_sessions(conn)
+    session_id = token_secrets.token_hex(16)
+    wire = json.dumps(evaluate.environment_to_wire(properties)).encode("utf-8")
+    master_key_id, sealed = secrets.seal_session(keyring, session_id, wire)
+    queries.insert_environment_session(conn, id=session_id, org_name=org, environment_id=env_id,
+                                       master_key_id=master_key_id, sealed=sealed,
+                                       seconds=seconds)
+    return session_id
+
+
+def read_session(conn, keyring, org, env_id, session_id, prop=None):
+    """The opened environment of a live session, or the Value at property path `prop`."""
+    row = queries.environment_session(conn, id=session_id, org_name=org, environment_id=env_id)
+    plain = row and secrets.open_session(keyring, session_id, row["master_key_id"], row["sealed"])
+    if not plain:
+        raise ApiError(404, f"Not Found: open session '{session_id}' not found or expired")
+    opened = json.loads(plain)
+    if not prop:
+        return opened
+    try:
+        path = evaluate.parse_path(prop)
+    except ValueError as err:
+        raise ApiError(400, f"Bad Request: {err}") from None
+    value = {"value": opened["properties"]}
+    for step in path:
+        inner = value.get("value")
+        if isinstance(step, str) and isinstance(inner, dict) and step in inner:
+            value = inner[step]
+        elif isinstance(step, int) and isinstance(inner, list) and step < len(inner):
+            value = inner[step]
+        else:
+            raise ApiError(404, f"Not Found: property '{prop}' not found")
+    return value
+
+
+def redact(opened):
+    """An opened environment (wire JSON) with secret values shown as "[secret]"."""
+    def walk(value):
+        inner = value.get("value")
+        if isinstance(inner, dict):
+            return {**value, "value": {k: walk(v) for k, v in inner.items()}}
+        if isinstance(inner, list):
+            return {**value, "value": [walk(v) for v in inner]}
+        if value.get("secret"):
+            return {**value, "value": evaluate.SECRET_SHOWN}
+        return value
+    if "properties" in opened:
+        return {**opened, "properties": {k: walk(v) for k, v in opened["properties"].items()}}
+    return walk(opened)
+
+
+def utc(ts):
+    return ts.astimezone(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+# --- revision tags ------------------------------------------------------------------------------
+# `latest` is not stored: it is always the newest revision, and cannot be set or deleted.
+
+def _latest_tag(env):
+    return {"name": "latest", "revision": env["latest"], "created_at": env["created_at"],
+            "modified_at": env["modified_at"], "editor_login": "", "editor_name": ""}
+
+
+def _tag_revision(conn, env, number):
+    """The revision a tag is to name: `number`, or the latest; 400 for one that does not exist."""
+    number = env["latest"] if number is None else number
+    if queries.environment_revision(conn, environment_id=env["id"], number=number) is None:
+        raise ApiError(400, f"Bad Request: revision {number} does not exist")
+    return number
+
+
+def _not_latest(name):
+    if name == "latest":
+        raise ApiError(400, "Bad Request: the 'latest' tag always names the newest revision "
+                            "and cannot be changed")
+
+
+def list_revision_tags(conn, env, after=""):
+    rows = list(queries.list_environment_revision_tags(conn, environment_id=env["id"],
+                                                       after=after or "", page_size=PAGE_SIZE))
+    return ([_latest_tag(env)] if not after else []) + rows
+
+
+def get_revision_tag(conn, env, name):
+    if name == "latest":
+        return _latest_tag(env)
+    row = queries.environment_revision_tag(conn, environment_id=env["id"], name=name)
+    if row is None:
+        raise ApiError(404, f"Not Found: revision tag '{name}' not found")
+    return row
+
+
+def create_revision_tag(conn, env, name, number, editor_id):
+    _not_latest(name)
+    number = _tag_revision(conn, env, number)
+    if queries.insert_environment_revision_tag(conn, environment_id=env["id"], name=name,
+                                               revision=number, editor_id=editor_id) is None:
+        raise ApiError(409, f"Conflict: revision tag '{name}' already exists")
+    return number
+
+
+def update_revision_tag(conn, env, name, number, editor_id):
+    _not_latest(name)
+    number = _tag_revision(conn, env, number)
+    if queries.update_environment_revision_tag(conn, environment_id=env["id"], name=name,
+                                               revision=number, editor_id=editor_id) is None:
+        raise ApiError(404, f"Not Found: revision tag '{name}' not found")
+    return number
+
+
+def delete_revision_tag(conn, env, name):
+    _not_latest(name)
+    if queries.delete_environment_revision_tag(conn, environment_id=env["id"], name=name) is None:
+        raise ApiError(404, f"Not Found: revision tag '{name}' not found")

@@ -1,0 +1,360 @@
+"""ESC environments (`pulumi env`, `environment:` imports of stacks, pulumi-esc-sdk): the
+definitions and their revisions, and evaluation (check, open, read). Viewers read and open
+(secrets shown as "[secret]" unless they may decrypt), members edit, admins delete."""
+from flask import Blueprint, Response, current_app, g, jsonify, request
+
+from .. import audit, environments, secrets
+from ..api import actor, parse_body, parse_query
+from ..auth import ROLES, authenticated, requires_role
+from ..db import reading, transaction
+from ..errors import ApiError
+from ..openapi import documented
+from ..schemas import environments as schemas
+
+bp = Blueprint("environments", __name__, url_prefix="/api/esc/environments")
+
+ENV = "/<org>/<project>/<env>"
+DIAGNOSTICS = "Bad Request: the definition has errors (body: diagnostics with ranges)"
+REVISION_HEADER = "Pulumi-ESC-Revision"
+
+
+def _keyring():
+    return secrets.keyring_of(current_app)
+
+
+def _may_decrypt():
+    return (ROLES[g.role] >= ROLES["member"]
+            or current_app.config["SECRETS_VIEWERS_CAN_DECRYPT"])
+
+
+def _requires_decrypt():
+    if not _may_decrypt():
+        raise ApiError(403, "Forbidden: plaintext secrets need the 'member' role (viewers too "
+                            f"with SECRETS_VIEWERS_CAN_DECRYPT); you are '{g.role}'")
+
+
+def _yaml_body():
+    """The request's definition (the CLI sends YAML labelled application/json)."""
+    raw = request.get_data(cache=True)
+    limit = current_app.config["ESC_MAX_DEFINITION_BYTES"]
+    if len(raw) > limit:
+        raise ApiError(413, f"Request Entity Too Large: definitions are limited to {limit} bytes")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, "Bad Request: the definition is not UTF-8 text") from None
+
+
+def _definition_response(env, row, decrypt):
+    text = environments.definition(_keyring(), env, row, decrypt)
+    response = Response(text, mimetype="application/x-yaml")
+    response.headers["ETag"] = row["etag"]
+    response.headers[REVISION_HEADER] = str(row["number"])
+    return response
+
+
+# --- environments -------------------------------------------------------------------------------
+
+@bp.post("/<org>")
+@requires_role("member")
+@documented(body=schemas.create_environment, response=schemas.update_result,
+            responses={409: "Conflict: the environment already exists"})
+def create_environment(org):
+    """Create an environment (revision 1, an empty definition)."""
+    body = parse_body(schemas.create_environment)
+    project, name = body["project"], body["name"]
+    with transaction() as conn:
+        environments.create(conn, _keyring(), org, project, name, g.user["id"])
+        audit.record(conn, actor(), org, "environment.created",
+                     environments.env_ref(org, project, name),
+                     f"created environment {environments.env_ref(org, project, name)}")
+    return jsonify({})
+
+
+@bp.get("")
+@authenticated
+@documented(query=schemas.list_query, response=schemas.environment_list)
+def list_all_environments():
+    """The environments of every organization the caller belongs to."""
+    return _list(None)
+
+
+@bp.get("/<org>")
+@requires_role("viewer")
+@documented(query=schemas.list_query, response=schemas.environment_list)
+def list_environments(org):
+    """The organization's environments."""
+    return _list(org)
+
+
+def _list(org):
+    token = parse_query(schemas.list_query)["continuation_token"]
+    with reading() as conn:
+        rows, next_token = environments.list_environments(conn, g.user["id"], org, token)
+    body = {"environments": [
+        {"organization": r["organization"], "project": r["project"], "name": r["name"],
+         "created": environments.utc(r["created_at"]),
+         "modified": environments.utc(r["modified_at"])} for r in rows]}
+    if next_token:
+        body["next_token"] = next_token
+    return jsonify(schemas.environment_list.dump(body))
+
+
+@bp.get(ENV)
+@requires_role("viewer")
+@documented(response=schemas.YAML_BODY, content_type="application/x-yaml")
+def get_environment(org, project, env):
+    """The latest definition (secrets as ciphertext), with ETag and Pulumi-ESC-Revision."""
+    return _get(org, project, env, None, decrypt=False)
+
+
+@bp.get(ENV + "/versions/<version>")
+@requires_role("viewer")
+@documented(response=schemas.YAML_BODY, content_type="application/x-yaml")
+def get_environment_at(org, project, env, version):
+    """The definition at a revision number or tag."""
+    return _get(org, project, env, version, decrypt=False)
+
+
+@bp.get(ENV + "/decrypt")
+@requires_role("viewer")
+@documented(response=schemas.YAML_BODY, content_type="application/x-yaml",
+            responses={403: "Forbidden: plaintext secrets need the 'member' role"})
+def get_environment_decrypted(org, project, env):
+    """The latest definition with plaintext secrets (`env get --show-secrets`)."""
+    return _get(org, project, env, None, decrypt=True)
+
+
+@bp.get(ENV + "/versions/<version>/decrypt")
+@requires_role("viewer")
+@documented(response=schemas.YAML_BODY, content_type="application/x-yaml",
+            responses={403: "Forbidden: plaintext secrets need the 'member' role"})
+def get_environment_at_decrypted(org, project, env, version):
+    """The definition at a revision with plaintext secrets."""
+    return _get(org, project, env, version, decrypt=True)
+
+
+# Declared for the authorization matrix: plaintexts need this role unless the setting says.
+get_environment_decrypted.plaintext_role = ("member", "SECRETS_VIEWERS_CAN_DECRYPT")
+get_environment_at_decrypted.plaintext_role = ("member", "SECRETS_VIEWERS_CAN_DECRYPT")
+
+
+def _get(org, project, env, version, decrypt):
+    if decrypt:
+        _requires_decrypt()
+    with reading() as conn:
+        found = environments.find(conn, org, project, env)
+        row = environments.revision(conn, found, version)
+    return _definition_response(found, row, decrypt)
+
+
+@bp.patch(ENV)
+@requires_role("member")
+@documented(body=schemas.YAML_BODY, response=schemas.update_result, responses={
+    400: DIAGNOSTICS, 409: "Conflict: the environment changed since the ETag sent",
+    413: "Request Entity Too Large: over ESC_MAX_DEFINITION_BYTES"})
+def update_environment(org, project, env):
+    """Save a new definition as the next revision (If-Match, or the ESC CLI's ETag header,
+    names the revision edited: a stale one is 409)."""
+    text = _yaml_body()
+    expected = request.headers.get("If-Match") or request.headers.get("ETag")
+    with transaction() as conn:
+        number, etag = environments.update(conn, _keyring(), org, project, env, text, expected,
+                                           g.user["id"])
+        audit.record(conn, actor(), org, "environment.updated",
+                     environments.env_ref(org, project, env),
+                     f"saved revision {number} of environment "
+                     f"{environments.env_ref(org, project, env)}")
+    response = jsonify({})
+    response.headers["ETag"] = etag
+    response.headers[REVISION_HEADER] = str(number)
+    return response
+
+
+@bp.delete(ENV)
+@requires_role("admin")
+@documented(response=schemas.update_result)
+def delete_environment(org, project, env):
+    """Delete an environment with its revisions."""
+    with transaction() as conn:
+        environments.delete(conn, org, project, env)
+        audit.record(conn, actor(), org, "environment.deleted",
+                     environments.env_ref(org, project, env),
+                     f"deleted environment {environments.env_ref(org, project, env)}")
+    return jsonify({})
+
+
+@bp.get(ENV + "/versions")
+@requires_role("viewer")
+@documented(query=schemas.revisions_query, response=schemas.revisions)
+def list_revisions(org, project, env):
+    """The revisions, newest first, with the tags naming each."""
+    before = parse_query(schemas.revisions_query)["before"]
+    with reading() as conn:
+        found = environments.find(conn, org, project, env)
+        rows = environments.list_revisions(conn, found, before)
+    return jsonify(schemas.revisions.dump([
+        {**r, "created": environments.utc(r["created_at"])} for r in rows]))
+
+
+# --- evaluation ---------------------------------------------------------------------------------
+
+@bp.post(ENV + "/open")
+@requires_role("viewer")
+@documented(query=schemas.open_query, response=schemas.open_session, responses={400: DIAGNOSTICS})
+def open_environment(org, project, env):
+    """Evaluate the latest revision and keep the result for `duration`: the session id."""
+    return _open(org, project, env, None)
+
+
+@bp.post(ENV + "/versions/<version>/open")
+@requires_role("viewer")
+@documented(query=schemas.open_query, response=schemas.open_session, responses={400: DIAGNOSTICS})
+def open_environment_at(org, project, env, version):
+    """Evaluate a revision and keep the result for `duration`: the session id."""
+    return _open(org, project, env, version)
+
+
+def _open(org, project, env, version):
+    seconds = environments.parse_duration(parse_query(schemas.open_query)["duration"])
+    with transaction() as conn:
+        found = environments.find(conn, org, project, env)
+        row = environments.revision(conn, found, version)
+        properties = environments.evaluate_definition(
+            conn, _keyring(), org, f"{project}/{env}", row["yaml"], found)
+        session = environments.open_session(conn, _keyring(), org, found["id"], properties,
+                                            seconds)
+    return jsonify({"id": session})
+
+
+@bp.get(ENV + "/open/<open_id>")
+@requires_role("viewer")
+@documented(query=schemas.read_query, response=schemas.OPENED)
+def read_open_environment(org, project, env, open_id):
+    """An open session's environment, or the Value at `property`."""
+    with reading() as conn:
+        found = environments.find(conn, org, project, env)
+        opened = environments.read_session(conn, _keyring(), org, found["id"], open_id,
+                                           parse_query(schemas.read_query)["property"])
+    return jsonify(opened if _may_decrypt() else environments.redact(opened))
+
+
+@bp.post("/<org>/yaml/check")
+@requires_role("viewer")
+@documented(query=schemas.check_query, body=schemas.YAML_BODY, response=schemas.OPENED,
+            responses={400: DIAGNOSTICS, 413: "Request Entity Too Large"})
+def check_yaml(org):
+    """Evaluate an anonymous definition (secrets as "[secret]" unless showSecrets)."""
+    show = parse_query(schemas.check_query)["show_secrets"]
+    if show:
+        _requires_decrypt()
+    text = _yaml_body()
+    with transaction() as conn:
+        properties = environments.evaluate_definition(conn, _keyring(), org, "<yaml>", text)
+    return jsonify(environments.evaluate.environment_to_wire(properties, show_secrets=show))
+
+
+@bp.post("/<org>/yaml/open")
+@requires_role("viewer")
+@documented(query=schemas.open_query, body=schemas.YAML_BODY, response=schemas.open_session,
+            responses={400: DIAGNOSTICS, 413: "Request Entity Too Large"})
+def open_yaml(org):
+    """Evaluate an anonymous definition (a stack's `environment:` block) and keep the result."""
+    seconds = environments.parse_duration(parse_query(schemas.open_query)["duration"])
+    text = _yaml_body()
+    with transaction() as conn:
+        properties = environments.evaluate_definition(conn, _keyring(), org, "<yaml>", text)
+        session = environments.open_session(conn, _keyring(), org, None, properties, seconds)
+    return jsonify({"id": session})
+
+
+@bp.get("/<org>/yaml/open/<yaml_open_id>")
+@requires_role("viewer")
+@documented(query=schemas.read_query, response=schemas.OPENED)
+def read_open_yaml(org, yaml_open_id):
+    """An anonymous open session's environment, or the Value at `property`."""
+    with reading() as conn:
+        opened = environments.read_session(conn, _keyring(), org, None, yaml_open_id,
+                                           parse_query(schemas.read_query)["property"])
+    return jsonify(opened if _may_decrypt() else environments.redact(opened))
+
+
+# --- revision tags ------------------------------------------------------------------------------
+
+def _tag_body(row):
+    return schemas.revision_tag.dump({
+        **row, "created": environments.utc(row["created_at"]),
+        "modified": environments.utc(row["modified_at"])})
+
+
+@bp.get(ENV + "/versions/tags")
+@requires_role("viewer")
+@documented(query=schemas.revision_tags_query, response=schemas.revision_tag_list)
+def list_revision_tags(org, project, env):
+    """The revision tags (`latest` first), by name, after `after`."""
+    after = parse_query(schemas.revision_tags_query)["after"]
+    with reading() as conn:
+        found = environments.find(conn, org, project, env)
+        rows = environments.list_revision_tags(conn, found, after)
+    return jsonify({"tags": [_tag_body(r) for r in rows]})
+
+
+@bp.get(ENV + "/versions/tags/<revision_tag>")
+@requires_role("viewer")
+@documented(response=schemas.revision_tag)
+def get_revision_tag(org, project, env, revision_tag):
+    """The revision a tag names (how the CLI resolves `env@tag`)."""
+    with reading() as conn:
+        found = environments.find(conn, org, project, env)
+        row = environments.get_revision_tag(conn, found, revision_tag)
+    return jsonify(_tag_body(row))
+
+
+@bp.post(ENV + "/versions/tags")
+@requires_role("member")
+@documented(body=schemas.create_revision_tag, response=schemas.update_result, responses={
+    400: "Bad Request: no such revision, or the tag 'latest'",
+    409: "Conflict: the tag exists"})
+def create_revision_tag(org, project, env):
+    """Tag a revision (the latest when none is given)."""
+    body = parse_body(schemas.create_revision_tag)
+    with transaction() as conn:
+        found = environments.find(conn, org, project, env)
+        number = environments.create_revision_tag(conn, found, body["name"], body["revision"],
+                                                  g.user["id"])
+        _audit_tag(conn, org, project, env, f"tagged revision {number} '{body['name']}'")
+    return jsonify({})
+
+
+@bp.patch(ENV + "/versions/tags/<revision_tag>")
+@requires_role("member")
+@documented(body=schemas.update_revision_tag, response=schemas.update_result, responses={
+    400: "Bad Request: no such revision, or the tag 'latest'"})
+def update_revision_tag(org, project, env, revision_tag):
+    """Move a tag to another revision (the latest when none is given)."""
+    body = parse_body(schemas.update_revision_tag, default={"revision": None})
+    with transaction() as conn:
+        found = environments.find(conn, org, project, env)
+        number = environments.update_revision_tag(conn, found, revision_tag, body["revision"],
+                                                  g.user["id"])
+        _audit_tag(conn, org, project, env, f"moved tag '{revision_tag}' to revision {number}")
+    return jsonify({})
+
+
+@bp.delete(ENV + "/versions/tags/<revision_tag>")
+@requires_role("member")
+@documented(response=schemas.update_result, responses={
+    400: "Bad Request: the tag 'latest' cannot be deleted"})
+def delete_revision_tag(org, project, env, revision_tag):
+    """Delete a revision tag (the revision stays)."""
+    with transaction() as conn:
+        found = environments.find(conn, org, project, env)
+        environments.delete_revision_tag(conn, found, revision_tag)
+        _audit_tag(conn, org, project, env, f"deleted tag '{revision_tag}'")
+    return jsonify({})
+
+
+def _audit_tag(conn, org, project, env, what):
+    ref = environments.env_ref(org, project, env)
+    audit.record(conn, actor(), org, "environment.revision_tag_changed", ref,
+                 f"{what} of environment {ref}")

@@ -1,0 +1,116 @@
+"""ESC environment shapes (the ESC CLI's and esc-sdk's JSON names). Definitions travel as YAML
+text, not through a schema; opened environments are free-form Values."""
+from marshmallow import fields
+
+from .common import Base, PROJECT_NAME, STACK_NAME, TAG_NAME, _Name, text_field
+
+ENV_NAME = STACK_NAME.with_error(
+    "environment names may only contain alphanumerics, hyphens, underscores or periods")
+
+
+class CreateEnvironment(Base):
+    project = fields.String(load_default="default", validate=PROJECT_NAME.with_error(
+        "project names may only contain alphanumerics, hyphens, underscores or periods"))
+    name = fields.String(required=True, validate=ENV_NAME)
+
+
+class EnvironmentSummary(Base):
+    organization = fields.String(required=True)
+    project = fields.String(required=True)
+    name = fields.String(required=True)
+    created = fields.String(required=True)
+    modified = fields.String(required=True)
+
+
+class EnvironmentList(Base):
+    environments = fields.List(fields.Nested(EnvironmentSummary), required=True)
+    next_token = fields.String(data_key="nextToken")
+
+
+class ListQuery(Base):
+    continuation_token = text_field(data_key="continuationToken", load_default=None)
+
+
+class Revision(Base):
+    number = fields.Integer(required=True)
+    created = fields.String(required=True)
+    creator_login = fields.String(data_key="creatorLogin", required=True)
+    creator_name = fields.String(data_key="creatorName", required=True)
+    tags = fields.List(fields.String(), required=True)
+
+
+class RevisionsQuery(Base):
+    before = fields.Integer(load_default=None, validate=lambda n: 0 < n < 2**31)
+
+
+class OpenQuery(Base):
+    # A Go duration (`2h0m0s`), as the CLI sends it; the service caps it at 24h.
+    duration = fields.String(load_default="", validate=_Name(
+        r"^(?:[0-9]{1,6}(?:\.[0-9]{1,6})?(?:h|m|s|ms))*$", error="not a Go duration such as 2h0m0s"))
+
+
+class ReadQuery(Base):
+    property = text_field(load_default=None)
+
+
+class CheckQuery(Base):
+    show_secrets = fields.Boolean(data_key="showSecrets", load_default=False)
+
+
+class OpenSession(Base):
+    id = fields.String(required=True)
+
+
+class UpdateResult(Base):
+    diagnostics = fields.List(fields.Dict())
+
+
+# An opened environment or one of its Values: free-form (esc.Environment / esc.Value).
+OPENED = {"type": "object", "description": "esc.Environment {properties: {name: Value}} or "
+                                           "esc.Value {value, secret?, unknown?, trace}"}
+YAML_BODY = {"type": "string", "description": "the environment definition (YAML)"}
+
+create_environment = CreateEnvironment()
+environment_list = EnvironmentList()
+list_query = ListQuery()
+revisions = Revision(many=True)
+revisions_query = RevisionsQuery()
+open_query = OpenQuery()
+read_query = ReadQuery()
+check_query = CheckQuery()
+open_session = OpenSession()
+update_result = UpdateResult()
+
+
+class RevisionTag(Base):
+    name = fields.String(required=True)
+    revision = fields.Integer(required=True)
+    created = fields.String(required=True)
+    modified = fields.String(required=True)
+    editor_login = fields.String(data_key="editorLogin", required=True)
+    editor_name = fields.String(data_key="editorName", required=True)
+
+
+class RevisionTagList(Base):
+    tags = fields.List(fields.Nested(RevisionTag), required=True)
+    next_token = fields.String(data_key="nextToken")
+
+
+class CreateRevisionTag(Base):
+    name = fields.String(required=True, validate=TAG_NAME)
+    revision = fields.Integer(load_default=None, validate=lambda n: 0 < n < 2**31)
+
+
+class UpdateRevisionTag(Base):
+    revision = fields.Integer(load_default=None, validate=lambda n: 0 < n < 2**31)
+
+
+class RevisionTagsQuery(Base):
+    after = text_field(load_default="")
+
+
+revision_tag = RevisionTag()
+revision_tag_list = RevisionTagList()
+create_revision_tag = CreateRevisionTag()
+update_revision_tag = UpdateRevisionTag()
+revision_tags_query = RevisionTagsQuery()

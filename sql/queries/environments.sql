@@ -1,0 +1,152 @@
+-- ESC environments, their revisions, revision tags and open sessions.
+
+-- name: insert_environment^
+-- Nothing is returned when the environment exists already (or the organization does not).
+INSERT INTO environments (org_id, project, name, key_id, master_key_id, wrapped_key)
+SELECT o.id, :project, :name, :key_id, :master_key_id, :wrapped_key
+  FROM organizations o WHERE o.name = :org_name
+ON CONFLICT (org_id, project, name) DO NOTHING
+RETURNING id;
+
+-- name: insert_environment_revision^
+-- The next revision of an environment; :etag is computed by the caller from the text.
+INSERT INTO environment_revisions (environment_id, number, yaml, etag, creator_id)
+SELECT :environment_id, COALESCE(MAX(number), 0) + 1, :yaml, :etag, :creator_id
+  FROM environment_revisions WHERE environment_id = :environment_id
+RETURNING number, etag;
+
+-- name: touch_environment!
+UPDATE environments SET modified_at = now() WHERE id = :environment_id;
+
+-- name: environment^
+-- An environment with its data key and latest revision number. :lock takes the row for an
+-- edit (two editors of one environment queue, and the second sees the first's revision).
+SELECT e.id, e.project, e.name, e.key_id, e.master_key_id, e.wrapped_key, e.tags,
+       e.created_at, e.modified_at,
+       (SELECT MAX(number) FROM environment_revisions r WHERE r.environment_id = e.id) AS latest
+  FROM environments e JOIN organizations o ON o.id = e.org_id
+ WHERE o.name = :org_name AND e.project = :project AND e.name = :name;
+
+-- name: lock_environment^
+SELECT e.id, e.project, e.name, e.key_id, e.master_key_id, e.wrapped_key,
+       (SELECT MAX(number) FROM environment_revisions r WHERE r.environment_id = e.id) AS latest
+  FROM environments e JOIN organizations o ON o.id = e.org_id
+ WHERE o.name = :org_name AND e.project = :project AND e.name = :name
+   FOR UPDATE OF e;
+
+-- name: environment_revision^
+SELECT r.number, r.yaml, r.etag, r.created_at
+  FROM environment_revisions r
+ WHERE r.environment_id = :environment_id AND r.number = :number;
+
+-- name: environment_revision_tag_number$
+SELECT revision FROM environment_revision_tags
+ WHERE environment_id = :environment_id AND name = :name;
+
+-- name: list_environments
+-- The organizations' environments the caller belongs to (:org_name NULL: all of them), by
+-- (org, project, name), after the continuation key.
+SELECT o.name AS organization, e.project, e.name, e.created_at, e.modified_at
+  FROM environments e
+  JOIN organizations o ON o.id = e.org_id
+  JOIN memberships m ON m.org_id = o.id AND m.user_id = :user_id
+ WHERE (:org_name::text IS NULL OR o.name = :org_name)
+   AND (o.name, e.project, e.name) > (:after_org, :after_project, :after_name)
+ ORDER BY o.name, e.project, e.name
+ LIMIT :page_size;
+
+-- name: delete_environment$
+DELETE FROM environments e USING organizations o
+ WHERE o.id = e.org_id AND o.name = :org_name AND e.project = :project AND e.name = :name
+RETURNING e.id;
+
+-- name: list_environment_revisions
+-- Newest first, with the tags naming each revision (`latest` added by the caller).
+SELECT r.number, r.created_at, COALESCE(u.login, '') AS creator_login,
+       COALESCE(u.name, '') AS creator_name,
+       COALESCE(ARRAY(SELECT t.name FROM environment_revision_tags t
+                       WHERE t.environment_id = r.environment_id AND t.revision = r.number
+                       ORDER BY t.name), '{}') AS tags
+  FROM environment_revisions r LEFT JOIN users u ON u.id = r.creator_id
+ WHERE r.environment_id = :environment_id
+   AND (:before::integer IS NULL OR r.number < :before)
+ ORDER BY r.number DESC
+ LIMIT :page_size;
+
+-- name: insert_environment_session!
+INSERT INTO environment_sessions (id, org_id, environment_id, master_key_id, sealed, expires_at)
+SELECT :id, o.id, :environment_id, :master_key_id, :sealed, now() + make_interval(secs => :seconds)
+  FROM organizations o WHERE o.name = :org_name;
+
+-- name: environment_session^
+-- A live session of this organization (and environment, or anonymous when :environment_id is
+-- NULL); expired ones are as good as absent.
+SELECT s.id, s.master_key_id, s.sealed
+  FROM environment_sessions s JOIN organizations o ON o.id = s.org_id
+ WHERE s.id = :id AND o.name = :org_name AND s.expires_at > now()
+   AND s.environment_id IS NOT DISTINCT FROM :environment_id;
+
+-- name: delete_expired_environment_sessions!
+DELETE FROM environment_sessions WHERE expires_at <= now();
+
+-- name: set_environment_revision_etag!
+UPDATE environment_revisions SET etag = :etag
+ WHERE environment_id = :environment_id AND number = :number;
+
+-- name: environment_keys_per_master_key
+SELECT master_key_id, count(*) AS environments
+  FROM environments
+ GROUP BY master_key_id
+ ORDER BY master_key_id;
+
+-- name: lock_all_environment_keys
+-- Every environment's data key, locked for its re-wrapping by a master key rotation.
+SELECT id, key_id, master_key_id, wrapped_key
+  FROM environments
+ ORDER BY id
+   FOR UPDATE;
+
+-- name: rewrap_environment_keys!
+UPDATE environments e
+   SET master_key_id = :master_key_id, wrapped_key = v.wrapped_key
+  FROM unnest(CAST(:ids AS bigint[]), CAST(:wrapped_keys AS bytea[])) AS v (id, wrapped_key)
+ WHERE e.id = v.id;
+
+-- name: environment_key_by_key_id^
+-- The environment of the organization whose data key a ciphertext names (`env get` sends a
+-- stored definition, ciphertexts included, to yaml/check).
+SELECT e.key_id, e.master_key_id, e.wrapped_key
+  FROM environments e JOIN organizations o ON o.id = e.org_id
+ WHERE o.name = :org_name AND e.key_id = :key_id;
+
+-- name: list_environment_revision_tags
+SELECT t.name, t.revision, t.created_at, t.modified_at,
+       COALESCE(u.login, '') AS editor_login, COALESCE(u.name, '') AS editor_name
+  FROM environment_revision_tags t LEFT JOIN users u ON u.id = t.editor_id
+ WHERE t.environment_id = :environment_id AND t.name > :after
+ ORDER BY t.name
+ LIMIT :page_size;
+
+-- name: environment_revision_tag^
+SELECT t.name, t.revision, t.created_at, t.modified_at,
+       COALESCE(u.login, '') AS editor_login, COALESCE(u.name, '') AS editor_name
+  FROM environment_revision_tags t LEFT JOIN users u ON u.id = t.editor_id
+ WHERE t.environment_id = :environment_id AND t.name = :name;
+
+-- name: insert_environment_revision_tag^
+-- Nothing is returned when the tag exists.
+INSERT INTO environment_revision_tags (environment_id, name, revision, editor_id)
+VALUES (:environment_id, :name, :revision, :editor_id)
+ON CONFLICT (environment_id, name) DO NOTHING
+RETURNING name;
+
+-- name: update_environment_revision_tag^
+UPDATE environment_revision_tags
+   SET revision = :revision, editor_id = :editor_id, modified_at = now()
+ WHERE environment_id = :environment_id AND name = :name
+RETURNING name;
+
+-- name: delete_environment_revision_tag^
+DELETE FROM environment_revision_tags
+ WHERE environment_id = :environment_id AND name = :name
+RETURNING name;

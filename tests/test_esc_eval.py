@@ -1,0 +1,201 @@
+"""The ESC language, table-driven: each case a definition (with the environments it may import)
+and the opened result, secret flags included, or the diagnostics it must give. No database: the
+evaluator (app/esc/) is pure; imports come from a dict."""
+import base64
+import json
+
+import pytest
+
+from app.esc import evaluate, syntax
+from app.esc.evaluate import Diagnostics, Loader, environment_to_wire
+
+
+class DictLoader(Loader):
+    """Imports from {name: yaml}; "ciphertexts" are base64 of "sealed:" + plaintext."""
+
+    def __init__(self, envs):
+        self.envs = envs
+
+    def load(self, name):
+        name = name.split("@")[0]
+        full = name if "/" in name else f"default/{name}"
+        text = self.envs.get(full)
+        return None if text is None else (full, text, self)
+
+    def decrypt(self, ciphertext):
+        text = base64.b64decode(ciphertext).decode()
+        if not text.startswith("sealed:"):
+            raise ValueError("not ours")
+        return text[len("sealed:"):]
+
+
+def shape(wire):
+    """A wire Value without traces: secrets as {"secret": value}."""
+    inner = wire["value"]
+    if isinstance(inner, dict):
+        return {k: shape(v) for k, v in inner.items()}
+    if isinstance(inner, list):
+        return [shape(v) for v in inner]
+    if wire.get("unknown"):
+        return {"unknown": True}
+    return {"secret": inner} if wire.get("secret") else inner
+
+
+def opened(text, envs=None):
+    properties = evaluate.evaluate("default/test", text, DictLoader(envs or {}))
+    wire = environment_to_wire(properties)
+    json.dumps(wire)  # always JSON
+    return {k: shape(v) for k, v in wire["properties"].items()}
+
+
+def summaries(text, envs=None):
+    with pytest.raises(Diagnostics) as caught:
+        evaluate.evaluate("default/test", text, DictLoader(envs or {}))
+    return [d["summary"] for d in caught.value.diagnostics]
+
+
+SEALED = base64.b64encode(b"sealed:hunter2").decode()
+
+CASES = {
+    "empty document": ("", {}, {}),
+    "plain values of every YAML type": (
+        "values:\n  s: text\n  n: 42\n  f: 1.5\n  b: true\n  z: null\n  l: [1, two]\n  o: {k: v}\n",
+        {}, {"s": "text", "n": 42, "f": 1.5, "b": True, "z": None, "l": [1, "two"],
+             "o": {"k": "v"}}),
+    "whole-string interpolation keeps the type": (
+        "values:\n  a: {n: 3}\n  b: ${a}\n  c: ${a.n}\n", {},
+        {"a": {"n": 3}, "b": {"n": 3}, "c": 3}),
+    "interpolation inside text": (
+        'values:\n  host: db\n  port: 5432\n  url: "pg://${host}:${port}/x"\n', {},
+        {"host": "db", "port": 5432, "url": "pg://db:5432/x"}),
+    "property access: dots, indexes, quoted keys": (
+        'values:\n  l: [{x: 1}, {"a b": 2}]\n  one: ${l[0].x}\n  two: ${l[1]["a b"]}\n', {},
+        {"l": [{"x": 1}, {"a b": 2}], "one": 1, "two": 2}),
+    "forward references": ("values:\n  a: ${b}-x\n  b: ${c}\n  c: z\n", {},
+                           {"a": "z-x", "b": "z", "c": "z"}),
+    "escaped interpolation": ('values:\n  a: "$${not}"\n', {}, {"a": "${not}"}),
+    "imports merge in order under own values": (
+        "imports: [base, more]\nvalues:\n  o: {own: 1}\n  top: mine\n",
+        {"default/base": "values:\n  o: {b: 1, x: base}\n  top: base\n  keep: b\n",
+         "default/more": "values:\n  o: {x: more}\n"},
+        {"o": {"b": 1, "x": "more", "own": 1}, "top": "mine", "keep": "b"}),
+    "imports with a project and a version": (
+        "imports: [proj/shared@3]\nvalues:\n  c: ${v}\n", {"proj/shared": "values:\n  v: 1\n"},
+        {"v": 1, "c": 1}),
+    "interpolation reaches imported values": (
+        "imports: [base]\nvalues:\n  url: ${host}/x\n", {"default/base": "values:\n  host: h\n"},
+        {"host": "h", "url": "h/x"}),
+    "fn::secret marks the value secret": ("values:\n  p:\n    fn::secret: hunter2\n", {},
+                                          {"p": {"secret": "hunter2"}}),
+    "a sealed secret is decrypted": (
+        f"values:\n  p:\n    fn::secret: {{ciphertext: {SEALED}}}\n", {},
+        {"p": {"secret": "hunter2"}}),
+    "secrets stay secret through interpolation": (
+        "values:\n  p: {fn::secret: pw}\n  dsn: u:${p}@h\n", {},
+        {"p": {"secret": "pw"}, "dsn": {"secret": "u:pw@h"}}),
+    "secret imported stays secret": (
+        "imports: [base]\nvalues:\n  x: ${p}\n", {"default/base": "values:\n  p: {fn::secret: s}\n"},
+        {"p": {"secret": "s"}, "x": {"secret": "s"}}),
+    "fn::join": ('values:\n  j: {fn::join: [",", [a, b, c]]}\n', {}, {"j": "a,b,c"}),
+    "fn::split": ('values:\n  s: {fn::split: [",", "a,b"]}\n', {}, {"s": ["a", "b"]}),
+    "fn::concat": ("values:\n  c: {fn::concat: [[1], [2, 3]]}\n", {}, {"c": [1, 2, 3]}),
+    "fn::toJSON": ("values:\n  j: {fn::toJSON: {a: [1, true]}}\n", {}, {"j": '{"a":[1,true]}'}),
+    "fn::fromJSON": ("values:\n  o: {fn::fromJSON: '{\"a\": [1]}'}\n  a: ${o.a[0]}\n", {},
+                     {"o": {"a": [1]}, "a": 1}),
+    "fn::toBase64 and fn::fromBase64": (
+        "values:\n  e: {fn::toBase64: hi}\n  d: {fn::fromBase64: aGk=}\n", {},
+        {"e": "aGk=", "d": "hi"}),
+    "fn::toString": ("values:\n  n: {fn::toString: 42}\n  o: {fn::toString: {a: 1}}\n", {},
+                     {"n": "42", "o": '{"a":1}'}),
+    "functions of secrets are secret": (
+        "values:\n  e: {fn::toBase64: {fn::secret: pw}}\n", {}, {"e": {"secret": "cHc="}}),
+    "fn::final passes its value": ("values:\n  f: {fn::final: v}\n", {}, {"f": "v"}),
+    "reserved keys": (
+        "values:\n  pulumiConfig: {aws:region: us-west-2}\n"
+        "  environmentVariables: {TOKEN: t}\n  files: {KEY: k}\n", {},
+        {"pulumiConfig": {"aws:region": "us-west-2"}, "environmentVariables": {"TOKEN": "t"},
+         "files": {"KEY": "k"}}),
+}
+
+
+@pytest.mark.parametrize("text,envs,expected", CASES.values(), ids=CASES.keys())
+def test_opens(text, envs, expected):
+    assert opened(text, envs) == expected
+
+
+ERRORS = {
+    "invalid YAML": ("values: [unclosed\n", {}, "invalid YAML"),
+    "not an object": ("- a\n", {}, "must be an object"),
+    "values not an object": ("values: [1]\n", {}, "values must be an object"),
+    "unknown property": ("values:\n  a: ${nope.x}\n", {}, 'unknown property "nope.x"'),
+    "bad path": ("values:\n  a: ${a..b}\n", {}, "invalid property path"),
+    "cycle": ("values:\n  a: ${b}\n  b: ${a}\n", {}, "cyclic reference"),
+    "self reference": ("values:\n  a: x${a}\n", {}, "cyclic reference"),
+    "unknown import": ("imports: [nope]\n", {}, 'unknown environment "nope"'),
+    "import cycle": ("imports: [a]\n", {"default/a": "imports: [b]\n", "default/b": "imports: [test]\n",
+                                        "default/test": "imports: [a]\n"}, "cyclic import"),
+    "imported environment with errors": ("imports: [bad]\n", {"default/bad": "values: {a: ${x}}\n"},
+                                         'the imported environment "bad" has errors'),
+    "fn::join with a non-list": ("values:\n  j: {fn::join: x}\n", {}, "fn::join: the argument"),
+    "fn::join with non-strings": ('values:\n  j: {fn::join: [",", [1]]}\n', {},
+                                  "list of strings"),
+    "fn::fromJSON with bad JSON": ("values:\n  j: {fn::fromJSON: '{'}\n", {}, "invalid JSON"),
+    "fn::fromBase64 with bad base64": ("values:\n  j: {fn::fromBase64: '!!'}\n", {}, "not base64"),
+    "fn::toBase64 of a number": ("values:\n  j: {fn::toBase64: 1}\n", {}, "must be a string"),
+    "fn::secret of an object": ("values:\n  s: {fn::secret: {a: 1}}\n", {}, "must be a string"),
+    "a ciphertext that does not open": (
+        "values:\n  s: {fn::secret: {ciphertext: bm9wZQ==}}\n", {}, "cannot be decrypted"),
+    "unknown function": ("values:\n  x: {fn::nope: 1}\n", {}, "unknown function fn::nope"),
+    "providers are not available": ("values:\n  x: {fn::open::aws-login: {}}\n", {},
+                                    "provider not available on this service"),
+    "environment variables must be strings": (
+        "values:\n  environmentVariables: {A: {b: 1}}\n", {}, "environmentVariables.A must be a string"),
+    "deep nesting": ("values:\n  a: " + "[" * 100 + "]" * 100 + "\n", {}, "nests deeper"),
+    "very deep nesting": ("values:\n  a: " + "[" * 5000 + "]" * 5000 + "\n", {}, "nests deeper"),
+}
+
+
+@pytest.mark.parametrize("text,envs,summary", ERRORS.values(), ids=ERRORS.keys())
+def test_diagnoses(text, envs, summary):
+    found = summaries(text, envs)
+    assert any(summary in s for s in found), found
+
+
+def test_import_chains_past_the_limit_are_diagnosed():
+    envs = {f"default/e{i}": f"imports: [e{i + 1}]\n" for i in range(evaluate.MAX_IMPORT_DEPTH + 2)}
+    envs[f"default/e{evaluate.MAX_IMPORT_DEPTH + 2}"] = "values: {a: 1}\n"
+    assert any("imports nest deeper" in s for s in summaries("imports: [e0]\n", envs))
+
+
+def test_values_carry_the_range_that_defines_them():
+    properties = evaluate.evaluate("default/test", "values:\n  a: 1\n  b: x\n", DictLoader({}))
+    wire = environment_to_wire(properties)["properties"]["b"]
+    assert wire["trace"]["def"] == {"environment": "default/test",
+                                    "begin": {"line": 3, "column": 6, "byte": 20},
+                                    "end": {"line": 3, "column": 7, "byte": 21}}
+
+
+def test_diagnostics_carry_ranges():
+    with pytest.raises(Diagnostics) as caught:
+        evaluate.evaluate("default/test", "values:\n  a: ${nope}\n", DictLoader({}))
+    diag = caught.value.diagnostics[0]
+    assert diag["range"]["begin"]["line"] == 2 and diag["range"]["environment"] == "default/test"
+
+
+def test_secrets_are_redacted_unless_shown():
+    properties = evaluate.evaluate("default/test", "values:\n  p: {fn::secret: pw}\n",
+                                   DictLoader({}))
+    assert environment_to_wire(properties, show_secrets=False)["properties"]["p"]["value"] == "[secret]"
+
+
+def test_seal_replaces_plaintext_secrets_and_keeps_the_rest():
+    text = ("# comment kept\nvalues:\n  a: 1\n  p:\n    fn::secret: hunter2\n"
+            "  q: {fn::secret: 'quoted'}\n  r:\n    fn::secret: |\n      block\n  s: after\n")
+    sealed = syntax.seal(text, lambda p: base64.b64encode(b"sealed:" + p.encode()).decode())
+    assert "hunter2" not in sealed and "quoted" not in sealed and "block" not in sealed
+    assert sealed.startswith("# comment kept\n") and "  s: after\n" in sealed
+    assert opened(sealed) == {"a": 1, "p": {"secret": "hunter2"}, "q": {"secret": "quoted"},
+                              "r": {"secret": "block\n"}, "s": "after"}
+    shown = syntax.unseal(sealed, lambda c: base64.b64decode(c).decode()[len("sealed:"):])
+    assert opened(shown) == opened(sealed)
+    assert "hunter2" in shown
