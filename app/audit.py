@@ -44,6 +44,8 @@ EVENT_TYPES = {
     "stack.renamed": EventType("Stack Renamed", "A stack was renamed (or moved to another "
                                                 "project of its organization)."),
     "stack.tags_updated": EventType("Stack Tags Updated", "A stack's tags were replaced."),
+    "stack.exported": EventType("Stack Exported", "A stack's state (current, or of a version) "
+                                "was exported."),
     "stack.imported": EventType("Stack Imported", "A stack's state was replaced "
                                                   "(`pulumi stack import`, `pulumi state` edits)."),
     "update.started": EventType("Update Started", "An update, preview, refresh or destroy "

@@ -134,6 +134,16 @@ def import_state(acme):
     assert response.status_code == 200, response.get_json()
 
 
+def export_state(acme):
+    assert acme["viewer"].get(STACK + "/export").status_code == 200
+
+
+def export_version(acme):
+    import_state(acme)
+    assert acme["viewer"].get(STACK + "/export/1").status_code == 200
+    assert acme["viewer"].get(STACK + "/export/9").status_code == 404  # nothing exported
+
+
 def start_update(acme):
     start(acme["member"])
 
@@ -230,6 +240,11 @@ OPERATIONS = {
                 "set the tags of stack acme/proj/dev to: env, team")],
     import_state: [("stack.imported", "mona", "acme/proj/dev",
                     "imported a state of 1 resources into stack acme/proj/dev")],
+    export_state: [("stack.exported", "vera", "acme/proj/dev", "exported stack acme/proj/dev")],
+    export_version: [("stack.imported", "mona", "acme/proj/dev",
+                      "imported a state of 1 resources into stack acme/proj/dev"),
+                     ("stack.exported", "vera", "acme/proj/dev",
+                      "exported version 1 of stack acme/proj/dev")],
     start_update: [("update.started", "mona", "acme/proj/dev", UPDATE_1)],
     begin_refresh: [("update.started", "mona", "acme/proj/dev",
                      "refresh of stack acme/proj/dev started (version 1)")],

@@ -128,6 +128,8 @@ def export_stack(org, project, stack):
     with transaction() as conn:
         row = load_stack(conn, org, project, stack)
         current = history.current_state(conn, row["id"])
+        audit.record(conn, actor(), org, "stack.exported", stack_ref(org, project, stack),
+                     f"exported stack {stack_ref(org, project, stack)}")
     if current.untyped is not None:
         return Response(StoredDeployment.from_untyped(current.untyped).text,
                         mimetype="application/json")
@@ -162,9 +164,11 @@ def export_stack_version(org, project, stack, version):
     with transaction() as conn:
         row = load_stack(conn, org, project, stack)
         found = history.state_at_version(conn, row["id"], version)
-    if found is None:
-        raise ApiError(404, f"Not Found: stack '{stack_ref(org, project, stack)}' has no "
-                            f"version {version}")
+        if found is None:
+            raise ApiError(404, f"Not Found: stack '{stack_ref(org, project, stack)}' has no "
+                                f"version {version}")
+        audit.record(conn, actor(), org, "stack.exported", stack_ref(org, project, stack),
+                     f"exported version {version} of stack {stack_ref(org, project, stack)}")
     return deployment_response(found["deployment_gz"])
 
 
