@@ -1,18 +1,18 @@
 """An OIDC issuer's signing keys: its discovery document and JWK Set fetched with care (HTTPS
 only, public addresses only, no redirects, small bodies, short timeouts, unless settings allow
-more) and kept per process for a bounded time, fetched again once when a token names a key the
-cached set does not have (the issuer rotated its keys). Knows nothing of HTTP requests to the
-service or of the database."""
+more: app/outbound.py's guard, which connects to the address it checked) and kept per process
+for a bounded time, fetched again once when a token names a key the cached set does not have
+(the issuer rotated its keys). Knows nothing of HTTP requests to the service or of the
+database."""
 import collections
-import ipaddress
 import json
-import socket
 import threading
 import time
 import urllib.parse
 
 import jwt
-import requests
+
+from . import outbound
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 # A discovery document or a JWK Set is a few kilobytes; more is refused unread.
@@ -21,6 +21,12 @@ MAX_DOCUMENT_BYTES = 256 * 1024
 
 # A verification key of a set: the key itself, and the JWK's `kty`, `alg` (or None) and `crv`.
 SigningKey = collections.namedtuple("SigningKey", "key kty alg crv")
+
+
+# What a refused address is called, and what the refusal adds (app/outbound.py).
+WHAT = "the issuer's host"
+HINT = ("it is a non-public address; issuers must be reachable at public addresses (an operator "
+        "can allow private ones with OIDC_ALLOW_PRIVATE_NETWORKS)")
 
 
 class KeysUnavailable(Exception):
@@ -36,9 +42,9 @@ class Fetcher:
         self.timeout = timeout
 
     def check_url(self, url):
-        """Refuse a URL the service must not fetch: another scheme than https (http only when
-        allowed), credentials, a query or fragment, or a host that resolves to a loopback,
-        private, link-local or otherwise non-public address (unless allowed)."""
+        """The parts and port of a URL the service may fetch, or KeysUnavailable: another scheme
+        than https (http only when allowed), credentials, a query or a fragment. Its addresses
+        are checked when it is fetched (app/outbound.py)."""
         try:
             parts = urllib.parse.urlsplit(url)
             port = parts.port
@@ -52,28 +58,23 @@ class Fetcher:
             raise KeysUnavailable("the URL must name a host and carry no credentials")
         if parts.query or parts.fragment:
             raise KeysUnavailable("the URL must have no query or fragment")
-        if self.allow_private:
-            return
-        try:
-            infos = socket.getaddrinfo(parts.hostname, port or 443, type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError):
-            raise KeysUnavailable(f"cannot resolve {parts.hostname}") from None
-        for info in infos:
-            address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
-            if not address.is_global or address.is_multicast:
-                raise KeysUnavailable(
-                    f"{parts.hostname} resolves to a non-public address ({address})")
+        return parts, port or (443 if parts.scheme == "https" else 80)
+
+    def _allowed(self):
+        return outbound.EVERYWHERE if self.allow_private else []
 
     def get_json(self, url):
         self.check_url(url)
-        try:
-            with requests.get(url, timeout=self.timeout, allow_redirects=False, stream=True,
-                              headers={"Accept": "application/json"}) as response:
-                if response.status_code != 200:
-                    raise KeysUnavailable(f"{url} answered {response.status_code}")
-                body = response.raw.read(MAX_DOCUMENT_BYTES + 1, decode_content=True)
-        except requests.RequestException as err:
-            raise KeysUnavailable(f"cannot fetch {url}: {type(err).__name__}") from None
+        response = outbound.request(
+            "GET", url, None, {"Accept": "application/json"}, timeout=self.timeout,
+            allowed=self._allowed(), max_body=MAX_DOCUMENT_BYTES + 1, hint=HINT, what=WHAT)
+        if response.status == 0:
+            raise KeysUnavailable(response.error.removeprefix("refused: ")
+                                  if response.error.startswith("refused: ")
+                                  else f"cannot fetch {url}: {response.error.split(':')[0]}")
+        if response.status != 200:
+            raise KeysUnavailable(f"{url} answered {response.status}")
+        body = response.data
         if len(body) > MAX_DOCUMENT_BYTES:
             raise KeysUnavailable(f"{url} answered more than {MAX_DOCUMENT_BYTES} bytes")
         try:

@@ -1,7 +1,8 @@
-"""Outgoing HTTP to addresses users choose (webhook payload URLs), behind an SSRF guard: the host
-is resolved here, every address it resolves to must be public (or in an allowed network), and
-the request goes to the address that was checked (no second lookup a DNS rebinding could
-answer differently), with a timeout and without following redirects."""
+"""Outgoing HTTP to addresses users choose (webhook payload URLs, OIDC issuers' discovery
+documents and key sets), behind an SSRF guard: the host is resolved here, every address it
+resolves to must be public (or in an allowed network), and the request goes to the address that
+was checked (no second lookup a DNS rebinding could answer differently), with a timeout and
+without following redirects."""
 import dataclasses
 import ipaddress
 import socket
@@ -11,6 +12,12 @@ from urllib.parse import urlsplit
 import urllib3
 
 MAX_URL = 2048
+
+# Every address: what an "allow private networks" setting allows.
+EVERYWHERE = [ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")]
+# What a refusal tells the caller, for webhooks unless another is given.
+WEBHOOK_HINT = ("webhooks may only call public addresses (an operator can allow networks with "
+                "WEBHOOK_ALLOWED_NETWORKS)")
 
 # Addresses no payload URL may reach unless allowed by the setting: cloud metadata services are
 # link-local (169.254.169.254, fd00:ec2::254 is unique-local) and so already refused, named here
@@ -68,12 +75,12 @@ def _refusal(address, allowed):
     return None
 
 
-def resolve(host, port, allowed):
+def resolve(host, port, allowed, hint=WEBHOOK_HINT, what="the payload URL's host"):
     """The addresses `host` resolves to, each allowed; Refused for one that is not (or none)."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as err:
-        raise Unresolved(f"the payload URL's host {host!r} does not resolve ({err})") from None
+        raise Unresolved(f"{what} {host!r} does not resolve ({err})") from None
     addresses = []
     for info in infos:
         address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
@@ -81,9 +88,7 @@ def resolve(host, port, allowed):
             address = address.ipv4_mapped
         reason = _refusal(address, allowed)
         if reason is not None:
-            raise Refused(f"the payload URL's host {host!r} resolves to {address}, {reason}; "
-                          "webhooks may only call public addresses (an operator can allow "
-                          "networks with WEBHOOK_ALLOWED_NETWORKS)")
+            raise Refused(f"{what} {host!r} resolves to {address}, {reason}; {hint}")
         if address not in addresses:
             addresses.append(address)
     return addresses
@@ -106,10 +111,19 @@ class Response:
     body: str              # truncated
     duration_ms: int
     error: str = ""
+    data: bytes = b""      # the body as received (at most max_body bytes)
 
 
 def post(url, body, headers, *, timeout, allowed, max_body):
     """POST `body` to `url` through the guard; never raises for the remote side's failures."""
+    return request("POST", url, body, headers, timeout=timeout, allowed=allowed,
+                   max_body=max_body)
+
+
+def request(method, url, body, headers, *, timeout, allowed, max_body, hint=WEBHOOK_HINT,
+            what="the payload URL's host"):
+    """`method` `url` through the guard (a Response whose status is 0 when it was refused or
+    failed, and whose error says why); never raises for the remote side's failures."""
     started = time.monotonic()
 
     def failed(message):
@@ -117,7 +131,7 @@ def post(url, body, headers, *, timeout, allowed, max_body):
 
     try:
         parts, port = check_url_form(url)
-        address = resolve(parts.hostname, port, allowed)[0]
+        address = resolve(parts.hostname, port, allowed, hint, what)[0]
     except Refused as err:
         return failed(f"refused: {err}")
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -132,7 +146,7 @@ def post(url, body, headers, *, timeout, allowed, max_body):
     else:
         pool = urllib3.HTTPConnectionPool(**options)
     try:
-        response = pool.urlopen("POST", path, body=body, headers={**headers, "Host": host_header},
+        response = pool.urlopen(method, path, body=body, headers={**headers, "Host": host_header},
                                 redirect=False, preload_content=False, assert_same_host=False)
         try:
             data = response.read(max_body, decode_content=True) if max_body else b""
@@ -142,7 +156,7 @@ def post(url, body, headers, *, timeout, allowed, max_body):
             response.status,
             "\n".join(f"{name}: {value}" for name, value in response.headers.items()),
             data.decode("utf-8", "replace").replace("\x00", "\ufffd"),
-            int((time.monotonic() - started) * 1000))
+            int((time.monotonic() - started) * 1000), data=data)
     except (urllib3.exceptions.HTTPError, OSError) as err:
         return failed(f"{type(err).__name__}: {err}")
     finally:
