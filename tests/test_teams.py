@@ -284,9 +284,13 @@ def test_stack_admin_grant_lets_a_member_delete_and_manage_its_teams(acme):
     mona = acme["member"]
     assert_error(mona.patch("/api/console/stacks/acme/proj/dev/teams/qa",
                             body={"permissions": 101}), 403)
+    assert status(mona, "GET", "/api/stacks/acme/proj/dev/hooks") == 403
     grant(admin, "ops", 103)
     assert status(mona, "PATCH", "/api/console/stacks/acme/proj/dev/teams/qa",
                   {"permissions": 101}) == 204
+    # A stack admin manages the stack's webhooks too (organization hooks stay the admins').
+    assert status(mona, "GET", "/api/stacks/acme/proj/dev/hooks") == 200
+    assert status(mona, "GET", "/api/orgs/acme/hooks") == 403
     assert status(mona, "DELETE", "/api/stacks/acme/proj/dev") == 204
 
 
