@@ -107,11 +107,16 @@ def kill_mid_update(pulumi, stack_file, count=200):
         while True:
             assert proc.poll() is None, "the up ended before it could be interrupted"
             assert time.monotonic() < deadline, "the update never wrote its state"
+            # Frozen while the file is read: killed only when what it wrote is whole (a kill in
+            # the middle of a write would leave a file the DIY backend itself cannot load).
+            os.killpg(proc.pid, signal.SIGSTOP)
             try:
-                if stack_file.read_text().count('"pulumi:index:Stash"') >= 20:
+                if json.loads(stack_file.read_text()).get("checkpoint", {}) and \
+                        stack_file.read_text().count('"pulumi:index:Stash"') >= 20:
                     break
             except (OSError, ValueError):
                 pass
+            os.killpg(proc.pid, signal.SIGCONT)
             time.sleep(0.05)
     finally:
         kill_group(proc)
