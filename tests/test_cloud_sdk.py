@@ -1,20 +1,14 @@
 """Pulumi's official Python client (PyPI `pulumi-cloud-sdk`) against a real gunicorn: each
 answer of the organization, member, role, team, team stack permission, token (personal,
 organization, team), tag, update-info and webhook routes decodes into the
-SDK's model (the SDK refuses missing required fields and unknown enum values).
-
-The generated operations send `Accept: application/json`; the service requires Pulumi's
-header, so the client gets the transport shim of the README (a per-call header would lose to
-the operation's own)."""
+SDK's model (the SDK refuses missing required fields and unknown enum values). The client, with
+the transport shim that sends Pulumi's Accept header, is tests/support/sdk.py's."""
 import datetime
 import time
 import uuid
 from urllib.error import HTTPError
-from urllib.request import urlopen
 
 import pytest
-from pulumi_cloud_sdk import ApiClient, Configuration
-from pulumi_cloud_sdk.apis import MiscellaneousApi, OrganizationsApi, StacksApi, UsersApi
 from pulumi_cloud_sdk.models import (
     AccessTokenType,
     AddOrganizationMemberRequest,
@@ -47,12 +41,8 @@ from app.db import connect
 from tests.support.api import user_with_token
 from tests.support.oidc import Issuer, exchange_fields
 from tests.support.postgres import throwaway_database
+from tests.support.sdk import Client
 from tests.support.servers import Service
-
-
-def transport(request, timeout):
-    request.add_header("Accept", "application/vnd.pulumi+8")
-    return urlopen(request, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -64,17 +54,6 @@ def served(tmp_path_factory, postgres):
                                 "OIDC_ALLOW_PRIVATE_NETWORKS": "true"}).start()
         yield gunicorn, database_url
         gunicorn.stop()
-
-
-class Client:
-    def __init__(self, url, token, login):
-        cfg = Configuration()
-        cfg.host = url
-        cfg.access_token = token
-        api = ApiClient(cfg, transport=transport)
-        self.login = login
-        self.users, self.orgs, self.stacks = UsersApi(api), OrganizationsApi(api), StacksApi(api)
-        self.misc = MiscellaneousApi(api)
 
 
 @pytest.fixture

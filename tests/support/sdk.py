@@ -1,6 +1,5 @@
 """Pulumi's official REST client (PyPI `pulumi-cloud-sdk`) as tests use it against a real server
-(tests/test_cloud_sdk.py still has its own copy: other branches edit that file; fold it in here
-once they have landed).
+(tests/test_cloud_sdk.py, tests/test_console_api.py).
 
 Its generated operations send `Accept: application/json`; the service requires Pulumi's header,
 so the client gets the transport shim of the README (a per-call header would lose to the
@@ -8,7 +7,7 @@ operation's own)."""
 from urllib.request import urlopen
 
 from pulumi_cloud_sdk import ApiClient, Configuration
-from pulumi_cloud_sdk.apis import OrganizationsApi, StacksApi, UsersApi
+from pulumi_cloud_sdk.apis import MiscellaneousApi, OrganizationsApi, StacksApi, UsersApi
 
 from . import ACCEPT
 
@@ -19,7 +18,7 @@ def transport(request, timeout):
 
 
 class Client:
-    """The SDK's users, organizations and stacks APIs for one caller."""
+    """The SDK's users, organizations, stacks and miscellaneous APIs for one caller."""
 
     def __init__(self, url, token, login):
         cfg = Configuration()
@@ -28,3 +27,4 @@ class Client:
         api = ApiClient(cfg, transport=transport)
         self.login = login
         self.users, self.orgs, self.stacks = UsersApi(api), OrganizationsApi(api), StacksApi(api)
+        self.misc = MiscellaneousApi(api)
