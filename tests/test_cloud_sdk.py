@@ -23,6 +23,7 @@ from pulumi_cloud_sdk.models import (
     OidcIssuerUpdateRequest,
     OrganizationRole,
     PermissionDescriptorUXPurpose,
+    RestoreDeletedStackRequest,
     StackPermission,
     StackTag,
     TeamKind,
@@ -196,6 +197,23 @@ def test_update_info_by_version_and_latest(org):
         assert (info.version, info.latest_version, info.info.message) == (1, 1, "first")
         assert info.info.result.value == "succeeded" and info.info.kind.value == "update"
         assert info.requested_by.github_login == member.login and info.update_id
+
+
+def test_deleted_stacks_list_and_restore(org):
+    """Pulumi's restore-stack calls: the list decodes into DeletedStack models (with their
+    UpdateSummary), and the restore brings the stack back."""
+    stack_with_an_update(org)
+    name, admin = org["name"], org["admin"]
+    admin.stacks.delete_stack(name, "proj", "dev", force=True)
+    refused(lambda: admin.stacks.get_stack_update(name, "proj", "dev", 1), 404)
+    refused(lambda: org["member"].orgs.list_deleted_stacks(name), 403)
+    (found,) = admin.orgs.list_deleted_stacks(name).deleted_stacks
+    assert (found.project_name, found.stack_name, found.version) == ("proj", "dev", 1)
+    assert found.last_update.result.value == "succeeded" and found.deleted_at > 0
+    admin.orgs.restore_deleted_stack(name, found.program_id,
+                                     RestoreDeletedStackRequest(stack_name="dev"))
+    assert admin.stacks.get_stack_update(name, "proj", "dev", 1).version == 1
+    assert admin.orgs.list_deleted_stacks(name).deleted_stacks == []
 
 
 def test_stack_tags(org):

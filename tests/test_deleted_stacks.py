@@ -6,8 +6,10 @@ import base64
 
 import pytest
 
+from app.queries import queries
+from app.tokens import create_token
 from app.worker import PURGE_STACKS_LOCK, Worker
-from tests.support.api import assert_error
+from tests.support.api import Api, assert_error
 from tests.support.console import signed_in
 from tests.support.rows import count
 from tests.support.updates import STACK, Operation, make_stack, run
@@ -130,6 +132,21 @@ def test_only_admins_of_the_organization_list_and_restore(acme, deployed, people
     assert deleted(acme["outsider"], org="globex") == []
     assert_error(restore(acme["outsider"], program_id, org="globex"), 404)
     assert deleted(acme["admin"])[0]["programId"] == program_id  # nothing was restored
+
+
+def test_an_organization_token_acts_for_its_own_organization_only(acme, app, db):
+    make_stack(acme["admin"])
+    assert acme["admin"].delete(STACK).status_code == 204
+    program_id = deleted(acme["admin"])[0]["programId"]
+    with db:
+        globex = queries.org_by_name(db, name="globex")
+        _, token = create_token(db, kind="organization", org_id=globex["id"], name="ci",
+                                admin=True)
+    globex_token = Api(app.test_client(), token)
+    assert_error(globex_token.get(DELETED), 404)
+    assert_error(restore(globex_token, program_id), 404)
+    assert_error(restore(globex_token, program_id, org="globex"), 404)
+    assert deleted(globex_token, org="globex") == []
 
 
 def test_the_name_is_free_at_once_and_a_taken_name_refuses_the_restore(acme, deployed):
