@@ -85,7 +85,8 @@ def stack_metadata(org, project, stack):
     409: "Conflict: an update is in progress on this stack",
 })
 def delete_stack(org, project, stack):
-    """Delete a stack and its history."""
+    """Delete a stack: its name is free at once; the stack and its history stay restorable
+    for STACK_RETENTION_DAYS (app/routes/deleted_stacks.py)."""
     force = parse_query(schemas.delete_stack_query)["force"]
     with transaction() as conn:
         stacks.delete_stack(conn, org, project, stack, force)
