@@ -43,6 +43,36 @@ def create_token(conn, *, kind, user_id=None, org_id=None, team_id=None, name=""
     return row["id"], value
 
 
+# Sort keys of a token list (Pulumi's AccessTokenSortField): a token never used sorts first by
+# lastUsed, one that never expires last by expires; the id breaks ties.
+_NEVER = datetime.datetime.max.replace(tzinfo=datetime.timezone.utc)
+_EPOCH = datetime.datetime.min.replace(tzinfo=datetime.timezone.utc)
+SORT_KEYS = {
+    "name": lambda row: (row["name"] or "").lower(),
+    "created": lambda row: row["created_at"],
+    "lastUsed": lambda row: row["last_used_at"] or _EPOCH,
+    "expires": lambda row: row["expires_at"] or _NEVER,
+}
+
+
+def page_of(rows, query, now):
+    """One page of a token list as its query asks (ListTokensQuerySchema): the tokens whose
+    name or description holds `search` (any case), of the `filter`ed status at `now`, sorted,
+    from `continuationToken` on; returns (page, continuation token of the next one or None)."""
+    search = (query.get("search") or "").lower()
+    status = query["filter"]
+    kept = [row for row in rows
+            if search in f"{row['name'] or ''}\n{row['description']}".lower()
+            and (status == "all"
+                 or (status == "expired") == (row["expires_at"] is not None
+                                              and row["expires_at"] <= now))]
+    key = SORT_KEYS[query["sort_by"]]
+    kept.sort(key=lambda row: (key(row), row["id"]), reverse=query["sort_direction"] == "desc")
+    start = int(query.get("continuation_token") or 0)
+    end = start + query["max_results"] if query.get("max_results") else len(kept)
+    return kept[start:end], (str(end) if end < len(kept) else None)
+
+
 def personal_tokens(conn, user):
     return list(queries.personal_tokens(conn, user_id=user["id"]))
 

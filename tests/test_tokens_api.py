@@ -161,3 +161,64 @@ def test_without_a_token_nothing_is_served(anonymous):
     error(anonymous.get("/api/user/tokens"), 401)
     error(anonymous.post("/api/user/tokens", {"description": "x", "expires": 0}), 401)
     error(anonymous.delete("/api/user/tokens/1"), 401)
+
+
+# --- listing: search, filter, sort and pages (the query the SDK's list calls send) ------------
+
+@pytest.fixture
+def three_tokens(acme, db):
+    """mona's tokens "alpha ci" (expired), "Beta" (used), "gamma" (expires in a day), besides
+    the fixture's own."""
+    api = acme["member"]
+    for description, expires in [("alpha ci", int(time.time()) + 60), ("Beta", 0),
+                                 ("gamma", int(time.time()) + 86400)]:
+        assert api.post("/api/user/tokens", {"description": description, "expires": expires}
+                        ).status_code == 200
+    with db, db.cursor() as cur:
+        cur.execute("UPDATE access_tokens SET expires_at = now() - interval '1 second' "
+                    "WHERE description = 'alpha ci'")
+        cur.execute("UPDATE access_tokens SET last_used_at = now() + interval '1 hour' "
+                    "WHERE description = 'Beta'")
+    return api
+
+
+def descriptions(api, query, path="/api/user/tokens"):
+    response = api.get(path + query)
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    return [t["description"] for t in body["tokens"]], body.get("continuationToken")
+
+
+def test_list_searches_filters_and_sorts(three_tokens):
+    api = three_tokens
+    assert descriptions(api, "?search=ALPHA")[0] == ["alpha ci"]
+    assert descriptions(api, "?filter=expired")[0] == ["alpha ci"]
+    assert "alpha ci" not in descriptions(api, "?filter=active")[0]
+    assert descriptions(api, "?search=a&sortBy=name&sortDirection=desc")[0] == [
+        "gamma", "Beta", "alpha ci"]  # names are empty: the id breaks the tie, newest first
+    assert descriptions(api, "?sortBy=lastUsed&sortDirection=desc")[0][0] == "Beta"
+    assert descriptions(api, "?sortBy=expires&filter=active")[0][-1] in ("Beta", "test")
+    assert descriptions(api, "?sortBy=expires")[0][0] == "alpha ci"
+
+
+def test_list_pages_with_a_continuation_token(three_tokens):
+    api = three_tokens
+    everything, more = descriptions(api, "")
+    assert more is None and len(everything) == 4
+    first, more = descriptions(api, "?maxResults=3")
+    rest, last = descriptions(api, f"?maxResults=3&continuationToken={more}")
+    assert first + rest == everything and last is None
+
+
+def test_organization_token_list_takes_the_same_query(acme):
+    admin = acme["admin"]
+    for name in ("deploy", "backup", "ci"):
+        assert admin.post("/api/orgs/acme/tokens", {"name": name}).status_code == 200
+    response = admin.get("/api/orgs/acme/tokens?sortBy=name&search=c")
+    assert [t["name"] for t in response.get_json()["tokens"]] == ["backup", "ci"]
+
+
+@pytest.mark.parametrize("query", ["?sortBy=size", "?sortDirection=up", "?filter=old",
+                                   "?maxResults=0", "?continuationToken=x"])
+def test_bad_list_queries_are_400(acme, query):
+    error(acme["member"].get("/api/user/tokens" + query), 400)

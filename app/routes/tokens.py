@@ -51,14 +51,26 @@ def expiry(expires, longest=None):
 
 # --- personal tokens ------------------------------------------------------------------------------
 
+def listed(rows, query, kind="personal"):
+    """The answer of a token list: the page its query asks for, and where the next one starts."""
+    page, next_token = tokens.page_of(rows, query,
+                                      datetime.datetime.now(datetime.timezone.utc))
+    found = {"tokens": [token_of(r, kind) for r in page]}
+    if next_token is not None:
+        found["continuation_token"] = next_token
+    return jsonify(schemas.access_tokens.dump(found))
+
+
 @bp.get("/user/tokens")
 @requires_user
-@documented(response=schemas.access_tokens)
+@documented(query=schemas.list_tokens_query, response=schemas.access_tokens)
 def list_tokens():
-    """The caller's personal tokens (not their values), expired ones included."""
+    """The caller's personal tokens (not their values), expired ones included unless filtered:
+    searched, sorted and paged as the query asks."""
+    query = parse_query(schemas.list_tokens_query)
     with transaction() as conn:
         rows = tokens.personal_tokens(conn, g.user)
-    return jsonify(schemas.access_tokens.dump({"tokens": [token_of(r) for r in rows]}))
+    return listed(rows, query)
 
 
 @bp.post("/user/tokens")
@@ -101,11 +113,11 @@ def _owner(conn, org, team):
 
 
 def _list(org, team=None):
+    query = parse_query(schemas.list_tokens_query)
     with transaction() as conn:
         org_row, team_row = _owner(conn, org, team)
         rows = tokens.owned_tokens(conn, org_row["id"], team_row and team_row["id"])
-    kind = "team" if team else "organization"
-    return jsonify(schemas.access_tokens.dump({"tokens": [token_of(r, kind) for r in rows]}))
+    return listed(rows, query, "team" if team else "organization")
 
 
 def _create(org, team=None):
@@ -140,9 +152,10 @@ CREATE_ERRORS = {400: "Bad Request: an invalid name, description or expiry",
 
 @bp.get(ORG_TOKENS)
 @requires_role("admin")
-@documented(response=schemas.access_tokens)
+@documented(query=schemas.list_tokens_query, response=schemas.access_tokens)
 def list_org_tokens(org):
-    """The organization's tokens (not their values), expired ones included."""
+    """The organization's tokens (not their values), expired ones included unless filtered:
+    searched, sorted and paged as the query asks."""
     return _list(org)
 
 
@@ -166,9 +179,11 @@ def delete_org_token(org, token_id):
 
 @bp.get(TEAM_TOKENS)
 @requires_role("admin")
-@documented(response=schemas.access_tokens, responses={404: "Not Found: no such team"})
+@documented(query=schemas.list_tokens_query, response=schemas.access_tokens,
+            responses={404: "Not Found: no such team"})
 def list_team_tokens(org, team):
-    """The team's tokens (not their values), expired ones included."""
+    """The team's tokens (not their values), expired ones included unless filtered: searched,
+    sorted and paged as the query asks."""
     return _list(org, team)
 
 

@@ -51,6 +51,25 @@ class CreateTokenQuerySchema(Base):
     reason = text_field()
 
 
+class ListTokensQuerySchema(Base):
+    """What Pulumi's token lists accept (the SDK's list_personal_tokens, list_org_tokens,
+    list_team_tokens): a search in names and descriptions, a status filter, a sort and pages."""
+
+    search = fields.String(validate=[NO_NUL, validate.Length(max=1024)])
+    # Every live token (Pulumi lists expired ones too), or those not expired, or expired ones.
+    filter = fields.String(load_default="all", validate=validate.OneOf(
+        ["all", "active", "expired"]))
+    sort_by = fields.String(data_key="sortBy", load_default="created",
+                            validate=validate.OneOf(["name", "created", "lastUsed", "expires"]))
+    sort_direction = fields.String(data_key="sortDirection", load_default="asc",
+                                   validate=validate.OneOf(["asc", "desc"]))
+    max_results = fields.Integer(data_key="maxResults", validate=validate.Range(1, 1000))
+    # Where the next page starts (the count of tokens before it), as the last page answered.
+    continuation_token = fields.String(
+        data_key="continuationToken",
+        validate=validate.Regexp(r"^[0-9]{1,9}$", error="invalid continuationToken"))
+
+
 class CreatedTokenSchema(Base):
     id = fields.String()
     token_value = fields.String(data_key="tokenValue")
@@ -59,6 +78,7 @@ class CreatedTokenSchema(Base):
 access_tokens = AccessTokensSchema()
 create_personal_token = CreatePersonalTokenSchema()
 create_token_query = CreateTokenQuerySchema()
+list_tokens_query = ListTokensQuerySchema()
 create_org_token = CreateOrgTokenSchema()
 create_team_token = CreateTeamTokenSchema()
 created_token = CreatedTokenSchema()
