@@ -115,13 +115,15 @@ def history(db, ref):
                     " extract(epoch FROM u.start_time)::bigint AS start, u.config"
                     " FROM updates u JOIN stacks s ON s.id = u.stack_id"
                     " JOIN projects p ON p.id = s.project_id"
-                    " WHERE p.name || '/' || s.name = %s ORDER BY u.version", ref)
+                    " WHERE p.name || '/' || s.name = %s AND s.deleted_at IS NULL"
+                    " ORDER BY u.version", ref)
 
 
 def state(db, ref, version):
     found = rows(db, "SELECT c.deployment_gz FROM checkpoints c JOIN stacks s ON s.id = c.stack_id"
                      " JOIN projects p ON p.id = s.project_id"
-                     " WHERE p.name || '/' || s.name = %s AND c.version = %s", ref, version)
+                     " WHERE p.name || '/' || s.name = %s AND c.version = %s"
+                     " AND s.deleted_at IS NULL", ref, version)
     return json.loads(decompress(found[0]["deployment_gz"])) if found else None
 
 

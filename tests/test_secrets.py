@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from app import create_app
-from app import secrets
+from app import secrets, stacks
 from app.secrets import generate_master_key
 from tests.support import MASTER_KEY
 from tests.support.api import Api
@@ -214,14 +214,22 @@ def test_stack_recreated_under_the_same_name_cannot_decrypt_the_old_ciphertexts(
     assert "earlier stack of the same name" in response.get_json()["message"]
 
 
-def test_deleting_a_stack_deletes_its_data_key(acme, mona, db):
+def test_a_deleted_stack_keeps_its_data_key_until_the_purge(acme, mona, db):
     encrypt(mona, "x")
 
     acme["admin"].delete(STACK)
 
-    with db.cursor() as cur:
-        cur.execute("SELECT count(*) AS n FROM stack_secret_keys")
-        assert cur.fetchone()["n"] == 0
+    def keys():
+        with db, db.cursor() as cur:
+            cur.execute("SELECT count(*) AS n FROM stack_secret_keys")
+            return cur.fetchone()["n"]
+
+    assert keys() == 1  # restorable, its secrets with it (tests/test_deleted_stacks.py)
+    with db, db.cursor() as cur:
+        cur.execute("UPDATE stacks SET deleted_at = now() - interval '31 days'")
+    with db:
+        stacks.purge_deleted(db, retention_days=30)
+    assert keys() == 0
 
 
 def test_data_keys_are_stored_wrapped(mona, db):

@@ -2,6 +2,7 @@
 resources unless forced and takes updates, events and checkpoints with the stack."""
 import pytest
 
+from app import stacks
 from tests.support.deployments import event, untyped
 from tests.support.updates import STACK, Operation, export_json, make_stack, run
 
@@ -95,10 +96,15 @@ def test_delete_after_destroy_is_allowed(acme, member):
     assert acme["admin"].delete(f"{STACK}?force=false").status_code == 204
 
 
-def test_forced_delete_takes_updates_events_and_checkpoints(acme, member, db):
+def test_forced_delete_then_purge_takes_updates_events_and_checkpoints(acme, member, db):
     op = run(member, 2)
     assert acme["admin"].delete(f"{STACK}?force=true").status_code == 204
     assert member.get(STACK).status_code == 404
+    # Kept, restorable, until the purge (tests/test_deleted_stacks.py).
+    with db, db.cursor() as cur:
+        cur.execute("UPDATE stacks SET deleted_at = now() - interval '31 days'")
+    with db:
+        assert len(stacks.purge_deleted(db, retention_days=30)) == 1
     with db.cursor() as cur:
         cur.execute("SELECT (SELECT count(*) FROM updates) AS updates, "
                     "(SELECT count(*) FROM engine_events) AS events, "
