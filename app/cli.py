@@ -11,9 +11,8 @@ import sys
 import time
 
 import click
-import psycopg2
 
-from . import audit, diy, embedded, migrate, secrets, signin, tokens
+from . import audit, diy, embedded, migrate, secrets, signin, tokens, users
 from .auth import ROLES, hash_token, new_token
 from .config import Config
 from .db import connect
@@ -60,16 +59,11 @@ def admin_actor():
 def create_user(conn, login, email="", name="", actor=None):
     """A user and their personal organization; refuses a login taken by a user or an org.
     With `actor`, recorded in the audit log of the user's organization."""
-    if not ORG_NAME.match(login):
-        _fail(f"invalid login {login!r}: 3 to 40 letters, digits, '-' or '_', "
-              "starting and ending with a letter or digit")
-    if queries.org_by_name(conn, name=login) is not None:
-        _fail(f"the name {login!r} is already taken by a user or an organization")
     try:
-        created = queries.create_user(conn, login=login, email=email or "", name=name or "")
-    except psycopg2.errors.UniqueViolation:
+        created = users.create_user(conn, login, email, name)
+    except ApiError as err:
         conn.rollback()
-        _fail(f"the name {login!r} is already taken by a user or an organization")
+        _fail(err.message)
     if actor is not None:
         audit.record(conn, actor, login, "user.created", login,
                      f"created user {login} (admin of organization {login})")

@@ -27,7 +27,7 @@ from ..errors import ApiError
 bp = Blueprint("console", __name__, template_folder="templates")
 
 # First path segments that are the service's own, never an organization's console pages.
-RESERVED = {"api", "console-static", "login", "logout", "cli-login", "welcome", "user",
+RESERVED = {"api", "console-static", "login", "logout", "cli-login", "welcome", "user", "invite",
             "healthz", "readyz", "metrics", "favicon.ico", "robots.txt"}
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -145,7 +145,8 @@ def error_page(err):
     else:
         status, message = err.status, err.message
     titles = {400: "Bad request", 401: "Sign in first", 403: "Not allowed", 404: "Not found",
-              405: "Not allowed", 429: "Too many attempts"}
+              405: "Not allowed", 409: "Conflict", 410: "Link no longer valid",
+              429: "Too many attempts"}
     response = current_app.make_response((
         render_template("error.html", status=status, title=titles.get(status, "Error"),
                         message=message), status))
@@ -179,4 +180,4 @@ bp.after_request(security_headers)
 bp.register_error_handler(ApiError, error_page)
 bp.register_error_handler(HTTPException, error_page)
 
-from . import pages, settings, sign_in  # noqa: E402,F401  (their views register on bp)
+from . import members, pages, settings, sign_in  # noqa: E402,F401  (their views register on bp)

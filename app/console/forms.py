@@ -1,7 +1,8 @@
 """The console's forms (Flask-WTF: each carries a CSRF token bound to the session)."""
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, PasswordField, StringField
-from wtforms.validators import DataRequired, Length, Regexp
+from wtforms import BooleanField, HiddenField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, EqualTo, Length, Regexp
 
 
 class PasswordSignIn(FlaskForm):
@@ -42,3 +43,26 @@ class RenameStack(FlaskForm):
 class DeleteStack(FlaskForm):
     confirm = StringField("Type the stack's name", validators=[DataRequired(), Length(max=100)])
     force = BooleanField("Delete it even if it still has resources")
+
+
+ROLE_CHOICES = [SelectChoice(role) for role in ("viewer", "member", "admin")]
+
+
+class MemberRole(FlaskForm):
+    role = SelectField("Role", choices=ROLE_CHOICES)
+
+
+class NewInvite(FlaskForm):
+    role = SelectField("Role", choices=ROLE_CHOICES, default="member")
+    days = SelectField("Expires after", choices=[SelectChoice("1", "1 day"),
+                                                 SelectChoice("7", "7 days"),
+                                                 SelectChoice("30", "30 days")], default="7")
+
+
+class AcceptInvite(FlaskForm):
+    login = StringField("Login", validators=[DataRequired(), Length(max=40)])
+    name = StringField("Name", validators=[Length(max=200)])
+    email = StringField("Email", validators=[Length(max=200)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=1000)])
+    confirm = PasswordField("Password again", validators=[
+        DataRequired(), EqualTo("password", message="The two passwords differ.")])

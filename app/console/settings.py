@@ -1,10 +1,10 @@
 """Settings pages: the signed-in person's personal access tokens (the page `pulumi login` points
-at), a stack's tags for its writers, an organization's members and audit log for its admins.
+at), a stack's tags for its writers, rename and delete, an organization's audit log for its admins.
 Each change is audited like the API's own."""
 from flask import abort, g, redirect, render_template, request
 from marshmallow import ValidationError
 
-from .. import audit, members, orgs, stacks, tokens
+from .. import audit, stacks, tokens
 from ..api import actor, stack_ref
 from ..auth import console_page
 from ..db import transaction
@@ -95,15 +95,6 @@ def _check_tag(name, value):
         validate_tags({name: value})
     except ValidationError as err:
         raise ApiError(400, " ".join(err.messages)) from None
-
-
-@bp.get("/<org:org>/settings/members")
-@console_page("admin")
-def org_members(org):
-    """The organization's members and their roles (admins, as over the API)."""
-    with transaction() as conn:
-        found, _ = members.page(conn, orgs.find_org(conn, org), None, page_size=1000)
-    return render_template("org_members.html", org=org, members=found)
 
 
 @bp.get("/<org:org>/settings/audit")

@@ -1,0 +1,152 @@
+"""The console's administration pages without a browser: an organization's members (roles,
+removal), its one-time invite links, its teams and webhooks, and a stack's teams and webhooks,
+each through the API's own rules and roles, every form behind its CSRF token."""
+import re
+
+import pytest
+
+from tests.support.console import EVIL, csrf_of, signed_in
+from tests.support.rows import count
+
+
+def _members(client):
+    return client.get("/acme/settings/members")
+
+
+def _role_of(admin_api, login):
+    found = admin_api.get("/api/orgs/acme/members").get_json()["members"]
+    return next((m["fgaRole"]["id"] for m in found if m["user"]["githubLogin"] == login), None)
+
+
+# --- members --------------------------------------------------------------------------------------
+
+def test_admins_change_roles_and_remove_members_under_the_apis_rules(app, acme):
+    admin = signed_in(app, acme["admin"].token)
+    page = _members(admin)
+    assert page.status_code == 200
+    token = csrf_of(page)
+    changed = admin.post("/acme/settings/members/vera/role", data={"csrf_token": token,
+                                                                   "role": "member"})
+    assert changed.status_code == 303
+    assert _role_of(acme["admin"], "vera") == "member"
+    # The last admin keeps the role (the API's 409), as a page.
+    last = admin.post("/acme/settings/members/adam/role", data={"csrf_token": token,
+                                                                "role": "viewer"})
+    assert last.status_code == 409 and "last admin" in last.get_data(as_text=True)
+    assert admin.post("/acme/settings/members/vera/role",
+                      data={"csrf_token": token, "role": "owner"}).status_code == 400
+    assert admin.post("/acme/settings/members/mona/remove", data={}).status_code == 400
+    removed = admin.post("/acme/settings/members/mona/remove", data={"csrf_token": token})
+    assert removed.status_code == 303 and _role_of(acme["admin"], "mona") is None
+    assert admin.post("/acme/settings/members/adam/remove",
+                      data={"csrf_token": token}).status_code == 400  # not yourself
+    member = signed_in(app, acme["viewer"].token)  # vera, a member now
+    assert member.post("/acme/settings/members/adam/remove",
+                       data={"csrf_token": csrf_of(member.get("/acme"))}).status_code == 403
+
+
+# --- invite links ---------------------------------------------------------------------------------
+
+def _make_invite(admin, role="member", days="7"):
+    page = _members(admin)
+    made = admin.post("/acme/settings/invites", data={"csrf_token": csrf_of(page), "role": role,
+                                                      "days": days})
+    assert made.status_code == 200, made.get_data(as_text=True)[:2000]
+    link = re.search(r'<code id="invite-link">([^<]+)</code>', made.get_data(as_text=True))
+    return link.group(1)
+
+
+def _accept(client, path, login, password="a long enough password", **extra):
+    page = client.get(path)
+    return client.post(path, data={"csrf_token": csrf_of(page), "login": login,
+                                   "password": password, "confirm": password, **extra})
+
+
+def test_an_invite_link_makes_a_member_with_its_role_and_signs_them_in(app, acme, db):
+    admin = signed_in(app, acme["admin"].token)
+    link = _make_invite(admin, role="viewer")
+    path = link.removeprefix("http://localhost")
+    # Only a random secret in the link, and only its hash in the database.
+    secret = re.fullmatch(r"/invite/([A-Za-z0-9_-]{40,})", path).group(1)
+    assert count(db, "SELECT count(*) FROM org_invites WHERE position(%s::bytea in secret_hash) > 0",
+                 secret.encode()) == 0
+    assert link not in _members(admin).get_data(as_text=True)  # shown once
+    newcomer = app.test_client()
+    page = newcomer.get(path)
+    assert page.status_code == 200 and "Join acme" in page.get_data(as_text=True)
+    joined = _accept(newcomer, path, "nina", name=EVIL)
+    assert joined.status_code == 303 and joined.headers["Location"] == "/acme"
+    assert newcomer.get("/acme").status_code == 200  # signed in
+    assert _role_of(acme["admin"], "nina") == "viewer"
+    assert newcomer.get("/acme/settings/members").status_code == 403
+    # Used: refused, whoever comes next.
+    again = app.test_client().get(path)
+    assert again.status_code == 410 and "has been used" in again.get_data(as_text=True)
+    log = acme["admin"].get("/api/orgs/acme/auditlogs/v2").get_json()["auditLogEvents"]
+    events = {(e["event"], e["user"]["githubLogin"]) for e in log}
+    assert ("member.invited", "adam") in events and ("member.added", "nina") in events
+    members = _members(admin).get_data(as_text=True)
+    assert "nina" in members and EVIL not in members
+
+
+def test_an_invite_link_used_twice_is_refused_the_second_time(app, acme):
+    admin = signed_in(app, acme["admin"].token)
+    path = _make_invite(admin).removeprefix("http://localhost")
+    first, second = app.test_client(), app.test_client()
+    page = second.get(path)  # both opened it before either used it
+    assert _accept(first, path, "nina").status_code == 303
+    late = second.post(path, data={"csrf_token": csrf_of(page), "login": "nico",
+                                   "password": "a long enough password",
+                                   "confirm": "a long enough password"})
+    assert late.status_code == 410
+    assert _role_of(acme["admin"], "nico") is None
+
+
+def test_an_expired_or_revoked_invite_link_is_refused(app, acme, db):
+    admin = signed_in(app, acme["admin"].token)
+    expired = _make_invite(admin).removeprefix("http://localhost")
+    with db.cursor() as cur:
+        cur.execute("UPDATE org_invites SET expires_at = now() - interval '1 second'")
+    db.commit()
+    assert app.test_client().get(expired).status_code == 410
+    assert "No open invite links" in _members(admin).get_data(as_text=True)
+    revoked = _make_invite(admin).removeprefix("http://localhost")
+    invite_id = re.search(r'/settings/invites/(\d+)/revoke', _members(admin).get_data(
+        as_text=True)).group(1)
+    assert admin.post(f"/acme/settings/invites/{invite_id}/revoke",
+                      data={"csrf_token": csrf_of(_members(admin))}).status_code == 303
+    assert app.test_client().get(revoked).status_code == 410
+    assert app.test_client().get("/invite/not-a-secret").status_code == 410
+
+
+def test_an_invite_form_needs_its_csrf_token_and_a_good_login_and_password(app, acme):
+    admin = signed_in(app, acme["admin"].token)
+    assert admin.post("/acme/settings/invites", data={"role": "admin", "days": "7"}
+                      ).status_code == 400
+    path = _make_invite(admin).removeprefix("http://localhost")
+    client = app.test_client()
+    client.get(path)
+    no_csrf = client.post(path, data={"login": "nina", "password": "a long enough password",
+                                      "confirm": "a long enough password"})
+    assert no_csrf.status_code == 400
+    assert _accept(client, path, "nina", password="short").status_code == 400
+    assert _accept(client, path, "adam").status_code == 409  # taken
+    assert _accept(client, path, "no spaces").status_code == 400
+    assert _role_of(acme["admin"], "nina") is None
+    # Nothing failed used the link up.
+    assert _accept(client, path, "nina").status_code == 303
+
+
+def test_only_admins_make_invite_links(app, acme):
+    member = signed_in(app, acme["member"].token)
+    refused = member.post("/acme/settings/invites",
+                          data={"csrf_token": csrf_of(member.get("/acme")), "role": "admin",
+                                "days": "7"})
+    assert refused.status_code == 403
+    outsider = signed_in(app, acme["outsider"].token)
+    assert outsider.post("/acme/settings/invites", data={
+        "csrf_token": csrf_of(outsider.get("/globex")), "role": "admin", "days": "7"}
+    ).status_code == 404
+    admin = signed_in(app, acme["admin"].token)
+    assert admin.post("/acme/settings/invites", data={
+        "csrf_token": csrf_of(_members(admin)), "role": "admin", "days": "365"}).status_code == 400
