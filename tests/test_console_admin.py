@@ -7,6 +7,7 @@ import pytest
 
 from tests.support.console import EVIL, csrf_of, signed_in
 from tests.support.rows import count
+from tests.support.updates import make_stack
 
 
 def _members(client):
@@ -150,3 +151,70 @@ def test_only_admins_make_invite_links(app, acme):
     admin = signed_in(app, acme["admin"].token)
     assert admin.post("/acme/settings/invites", data={
         "csrf_token": csrf_of(_members(admin)), "role": "admin", "days": "365"}).status_code == 400
+
+
+# --- teams ----------------------------------------------------------------------------------------
+
+def test_admins_make_teams_with_members_and_stack_grants_that_the_api_sees(app, acme):
+    make_stack(acme["admin"], name="dev")
+    admin = signed_in(app, acme["admin"].token)
+    page = admin.get("/acme/settings/teams")
+    assert page.status_code == 200 and "No teams yet" in page.get_data(as_text=True)
+    token = csrf_of(page)
+    assert admin.post("/acme/settings/teams", data={"csrf_token": token, "name": "a b"}
+                      ).status_code == 400
+    created = admin.post("/acme/settings/teams", data={"csrf_token": token, "name": "ops",
+                                                       "description": EVIL})
+    assert created.status_code == 303
+    assert created.headers["Location"] == "/acme/settings/teams/ops"
+    assert admin.post("/acme/settings/teams", data={"csrf_token": token, "name": "ops"}
+                      ).status_code == 409
+    team = admin.get("/acme/settings/teams/ops").get_data(as_text=True)
+    assert EVIL not in team and "&lt;script&gt;" in team
+    assert '<option value="proj/dev">' in team and '<option value="mona">' in team
+    for data in ({"action": "add", "login": "mona"}, {"action": "add", "login": "vera"},
+                 {"action": "remove", "login": "vera"}):
+        assert admin.post("/acme/settings/teams/ops/members",
+                          data={"csrf_token": token, **data}).status_code == 303
+    assert admin.post("/acme/settings/teams/ops/members", data={
+        "csrf_token": token, "action": "add", "login": "otto"}).status_code == 400  # outsider
+    assert admin.post("/acme/settings/teams/ops/stacks", data={
+        "csrf_token": token, "stack": "proj/dev", "permission": "103"}).status_code == 303
+    found = acme["admin"].get("/api/orgs/acme/teams/ops").get_json()
+    assert [m["githubLogin"] for m in found["members"]] == ["mona"]
+    assert found["stacks"] == [{"projectName": "proj", "stackName": "dev", "permission": 103}]
+    # A viewer reads teams, as over the API, and gets no form.
+    viewer = signed_in(app, acme["viewer"].token)
+    seen = viewer.get("/acme/settings/teams/ops").get_data(as_text=True)
+    assert "mona" in seen and "/members" not in seen and 'action="/acme/settings/teams"' not in \
+        viewer.get("/acme/settings/teams").get_data(as_text=True)
+    assert viewer.post("/acme/settings/teams/ops/delete",
+                       data={"csrf_token": csrf_of(viewer.get("/acme"))}).status_code == 403
+    assert admin.post("/acme/settings/teams/ops/delete", data={"csrf_token": token}
+                      ).status_code == 303
+    assert acme["admin"].get("/api/orgs/acme/teams/ops").status_code == 404
+
+
+def test_a_stacks_admins_grant_and_remove_team_permissions_on_its_settings_page(app, acme):
+    make_stack(acme["admin"], name="dev")
+    assert acme["admin"].post("/api/orgs/acme/teams/pulumi", body={"name": "ops"}
+                              ).status_code == 201
+    member = signed_in(app, acme["member"].token)
+    settings = member.get("/acme/proj/dev/settings").get_data(as_text=True)
+    assert "Teams and permissions" not in settings
+    assert member.post("/acme/proj/dev/settings/teams", data={
+        "csrf_token": csrf_of(member.get("/acme")), "team": "ops", "permission": "102"}
+    ).status_code == 403
+    admin = signed_in(app, acme["admin"].token)
+    page = admin.get("/acme/proj/dev/settings")
+    assert "No team has a permission" in page.get_data(as_text=True)
+    granted = admin.post("/acme/proj/dev/settings/teams", data={
+        "csrf_token": csrf_of(page), "team": "ops", "permission": "101"})
+    assert granted.status_code == 303
+    teams = acme["admin"].get("/api/stacks/acme/proj/dev/teams").get_json()["teams"]
+    assert [(t["name"], t["permission"]) for t in teams] == [("ops", 101)]
+    assert admin.post("/acme/proj/dev/settings/teams", data={
+        "csrf_token": csrf_of(page), "team": "nope", "permission": "101"}).status_code == 404
+    assert admin.post("/acme/proj/dev/settings/teams", data={
+        "csrf_token": csrf_of(page), "team": "ops", "permission": "0"}).status_code == 303
+    assert acme["admin"].get("/api/stacks/acme/proj/dev/teams").get_json()["teams"] == []

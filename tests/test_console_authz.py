@@ -33,6 +33,8 @@ def expected(role, caller, method):
 
 @pytest.fixture
 def deployed(acme):
+    assert acme["admin"].post("/api/orgs/acme/teams/pulumi", body={"name": "ops"}
+                              ).status_code == 201
     return deploy_example(acme["admin"])
 
 
@@ -44,7 +46,7 @@ def test_every_console_route_for_every_caller(app, acme, deployed):
     """One test over the whole table (each caller signed in once): a failure names its route."""
     values = {"org": "acme", "project": "proj", "stack": "dev", "version": "1",
               "update_id": deployed["preview"], "filename": "console.css", "token_id": "1",
-              "login": "vera", "invite_id": "1", "secret": "not-a-secret"}
+              "login": "vera", "invite_id": "1", "secret": "not-a-secret", "team": "ops"}
     clients = {caller: app.test_client() if caller == "signed out" else signed_in(
         app, acme["outsider" if caller == "user of another org" else caller].token)
         for caller in CALLERS}

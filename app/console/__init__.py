@@ -180,4 +180,4 @@ bp.after_request(security_headers)
 bp.register_error_handler(ApiError, error_page)
 bp.register_error_handler(HTTPException, error_page)
 
-from . import members, pages, settings, sign_in  # noqa: E402,F401  (their views register on bp)
+from . import members, pages, settings, sign_in, teams  # noqa: E402,F401  (their views register on bp)

@@ -66,3 +66,32 @@ class AcceptInvite(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1000)])
     confirm = PasswordField("Password again", validators=[
         DataRequired(), EqualTo("password", message="The two passwords differ.")])
+
+
+PERMISSION_CHOICES = [SelectChoice("101", "read"), SelectChoice("102", "write"),
+                      SelectChoice("103", "admin")]
+
+
+class NewTeam(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=40)])
+    display_name = StringField("Display name", validators=[Length(max=100)])
+    description = StringField("Description", validators=[Length(max=1024)])
+
+
+class TeamMember(FlaskForm):
+    login = SelectField("Member", validate_choice=False, validators=[DataRequired()])
+    action = SelectField("Action", choices=[SelectChoice(a) for a in ("add", "remove")])
+
+
+class TeamGrant(FlaskForm):
+    """A team's permission on one of the organization's stacks ("0": none, taken away)."""
+    stack = SelectField("Stack", validate_choice=False)
+    permission = SelectField("Permission", choices=[SelectChoice("0", "none")]
+                             + PERMISSION_CHOICES)
+
+
+class StackTeamGrant(FlaskForm):
+    """A stack's grant to one of the organization's teams ("0": none, taken away)."""
+    team = SelectField("Team", validate_choice=False)
+    permission = SelectField("Permission", choices=[SelectChoice("0", "none")]
+                             + PERMISSION_CHOICES)

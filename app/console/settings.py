@@ -10,8 +10,10 @@ from ..auth import console_page
 from ..db import transaction
 from ..errors import ApiError
 from ..schemas.common import check_path_names, validate_tags
-from . import bp, forms
+from ..teams import GRANTS
+from . import bp, forms, role_at_least
 from .pages import STACK
+from .teams import stack_teams_section
 
 
 def _tokens_page(form, created=None, status=200):
@@ -113,12 +115,17 @@ def org_audit(org):
 @bp.get(STACK + "/settings")
 @console_page("member")
 def stack_settings(org, project, stack):
-    """Rename (writers) and delete (admins) a stack, as the API allows each."""
+    """Rename (writers); teams and permissions, webhooks and delete (the stack's admins), as
+    the API allows each."""
+    granted, grant_form = None, None
     with transaction() as conn:
         row = stacks.load_stack(conn, org, project, stack)
+        if role_at_least("admin"):
+            granted, grant_form = stack_teams_section(conn, org, project, stack)
     return render_template("stack_settings.html", org=org, project=project, stack=stack,
                            row=row, rename_form=forms.RenameStack(project=project, stack=stack),
-                           delete_form=forms.DeleteStack())
+                           delete_form=forms.DeleteStack(), teams=granted,
+                           grant_form=grant_form, grants=GRANTS)
 
 
 @bp.post(STACK + "/settings/rename")
