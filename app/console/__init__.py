@@ -16,6 +16,7 @@ import re
 from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import generate_csrf
+from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter
 
@@ -155,6 +156,17 @@ def error_page(err):
     return response
 
 
+def load_or_400(schema, data):
+    """`data` loaded through the API's own schema (its rules), or the console's 400 page."""
+    try:
+        return schema.load(data)
+    except ValidationError as err:
+        messages = err.messages if isinstance(err.messages, dict) else {"": err.messages}
+        raise ApiError(400, "; ".join(
+            str(m) for ms in messages.values() for m in (ms if isinstance(ms, list) else [ms])
+        )) from None
+
+
 def role_at_least(role):
     return g.get("role") is not None and ROLES[g.role] >= ROLES[role]
 
@@ -180,4 +192,4 @@ bp.after_request(security_headers)
 bp.register_error_handler(ApiError, error_page)
 bp.register_error_handler(HTTPException, error_page)
 
-from . import members, pages, settings, sign_in, teams  # noqa: E402,F401  (their views register on bp)
+from . import members, pages, settings, sign_in, teams, webhooks  # noqa: E402,F401  (their views register on bp)

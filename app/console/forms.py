@@ -1,6 +1,7 @@
 """The console's forms (Flask-WTF: each carries a CSRF token bound to the session)."""
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, PasswordField, SelectField, StringField
+from wtforms import (BooleanField, HiddenField, PasswordField, SelectField, SelectMultipleField,
+                     StringField)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, Regexp
 
@@ -95,3 +96,14 @@ class StackTeamGrant(FlaskForm):
     team = SelectField("Team", validate_choice=False)
     permission = SelectField("Permission", choices=[SelectChoice("0", "none")]
                              + PERMISSION_CHOICES)
+
+
+class NewWebhook(FlaskForm):
+    display_name = StringField("Name", validators=[DataRequired(), Length(max=100)])
+    payload_url = StringField("Payload URL", validators=[DataRequired(), Length(max=2048)])
+    format = SelectField("Format", choices=[SelectChoice("raw", "raw JSON"),
+                                            SelectChoice("slack", "Slack"),
+                                            SelectChoice("ms_teams", "Microsoft Teams")])
+    groups = SelectMultipleField("Events", validate_choice=False)
+    secret = PasswordField("Secret (signs each delivery)", validators=[Length(max=1024)])
+    active = BooleanField("Active", default=True)

@@ -3,16 +3,14 @@ and for its admins creating and deleting teams, their members and their grants o
 stack's teams and their permissions on its settings page (the stack's admins, as the API's
 `PATCH /api/console/stacks/.../teams/{team}`). Every rule is app/teams.py's."""
 from flask import abort, g, redirect, render_template, url_for
-from marshmallow import ValidationError
 
 from .. import audit, orgs, teams
 from ..api import actor
 from ..auth import console_page
 from ..db import transaction
-from ..errors import ApiError
 from ..queries import queries
 from ..schemas import teams as schemas
-from . import bp, forms
+from . import bp, forms, load_or_400
 from .pages import STACK
 
 TEAMS = "/<org:org>/settings/teams"
@@ -47,12 +45,9 @@ def org_teams(org):
 @console_page("admin")
 def create_team(org):
     form = _checked(forms.NewTeam())
-    try:
-        body = schemas.create_team.load({"name": form.name.data.strip(),
-                                         "displayName": form.display_name.data or None,
-                                         "description": form.description.data or None})
-    except ValidationError as err:
-        raise ApiError(400, "; ".join(m for ms in err.messages.values() for m in ms)) from None
+    body = load_or_400(schemas.create_team, {"name": form.name.data.strip(),
+                                             "displayName": form.display_name.data or None,
+                                             "description": form.description.data or None})
     with transaction() as conn:
         row = teams.create(conn, org, body["name"], body.get("display_name"),
                            body.get("description"))
