@@ -192,4 +192,5 @@ bp.after_request(security_headers)
 bp.register_error_handler(ApiError, error_page)
 bp.register_error_handler(HTTPException, error_page)
 
-from . import members, pages, settings, sign_in, teams, webhooks  # noqa: E402,F401  (their views register on bp)
+# Their views register on bp.
+from . import members, pages, settings, sign_in, teams, webhooks  # noqa: E402,F401
