@@ -218,3 +218,31 @@ def test_a_stacks_admins_grant_and_remove_team_permissions_on_its_settings_page(
     assert admin.post("/acme/proj/dev/settings/teams", data={
         "csrf_token": csrf_of(page), "team": "ops", "permission": "0"}).status_code == 303
     assert acme["admin"].get("/api/stacks/acme/proj/dev/teams").get_json()["teams"] == []
+
+
+# --- organization tokens --------------------------------------------------------------------------
+
+def test_admins_make_an_organization_token_shown_once_and_delete_it(app, acme):
+    admin = signed_in(app, acme["admin"].token)
+    page = admin.get("/acme/settings/tokens")
+    assert page.status_code == 200 and "No organization tokens" in page.get_data(as_text=True)
+    made = admin.post("/acme/settings/tokens", data={
+        "csrf_token": csrf_of(page), "name": "ci", "description": EVIL, "days": "30"})
+    text = made.get_data(as_text=True)
+    value = re.search(r'<code id="new-token">(pul-[0-9a-f]+)</code>', text).group(1)
+    assert EVIL not in text
+    stacks = app.test_client().get("/api/user/stacks?organization=acme", headers={
+        "Accept": "application/vnd.pulumi+8", "Authorization": f"token {value}"})
+    assert stacks.status_code == 200
+    again = admin.get("/acme/settings/tokens").get_data(as_text=True)
+    assert value not in again and "ci" in again
+    assert admin.post("/acme/settings/tokens", data={
+        "csrf_token": csrf_of(page), "name": "ci"}).status_code == 409  # names stay taken
+    listed = acme["admin"].get("/api/orgs/acme/tokens").get_json()["tokens"]
+    assert [t["name"] for t in listed] == ["ci"] and listed[0]["expires"] > 0
+    deleted = admin.post(f"/acme/settings/tokens/{listed[0]['id']}/delete",
+                         data={"csrf_token": csrf_of(page)})
+    assert deleted.status_code == 303
+    assert acme["admin"].get("/api/orgs/acme/tokens").get_json()["tokens"] == []
+    member = signed_in(app, acme["member"].token)
+    assert member.get("/acme/settings/tokens").status_code == 403

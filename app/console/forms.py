@@ -107,3 +107,13 @@ class NewWebhook(FlaskForm):
     groups = SelectMultipleField("Events", validate_choice=False)
     secret = PasswordField("Secret (signs each delivery)", validators=[Length(max=1024)])
     active = BooleanField("Active", default=True)
+
+
+class NewOrgToken(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=40)])
+    description = StringField("Description", validators=[Length(max=1024)])
+    admin = BooleanField("Admin (acts as an organization admin)")
+    days = SelectField("Expires", choices=[SelectChoice("0", "never"),
+                                           SelectChoice("30", "in 30 days"),
+                                           SelectChoice("90", "in 90 days"),
+                                           SelectChoice("365", "in a year")], default="0")

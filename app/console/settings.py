@@ -1,17 +1,21 @@
 """Settings pages: the signed-in person's personal access tokens (the page `pulumi login` points
-at), a stack's tags for its writers, rename and delete, an organization's audit log for its admins.
+at), a stack's tags for its writers, rename and delete, an organization's audit log and tokens
+for its admins.
 Each change is audited like the API's own."""
+import datetime
+
 from flask import abort, g, redirect, render_template, request
 from marshmallow import ValidationError
 
-from .. import audit, stacks, tokens
+from .. import audit, orgs, stacks, tokens
 from ..api import actor, stack_ref
 from ..auth import console_page
 from ..db import transaction
 from ..errors import ApiError
+from ..schemas import tokens as token_schemas
 from ..schemas.common import check_path_names, validate_tags
 from ..teams import GRANTS
-from . import bp, forms, role_at_least
+from . import bp, forms, load_or_400, role_at_least
 from .pages import STACK
 from .teams import stack_teams_section
 
@@ -164,3 +168,52 @@ def delete_stack(org, project, stack):
                      f"deleted stack {stack_ref(org, project, stack)}"
                      + (" (forced)" if force else ""))
     return redirect(f"/{org}", 303)
+
+
+def _org_tokens_page(org, form, created=None, status=200):
+    with transaction() as conn:
+        rows = tokens.owned_tokens(conn, orgs.find_org(conn, org)["id"])
+    return render_template("org_tokens.html", org=org, tokens=rows, form=form, created=created,
+                           delete_form=forms.Confirm()), status
+
+
+@bp.get("/<org:org>/settings/tokens")
+@console_page("admin")
+def org_tokens(org):
+    """The organization's access tokens (they act as the organization, not as a person)."""
+    return _org_tokens_page(org, forms.NewOrgToken(formdata=None))
+
+
+@bp.post("/<org:org>/settings/tokens")
+@console_page("admin")
+def create_org_token(org):
+    """Make an organization token and show it once, in this answer only."""
+    form = forms.NewOrgToken()
+    if not form.validate_on_submit():
+        return _org_tokens_page(org, form, status=400)
+    days = int(form.days.data)
+    expires = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=days) \
+        if days else None
+    body = load_or_400(token_schemas.create_org_token, {
+        "name": form.name.data.strip(), "description": form.description.data or "",
+        "admin": bool(form.admin.data)})
+    with transaction() as conn:
+        token_id, value = tokens.create_token(
+            conn, kind="organization", org_id=orgs.find_org(conn, org)["id"], name=body["name"],
+            description=body["description"], admin=body["admin"], expires_at=expires,
+            created_by=g.person["id"])
+        audit.record(conn, actor(), org, "token.created", *tokens.owned_created_record(
+            token_id, body["name"], org, None, body["admin"]))
+    return _org_tokens_page(org, forms.NewOrgToken(formdata=None), created=value)
+
+
+@bp.post("/<org:org>/settings/tokens/<int:token_id>/delete")
+@console_page("admin")
+def delete_org_token(org, token_id):
+    if not forms.Confirm().validate_on_submit():
+        abort(400, "The form expired; reload the page and try again.")
+    with transaction() as conn:
+        tokens.delete_owned(conn, orgs.find_org(conn, org)["id"], token_id)
+        audit.record(conn, actor(), org, "token.revoked",
+                     *tokens.owned_revoked_record(token_id, org))
+    return redirect(f"/{org}/settings/tokens", 303)
