@@ -52,6 +52,9 @@ EVENT_TYPES = {
                                                   "started on a stack."),
     "update.completed": EventType("Update Completed", "An update, preview, refresh or destroy "
                                                       "ended, with its result."),
+    "update.abandoned": EventType("Update Abandoned", "A running update whose CLI stopped "
+                                                      "renewing its lease was ended as failed "
+                                                      "when the next one started."),
     "update.cancelled": EventType("Update Cancelled", "A running operation was cancelled "
                                                       "(`pulumi cancel`)."),
     "secrets.decrypted": EventType("Secrets Decrypted", "Secret values of a stack were "
