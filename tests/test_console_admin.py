@@ -246,3 +246,16 @@ def test_admins_make_an_organization_token_shown_once_and_delete_it(app, acme):
     assert acme["admin"].get("/api/orgs/acme/tokens").get_json()["tokens"] == []
     member = signed_in(app, acme["member"].token)
     assert member.get("/acme/settings/tokens").status_code == 403
+
+
+def test_a_nul_character_in_any_form_field_is_a_400_not_a_500(app, acme):
+    admin = signed_in(app, acme["admin"].token)
+    token = csrf_of(_members(admin))
+    path = _make_invite(admin).removeprefix("http://localhost")
+    assert _accept(app.test_client(), path, "nina", name="a\x00b").status_code == 400
+    assert admin.post("/acme/settings/teams", data={"csrf_token": token, "name": "ops"}
+                      ).status_code == 303
+    assert admin.post("/acme/settings/teams/ops/members", data={
+        "csrf_token": token, "action": "add", "login": "mo\x00na"}).status_code == 400
+    assert app.test_client().post("/login", data={"login": "a\x00", "password": "x"}
+                                  ).status_code == 400

@@ -20,7 +20,7 @@ from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter
 
-from .. import signin
+from .. import signin, text
 from ..auth import CONSOLE_ANYONE, ROLES, check_stack_permission
 from ..db import transaction
 from ..errors import ApiError
@@ -97,6 +97,9 @@ def check_access():
     """The console's own authorization, from the view's `console_page` declaration."""
     view = current_app.view_functions[request.endpoint]
     _, role = view.auth
+    if any(text.has_nul(value) for value in request.form.values()):
+        # As app/auth.py refuses one in a URL: PostgreSQL could store or look up none of them.
+        raise ApiError(400, "A form field contains a NUL character.")
     g.person = None
     if role == CONSOLE_ANYONE and "sid" not in session:
         return None
