@@ -1,8 +1,8 @@
 """The layers stay apart (CONTRIBUTING.md, "Code map"): routes never import each other, and the
 domain modules (app/stacks.py, app/updates.py, app/history.py, app/checkpoints.py, app/diy.py,
 app/oidc.py, app/oidc_keys.py, app/blobs.py, app/state/) take the caller's connection without
-committing it and know nothing of the HTTP request. (app/secrets.py is domain too, but its start-up check commits the canary of a new
-database, outside any request.)"""
+committing it and know nothing of the HTTP request. (app/secrets.py is domain too, but its
+start-up check commits the canary of a new database, outside any request.)"""
 import ast
 from pathlib import Path
 
