@@ -239,6 +239,11 @@ def decompressed(chunks):
 
 # --- the collector ----------------------------------------------------------------------------
 
+def referenced_keys(conn):
+    """Every key a checkpoint row names, each once, in order (what a backup must copy)."""
+    return [row["key"] for row in queries.referenced_blob_keys(conn)]
+
+
 def collect_page(conn, found, keys):
     """Delete those of `keys` (objects the collector listed as old enough) that no row names.
     Under the exclusive lock: a transaction that wrote one of them and will name it has

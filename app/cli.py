@@ -832,7 +832,8 @@ def blobs_gc(grace_seconds):
 
 @main.command()
 def worker():
-    """Deliver webhooks (any number of workers may run, on any hosts, against one database)."""
+    """Deliver webhooks and collect unreferenced state blobs (any number of workers may run, on
+    any hosts, against one database)."""
     from . import create_app
     from .worker import Worker
 
