@@ -149,7 +149,10 @@ def open_store(config):
 
 
 def init_app(app):
-    app.extensions["blob_store"] = open_store(app.config)
+    found = open_store(app.config)
+    if found is not None:
+        found.client  # made now (each gunicorn worker makes its app): not by the first request
+    app.extensions["blob_store"] = found
 
 
 _OUTSIDE_APP = {}

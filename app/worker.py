@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "webhook_events"
 RECONNECT_SECONDS = 1
+# Objects the collector checks and deletes per transaction (under the lock writers wait for).
+COLLECT_BATCH = 200
 
 
 def collect_blobs(database_url, found, grace_seconds):
@@ -35,8 +37,11 @@ def collect_blobs(database_url, found, grace_seconds):
                 return None
         deleted = 0
         for page in found.list(older_than=older_than):
-            with conn:
-                deleted += blobs.collect_page(conn, found, [key for key, _, _ in page])
+            keys = [key for key, _, _ in page]
+            # Small batches: writers of finished versions wait while a batch is deleted.
+            for start in range(0, len(keys), COLLECT_BATCH):
+                with conn:
+                    deleted += blobs.collect_page(conn, found, keys[start:start + COLLECT_BATCH])
         if deleted:
             log.info("blob collector: %d unreferenced object(s) deleted", deleted)
         return deleted
