@@ -12,7 +12,7 @@ import pytest
 
 from app import blobs, create_app
 from app.db import connect
-from app.worker import collect_blobs as collect
+from app.worker import Worker, collect_blobs as collect
 from tests.support.api import People, assert_error
 from tests.support.apps import make_config
 from tests.support.deployments import untyped
@@ -132,10 +132,15 @@ def test_the_collector_deletes_old_unreferenced_objects_only(member, blob_app, s
     assert export_json(member, f"{STACK}/export") == untyped(2)
 
 
-def test_a_deleted_stack_releases_its_objects(member, blob_app, s3_server, bucket):
+def test_a_deleted_stack_releases_its_objects_when_it_is_purged(member, blob_app, s3_server,
+                                                                bucket, monkeypatch):
     run_update(member, 2)
     run_update(member, 3)
     assert member.delete(f"{STACK}?force=true").status_code == 204
+    assert collect_blobs(blob_app, grace_seconds=0) == 0  # restorable: its rows still name them
+    assert len(s3_server.keys(bucket)) == 2
+    monkeypatch.setitem(blob_app.config, "STACK_RETENTION_DAYS", 0)
+    assert Worker(blob_app).purge_deleted_stacks() == 1
     assert collect_blobs(blob_app, grace_seconds=0) == 2
     assert s3_server.keys(bucket) == []
 
