@@ -104,8 +104,20 @@ def db():
 
 
 @db.command("upgrade")
-def db_upgrade():
-    """Apply pending migrations (safe to run from several hosts at once)."""
+@click.option("--dry-run", is_flag=True,
+              help="print the migrations that would be applied, and their SQL, applying nothing")
+def db_upgrade(dry_run):
+    """Apply pending migrations (safe to run from several hosts at once, and while the previous
+    release serves: migrations are written expand-then-contract, see the README's "Upgrading")."""
+    if dry_run:
+        todo = migrate.plan(embedded.database_url())
+        for _, name, sql in todo:
+            how = "in one transaction" if migrate.in_transaction(sql) else \
+                "statement by statement, outside a transaction"
+            click.echo(f"would apply migration {name} ({how}):")
+            click.echo("".join(f"    {line}\n" for line in sql.strip().splitlines()))
+        click.echo(f"{len(todo)} migration(s) pending (dry run: nothing applied)")
+        return
     applied = migrate.upgrade(embedded.database_url(), log=click.echo)
     click.echo(f"database is current ({len(applied)} migration(s) applied)")
 
