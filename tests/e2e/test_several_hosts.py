@@ -1,0 +1,87 @@
+"""Several hosts (issue 19, item 2): two gunicorn hosts on one PostgreSQL behind the real nginx
+with deploy/nginx.conf's upstream, and one host lost (SIGKILL, master and workers at once) in
+the middle of a `pulumi up` of 500 resources: the update completes, through the other host, with
+the state its program describes. SLOW: about half a minute (a 500-resource up and a preview)."""
+import base64
+import os
+import signal
+
+import pytest
+
+from tests.support import postgres as pg, unique
+from tests.support.api import user_with_token
+from tests.support.cli import Pulumi, stash_program
+from tests.support.faults import export, history, running, wait_for_running
+from tests.support.servers import Nginx, Service, wait_until
+
+COUNT = 500
+
+
+@pytest.fixture
+def hosts(postgres, tmp_path):
+    """Two hosts (each a gunicorn with two workers) sharing one database and one master key,
+    behind one nginx."""
+    with pg.throwaway_database(postgres.url()) as url:
+        key = base64.b64encode(os.urandom(32)).decode()
+        started = []
+        try:
+            for name in ("a", "b"):
+                started.append(Service(url, master_key=key, env={"TRUSTED_PROXY_COUNT": 1},
+                                       workdir=tmp_path / name).start())
+            nginx = Nginx(tmp_path / "nginx", [svc.port for svc in started]).start()
+            try:
+                yield started, nginx
+            finally:
+                nginx.stop()
+        finally:
+            for svc in started:
+                svc.stop()
+
+
+def lose(host):
+    """The host is gone at once: its master and workers SIGKILLed together, nothing flushed."""
+    for pid in [host.proc.pid, *host.worker_pids()]:
+        os.kill(pid, signal.SIGKILL)
+    host.proc.wait(30)
+    wait_until(lambda: not host.worker_pids(), "the killed host's workers to be gone")
+
+
+def test_losing_a_host_mid_up_of_500_resources_the_up_completes_with_the_right_state(
+        hosts, pulumi_bin, tmp_path):
+    (first, second), nginx = hosts
+    login = unique("u")
+    cli = Pulumi(pulumi_bin, nginx.url, user_with_token(first.database_url, login), tmp_path / "cli")
+    cli.extra_env["SSL_CERT_FILE"] = str(nginx.cert)  # the CLI (Go) trusts nginx's test certificate
+    cli.login()
+    cli.write_program(stash_program({f"r{i}": i for i in range(COUNT)}))
+    cli.run("stack", "init", "dev")
+
+    proc = cli.popen("up", "--yes", "--skip-preview", "--stack", "dev")
+    try:
+        wait_for_running(second, cli.token, login, "proj", "dev")
+        # Both hosts have served the update's requests before one of them goes.
+        wait_until(lambda: second.query("SELECT count(*) FROM journal_entries")[0][0] >= COUNT // 3,
+                   "a third of the update to be journaled", seconds=300)
+        served_by_first = len(first.access_lines())
+        lose(first)
+        assert running(second, cli.token, login, "proj", "dev"), \
+            "the update ended before the host was lost: the test no longer tests anything"
+        out, err = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out + err
+    assert served_by_first > 10  # the lost host had its share of the traffic
+    # ... and nginx found it gone, and went on to the other host.
+    refused = [line for line in nginx.error_log.read_text().splitlines()
+               if "Connection refused" in line and f"127.0.0.1:{first.port}" in line]
+    assert refused
+
+    state = export(cli, "dev")["deployment"]
+    stashes = {r["urn"].rsplit("::", 1)[1]: r["outputs"] for r in state["resources"]
+               if r["type"] == "pulumi:index:Stash"}
+    assert stashes == {f"r{i}": {"input": i, "output": i} for i in range(COUNT)}
+    assert not state.get("pending_operations")
+    assert history(cli, "dev") == [(1, "update", "succeeded")]
+    # The stored state is the program's: the CLI's own integrity check and diff agree.
+    cli.run("preview", "--expect-no-changes", "--stack", "dev")
