@@ -1,5 +1,5 @@
 """The `pulumi-service` admin command: serve, worker, db upgrade, user, org, token, secrets,
-audit, import-diy."""
+audit, import-diy, backup, restore."""
 import contextlib
 import datetime
 import getpass
@@ -13,7 +13,7 @@ import time
 import click
 import psycopg2
 
-from . import audit, diy, embedded, migrate, secrets, signin, tokens
+from . import audit, backup as backups, diy, embedded, migrate, secrets, signin, tokens
 from .auth import ROLES, hash_token, new_token
 from .config import Config
 from .db import connect
@@ -120,6 +120,36 @@ def db_upgrade(dry_run):
         return
     applied = migrate.upgrade(embedded.database_url(), log=click.echo)
     click.echo(f"database is current ({len(applied)} migration(s) applied)")
+
+
+@main.command()
+@click.argument("dest", type=click.Path(file_okay=False))
+def backup(dest):
+    """Back up the service into the new or empty folder DEST: a consistent snapshot of the
+    database (pg_dump, one snapshot) and a manifest of SHA-256 checksums. The secrets master key
+    is not in it: keep that apart."""
+    try:
+        backups.backup(embedded.database_url(), dest, log=click.echo)
+    except backups.BackupError as err:
+        _fail(str(err))
+
+
+@main.command()
+@click.argument("src", type=click.Path(exists=True, file_okay=False))
+def restore(src):
+    """Rebuild the service from the backup in SRC into an empty database (DATABASE_URL, or the
+    embedded default). Refuses a database that is not empty and a backup whose checksums do
+    not match. Start the service with the master key the backed-up service used."""
+    url = embedded.database_url()
+    try:
+        backups.restore(url, src, log=click.echo)
+    except backups.BackupError as err:
+        _fail(str(err))
+    with contextlib.closing(connect(url)) as conn, conn:
+        canary = queries.get_secrets_canary(conn)
+    if canary is not None:
+        click.echo(f"restored; its secrets need the master key {canary['master_key_id']} "
+                   "(SECRETS_MASTER_KEY or SECRETS_MASTER_KEY_FILE)")
 
 
 @main.group()
