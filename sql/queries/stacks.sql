@@ -30,19 +30,11 @@ SELECT EXISTS (
 );
 
 -- name: get_stack^
--- A stack with its running real operation (if any) and its current resource count. The active
--- update is the running one whenever there is one, whatever active_update_id says.
-SELECT s.id, o.name AS org_name, p.name AS project_name, s.name AS stack_name,
-       s.tags, s.version, coalesce(r.id, s.active_update_id) AS active_update_id,
-       r.id AS running_update_id, r.kind AS op_kind, ru.login AS op_author, r.start_time AS op_started,
-       (SELECT c.resource_count FROM checkpoints c
-         WHERE c.stack_id = s.id ORDER BY c.version DESC LIMIT 1) AS resource_count
-  FROM stacks s
-  JOIN projects p ON p.id = s.project_id
-  JOIN organizations o ON o.id = p.org_id
-  LEFT JOIN updates r ON r.stack_id = s.id AND r.status = 'running' AND NOT r.dry_run
-  LEFT JOIN users ru ON ru.id = r.initiator_id
- WHERE o.name = :org_name AND p.name = :project_name AND s.name = :stack_name;
+-- A stack with its running real operation (if any) and its current resource count (the view of
+-- migration 0024).
+SELECT v.*
+  FROM stack_summaries v
+ WHERE v.org_name = :org_name AND v.project_name = :project_name AND v.stack_name = :stack_name;
 
 -- name: lock_stack^
 -- The stack row locked for a change that must not interleave with another (delete, rename,
