@@ -1,15 +1,17 @@
 """Background work run by `pulumi-service worker` (and beside gunicorn by `pulumi-service serve`):
-webhook deliveries. Threads each claim one due event at a time (FOR UPDATE SKIP LOCKED, so any
-number of workers on any number of hosts share the outbox), send it and record the attempt in
-one transaction; a LISTEN connection wakes them when a change queues events, and they look for
-due retries at least every WEBHOOK_POLL_SECONDS. A lost database is waited out."""
+webhook deliveries, and the collector of unreferenced state blobs (`collect_blobs`). Webhook
+threads each claim one due event at a time (FOR UPDATE SKIP LOCKED, so any number of workers on
+any number of hosts share the outbox), send it and record the attempt in one transaction; a
+LISTEN connection wakes them when a change queues events, and they look for due retries at least
+every WEBHOOK_POLL_SECONDS. A lost database is waited out."""
+import datetime
 import logging
 import select
 import threading
 
 import psycopg2
 
-from . import webhooks
+from . import blobs, webhooks
 from .db import connect, transaction
 from .queries import queries
 
@@ -17,6 +19,29 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "webhook_events"
 RECONNECT_SECONDS = 1
+
+
+def collect_blobs(database_url, found, grace_seconds):
+    """Delete the objects of the blob store `found` that no checkpoint row names and that are
+    older than `grace_seconds`, one listed page per transaction. One collector runs at a time on
+    any number of hosts (a session advisory lock on its own connection). Returns the number
+    deleted, or None when another collector holds the lock."""
+    older_than = (datetime.datetime.now(datetime.timezone.utc)
+                  - datetime.timedelta(seconds=grace_seconds))
+    conn = connect(database_url)
+    try:
+        with conn:
+            if not queries.try_lock_blob_collector(conn):
+                return None
+        deleted = 0
+        for page in found.list(older_than=older_than):
+            with conn:
+                deleted += blobs.collect_page(conn, found, [key for key, _, _ in page])
+        if deleted:
+            log.info("blob collector: %d unreferenced object(s) deleted", deleted)
+        return deleted
+    finally:
+        conn.close()  # and with it the session's lock
 
 
 class Worker:
@@ -84,11 +109,23 @@ class Worker:
             with self.wake:
                 self.wake.wait(idle)
 
+    # --- collecting unreferenced blobs ----------------------------------------------------------
+
+    def _collect(self):
+        while not self.stopping.wait(self.config["BLOB_GC_INTERVAL_SECONDS"]):
+            try:
+                collect_blobs(self.config["DATABASE_URL"], self.app.extensions["blob_store"],
+                              self.config["BLOB_GC_GRACE_SECONDS"])
+            except Exception:  # the store or the database went away: try again next time
+                log.exception("blob collector: a run failed")
+
     # --- running -----------------------------------------------------------------------------
 
     def start(self):
         count = max(self.config["WEBHOOK_WORKER_THREADS"], 1)
         targets = [self._listen] + [self._send] * count
+        if self.app.extensions.get("blob_store") is not None:
+            targets.append(self._collect)
         for n, target in enumerate(targets):
             thread = threading.Thread(target=target, name=f"webhook-worker-{n}", daemon=True)
             thread.start()
