@@ -126,11 +126,12 @@ def db_upgrade(dry_run):
 @click.argument("dest", type=click.Path(file_okay=False))
 def backup(dest):
     """Back up the service into the new or empty folder DEST: a consistent snapshot of the
-    database (pg_dump, one snapshot) and a manifest of SHA-256 checksums. The secrets master key
-    is not in it: keep that apart."""
+    database (pg_dump, one snapshot), the objects it names in the blob store (BLOB_STORE_URL)
+    and a manifest of SHA-256 checksums. The secrets master key is not in it: keep that apart."""
     try:
-        backups.backup(embedded.database_url(), dest, log=click.echo)
-    except backups.BackupError as err:
+        backups.backup(embedded.database_url(), dest, store=blobs.open_store(vars(Config())),
+                       log=click.echo)
+    except (backups.BackupError, blobs.BlobStoreUnavailable) as err:
         _fail(str(err))
 
 
@@ -138,12 +139,13 @@ def backup(dest):
 @click.argument("src", type=click.Path(exists=True, file_okay=False))
 def restore(src):
     """Rebuild the service from the backup in SRC into an empty database (DATABASE_URL, or the
-    embedded default). Refuses a database that is not empty and a backup whose checksums do
-    not match. Start the service with the master key the backed-up service used."""
+    embedded default) and, if it holds objects, an empty blob store (BLOB_STORE_URL). Refuses a
+    database or bucket that is not empty and a backup whose checksums do not match. Start the
+    service with the master key the backed-up service used."""
     url = embedded.database_url()
     try:
-        backups.restore(url, src, log=click.echo)
-    except backups.BackupError as err:
+        backups.restore(url, src, store=blobs.open_store(vars(Config())), log=click.echo)
+    except (backups.BackupError, blobs.BlobStoreUnavailable) as err:
         _fail(str(err))
     with contextlib.closing(connect(url)) as conn, conn:
         canary = queries.get_secrets_canary(conn)

@@ -1,20 +1,25 @@
 """`pulumi-service backup` and `restore` (issue 19, item 3) on databases of their own: a restore
 gives back every row; it refuses a database that is not empty, a corrupted backup and an
-unfinished one, leaving the target untouched. (The round trip with the real CLI, secrets and an
+unfinished one, leaving the target untouched; with a blob store, the objects the database names
+go with it and come back into an empty bucket. (The round trip with the real CLI, secrets and an
 `up` afterwards: tests/e2e/test_backup_restore.py.)"""
 import json
 
 import pytest
 from click.testing import CliRunner
 
+from app import create_app
 from app.cli import main
-from tests.support.api import user_with_token
+from tests.support.api import People, user_with_token
+from tests.support.apps import make_config
 from tests.support.postgres import throwaway_database
 from tests.support.rows import every_row
+from tests.support.updates import make_stack, run as run_update
 
 
-def run(url, *args):
-    return CliRunner().invoke(main, list(args), env={"DATABASE_URL": url})
+def run(url, *args, **env):
+    return CliRunner().invoke(main, list(args), env={"DATABASE_URL": url, "BLOB_STORE_URL": "",
+                                                     **env})
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +87,50 @@ def flip_a_byte(path):
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
+
+
+# --- with the blob store ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def backed_up_with_objects(postgres, s3_server, tmp_path_factory):
+    """A service whose two versions are objects in a bucket, and its backup."""
+    bucket = s3_server.bucket()
+    settings = s3_server.settings(bucket)
+    with throwaway_database(postgres.url()) as url:
+        user_with_token(url, "alice", {"acme": "admin"})
+        app = create_app(make_config(url, BLOB_STORE_MIN_BYTES=0, **settings))
+        people = People(app, url)
+        api = people.user("adam", {"acme": "admin"})
+        make_stack(api)
+        run_update(api, 2)
+        run_update(api, 3)
+        people.close()
+        dest = tmp_path_factory.mktemp("backup") / "b2"
+        result = run(url, "backup", str(dest), **settings)
+        assert result.exit_code == 0, result.output
+        yield url, dest, s3_server.keys(bucket)
+
+
+def test_a_backup_restores_the_objects_before_the_rows_that_name_them(
+        backed_up_with_objects, empty, s3_server):
+    source, dest, keys = backed_up_with_objects
+    assert len(keys) == 2
+    manifest = json.loads((dest / "manifest.json").read_text())
+    assert manifest["counts"]["objects"] == 2
+    bucket = s3_server.bucket()
+    result = run(empty, "restore", str(dest), **s3_server.settings(bucket))
+    assert result.exit_code == 0, result.output
+    assert s3_server.keys(bucket) == keys
+    assert every_row(empty) == every_row(source)
+
+
+def test_restore_refuses_a_bucket_that_is_not_empty_or_missing(backed_up_with_objects, empty,
+                                                               s3_server):
+    _, dest, _ = backed_up_with_objects
+    result = run(empty, "restore", str(dest))
+    assert result.exit_code != 0 and "set BLOB_STORE_URL" in result.output, result.output
+    bucket = s3_server.bucket()
+    s3_server.client().put_object(Bucket=bucket, Key="states/sha256/other", Body=b"x")
+    result = run(empty, "restore", str(dest), **s3_server.settings(bucket))
+    assert result.exit_code != 0 and "is not empty" in result.output, result.output
+    assert every_row(empty) == {}
