@@ -1,5 +1,5 @@
-"""Several hosts (issue 19, item 2): two gunicorn hosts on one PostgreSQL behind the real nginx
-with deploy/nginx.conf's upstream, and one host lost (SIGKILL, master and workers at once) in
+"""Several hosts (issue 19, item 2): two gunicorn hosts on one PostgreSQL and one object store
+(versitygw) behind the real nginx with deploy/nginx.conf's upstream, and one host lost (SIGKILL, master and workers at once) in
 the middle of a `pulumi up` of 500 resources: the update completes, through the other host, with
 the state its program describes. SLOW: about half a minute (a 500-resource up and a preview)."""
 import base64
@@ -18,15 +18,17 @@ COUNT = 500
 
 
 @pytest.fixture
-def hosts(postgres, tmp_path):
-    """Two hosts (each a gunicorn with two workers) sharing one database and one master key,
-    behind one nginx."""
+def hosts(postgres, s3_server, tmp_path):
+    """Two hosts (each a gunicorn with two workers) sharing one database, one object store (every
+    finished version goes there) and one master key, behind one nginx."""
     with pg.throwaway_database(postgres.url()) as url:
         key = base64.b64encode(os.urandom(32)).decode()
+        env = {"TRUSTED_PROXY_COUNT": 1, "BLOB_STORE_MIN_BYTES": 0,
+               **s3_server.settings(s3_server.bucket())}
         started = []
         try:
             for name in ("a", "b"):
-                started.append(Service(url, master_key=key, env={"TRUSTED_PROXY_COUNT": 1},
+                started.append(Service(url, master_key=key, env=env,
                                        workdir=tmp_path / name).start())
             nginx = Nginx(tmp_path / "nginx", [svc.port for svc in started]).start()
             try:
@@ -83,5 +85,7 @@ def test_losing_a_host_mid_up_of_500_resources_the_up_completes_with_the_right_s
     assert stashes == {f"r{i}": {"input": i, "output": i} for i in range(COUNT)}
     assert not state.get("pending_operations")
     assert history(cli, "dev") == [(1, "update", "succeeded")]
+    [(blob_key,)] = second.query("SELECT blob_key FROM checkpoints WHERE version = 1")
+    assert blob_key.startswith("sha256/")  # the finished version is in the object store
     # The stored state is the program's: the CLI's own integrity check and diff agree.
     cli.run("preview", "--expect-no-changes", "--stack", "dev")
