@@ -1,7 +1,8 @@
 """Backup and restore with the real CLI (issue 19, item 3): a service with stacks, history,
-secrets, tokens and organizations is backed up while it runs, restored into an empty database,
-and served again with the same master key: every row is the same, every exported version is the
-same, secrets decrypt, the old token works, and an `up` carries on from the restored state."""
+secrets, tokens and organizations, its versions in an object store, is backed up while it runs,
+restored into an empty database and an empty bucket, and served again with the same master key:
+every row and object is the same, every exported version is the same, secrets decrypt, the old
+token works, and an `up` carries on from the restored state."""
 import pytest
 from click.testing import CliRunner
 
@@ -15,9 +16,10 @@ from tests.support.servers import Service
 
 
 @pytest.fixture
-def original(postgres, tmp_path):
+def original(postgres, s3_server, tmp_path):
     with pg.throwaway_database(postgres.url()) as url:
-        svc = Service(url, workdir=tmp_path / "original").start()
+        svc = Service(url, workdir=tmp_path / "original", env={
+            "BLOB_STORE_MIN_BYTES": 0, **s3_server.settings(s3_server.bucket())}).start()
         yield svc
         svc.stop()
 
@@ -28,8 +30,9 @@ def empty(postgres):
         yield url
 
 
-def run(url, *args):
-    return CliRunner().invoke(main, list(args), env={"DATABASE_URL": url})
+def run(svc, *args):
+    return CliRunner().invoke(main, list(args), env={"DATABASE_URL": svc.database_url,
+                                                     **svc.extra_env})
 
 
 def views(svc, token, org, stack):
@@ -47,7 +50,7 @@ def views(svc, token, org, stack):
 
 
 def test_a_restored_service_serves_the_same_stacks_secrets_and_tokens_and_up_continues(
-        original, empty, pulumi_bin, tmp_path):
+        original, empty, s3_server, pulumi_bin, tmp_path):
     org = unique("org")
     cli = logged_in(original, pulumi_bin, tmp_path, unique("u"), {org: "admin"})
     stack = f"{org}/proj/dev"
@@ -62,11 +65,15 @@ def test_a_restored_service_serves_the_same_stacks_secrets_and_tokens_and_up_con
 
     backup = tmp_path / "backup"
     # The admin command in this process (tests/test_admin_cli.py runs the installed one).
-    assert run(original.database_url, "backup", str(backup)).exit_code == 0
-    restored = Service(empty, master_key=original.master_key, workdir=tmp_path / "restored")
-    result = run(empty, "restore", str(backup))
+    assert run(original, "backup", str(backup)).exit_code == 0
+    bucket = s3_server.bucket()
+    restored = Service(empty, master_key=original.master_key, workdir=tmp_path / "restored",
+                       env={**original.extra_env, **s3_server.settings(bucket)})
+    result = run(restored, "restore", str(backup))
     assert "its secrets need the master key" in result.output, result.output
     assert every_row(empty) == every_row(original.database_url)
+    kept = s3_server.keys(original.extra_env["BLOB_STORE_URL"].split("/")[2])
+    assert len(kept) == 2 and s3_server.keys(bucket) == kept  # both versions, as objects
 
     restored.start()
     try:
