@@ -11,7 +11,7 @@ import pytest
 from tests.support import postgres as pg, unique
 from tests.support.api import user_with_token
 from tests.support.cli import Pulumi, stash_program
-from tests.support.faults import export, history, running, wait_for_running
+from tests.support.faults import export, history, up_disrupted
 from tests.support.servers import Nginx, Service, wait_until
 
 COUNT = 500
@@ -55,24 +55,20 @@ def test_losing_a_host_mid_up_of_500_resources_the_up_completes_with_the_right_s
     cli = Pulumi(pulumi_bin, nginx.url, user_with_token(first.database_url, login), tmp_path / "cli")
     cli.extra_env["SSL_CERT_FILE"] = str(nginx.cert)  # the CLI (Go) trusts nginx's test certificate
     cli.login()
+    cli.login_name = login
     cli.write_program(stash_program({f"r{i}": i for i in range(COUNT)}))
     cli.run("stack", "init", "dev")
 
-    proc = cli.popen("up", "--yes", "--skip-preview", "--stack", "dev")
-    try:
-        wait_for_running(second, cli.token, login, "proj", "dev")
-        # Both hosts have served the update's requests before one of them goes.
-        wait_until(lambda: second.query("SELECT count(*) FROM journal_entries")[0][0] >= COUNT // 3,
-                   "a third of the update to be journaled", seconds=300)
-        served_by_first = len(first.access_lines())
+    served_by_first = []
+
+    def lose_the_first():
+        served_by_first.append(len(first.access_lines()))
         lose(first)
-        assert running(second, cli.token, login, "proj", "dev"), \
-            "the update ended before the host was lost: the test no longer tests anything"
-        out, err = proc.communicate(timeout=600)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, out + err
+
+    # Both hosts have served a third of the update's requests before one of them goes.
+    code, output = up_disrupted(cli, second, "dev", COUNT // 3, lose_the_first)
+    assert code == 0, output
+    [served_by_first] = served_by_first
     assert served_by_first > 10  # the lost host had its share of the traffic
     # ... and nginx found it gone, and went on to the other host.
     refused = [line for line in nginx.error_log.read_text().splitlines()

@@ -10,8 +10,8 @@ import pytest
 from app import migrate
 from tests.support import postgres as pg, unique
 from tests.support.cli import logged_in, stash_program
-from tests.support.faults import running, wait_for_running
-from tests.support.servers import Service, wait_until
+from tests.support.faults import up_disrupted
+from tests.support.servers import Service
 
 # What a later release might add: new nullable columns (the running code names its columns, so
 # it neither sees nor minds them) and an index built without blocking the writers.
@@ -61,27 +61,19 @@ def test_a_concurrent_migration_during_up_fails_no_request(serving, pulumi_bin, 
     shutil.copytree(migrate.MIGRATIONS_DIR, folder)
     (folder / "9999_upgrade_probe.sql").write_text(EXPAND)
     monkeypatch.setattr(migrate, "MIGRATIONS_DIR", folder)
+    applied = []
 
-    org, path = cli.login_name, f"/api/stacks/{cli.login_name}/proj/dev"
-    proc = cli.popen("up", "--yes", "--skip-preview", "--stack", "dev")
+    path = f"/api/stacks/{cli.login_name}/proj/dev"
     reader = Reader(serving, cli.token, path)
+    reader.start()
     try:
-        wait_for_running(serving, cli.token, org, "proj", "dev")
-        reader.start()
-        wait_until(lambda: serving.query("SELECT count(*) FROM journal_entries")[0][0] >= 30,
-                   "the update to be under way")
-        assert migrate.upgrade(serving.database_url, log=lambda m: None) == [
-            "9999_upgrade_probe.sql"]
-        assert running(serving, cli.token, org, "proj", "dev"), \
-            "the update ended before the migration did: the test no longer tests anything"
-        out, err = proc.communicate(timeout=600)
+        code, output = up_disrupted(cli, serving, "dev", 30, lambda: applied.extend(
+            migrate.upgrade(serving.database_url, log=lambda m: None)))
     finally:
-        if proc.poll() is None:
-            proc.kill()
         reader.stop.set()
-        if reader.is_alive():
-            reader.join()
-    assert proc.returncode == 0, out + err
+        reader.join()
+    assert code == 0, output
+    assert applied == ["9999_upgrade_probe.sql"]
     assert [s for s in reader.statuses if s != 200] == []
     failed = [(line["method"], line["route"], line["status"]) for line in serving.access_lines()
               if line["status"] >= 500]
