@@ -159,8 +159,8 @@ def test_a_failed_no_transaction_migration_is_not_recorded_and_runs_again(empty_
         cur.execute("INSERT INTO one VALUES (1), (1)")
     conn.close()
     # A unique index over duplicates fails, after its first statement ran, leaving an invalid index.
-    write(tmp_path, {"0002_concurrent.sql": CONCURRENT.replace("CREATE INDEX", "CREATE UNIQUE INDEX")
-                     .replace("(note)", "(id)")})
+    unique = CONCURRENT.replace("CREATE INDEX", "CREATE UNIQUE INDEX").replace("(note)", "(id)")
+    write(tmp_path, {"0002_concurrent.sql": unique})
     with pytest.raises(psycopg2.Error):
         migrate.upgrade(empty_url, log=lambda message: None)
     assert migrations_table(empty_url) == [(1, "0001_one.sql")]

@@ -19,7 +19,8 @@ EXPAND = """-- migrate: no-transaction
 ALTER TABLE updates ADD COLUMN IF NOT EXISTS upgrade_probe text;
 ALTER TABLE journal_entries ADD COLUMN IF NOT EXISTS upgrade_probe text;
 DROP INDEX CONCURRENTLY IF EXISTS journal_entries_upgrade_probe;
-CREATE INDEX CONCURRENTLY journal_entries_upgrade_probe ON journal_entries (upgrade_probe, update_id);
+CREATE INDEX CONCURRENTLY journal_entries_upgrade_probe
+    ON journal_entries (upgrade_probe, update_id);
 """
 
 
