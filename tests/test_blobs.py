@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from app import blobs, create_app
+from app import blobs, create_app, stacks
 from app.db import connect
 from app.worker import collect_blobs as collect
 from tests.support.api import People, assert_error
@@ -132,10 +132,15 @@ def test_the_collector_deletes_old_unreferenced_objects_only(member, blob_app, s
     assert export_json(member, f"{STACK}/export") == untyped(2)
 
 
-def test_a_deleted_stack_releases_its_objects(member, blob_app, s3_server, bucket):
+def test_a_deleted_stack_releases_its_objects_once_purged(member, blob_app, db, s3_server,
+                                                          bucket):
     run_update(member, 2)
     run_update(member, 3)
     assert member.delete(f"{STACK}?force=true").status_code == 204
+    # Within its restore window a deleted stack keeps its versions, objects included.
+    assert collect_blobs(blob_app, grace_seconds=0) == 0
+    assert len(stacks.purge_deleted(db, retention_days=0)) == 1
+    db.commit()
     assert collect_blobs(blob_app, grace_seconds=0) == 2
     assert s3_server.keys(bucket) == []
 
