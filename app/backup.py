@@ -80,7 +80,7 @@ def backup(dsn, dest, store=None, log=print):
     holder, conn = connect(dsn), connect(dsn)
     try:
         holder.autocommit = True
-        queries.hold_blob_deletes(holder)
+        queries.hold_blob_collector(holder)
         # One snapshot for everything the backup reads: pg_dump joins it (--snapshot) while
         # this transaction holds it open, so the dump and the objects listed agree.
         conn.set_session(isolation_level="REPEATABLE READ", readonly=True)

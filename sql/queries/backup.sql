@@ -1,14 +1,12 @@
 -- Backup and restore (app/backup.py): what a backup reads in its one snapshot, and the check
 -- that a restore's target database is empty.
 
--- name: hold_blob_deletes^
--- Held (session-level, shared) on a connection of its own for as long as a backup copies
--- objects: the blob collector's exclusive lock (lock_blob_deletes) waits, so no object a row
--- of the backup's snapshot names is deleted before it is copied. Writers share it.
-SELECT pg_advisory_lock_shared(7461002101) AS held;
-
--- name: release_blob_deletes^
-SELECT pg_advisory_unlock_shared(7461002101) AS released;
+-- name: hold_blob_collector^
+-- Held (session-level) on a connection of its own for as long as a backup copies objects: the
+-- blob collector's own lock (try_lock_blob_collector), so a collector already running finishes
+-- first and none runs meanwhile (each skips its turn): no object a row of the backup's snapshot
+-- names is deleted before it is copied. Writers never wait on it.
+SELECT pg_advisory_lock(7461002102) AS held;
 
 -- name: export_snapshot^
 -- The snapshot pg_dump joins (--snapshot), in this REPEATABLE READ transaction.
