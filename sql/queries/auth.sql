@@ -69,17 +69,20 @@ WITH blocked AS (
       LEFT JOIN caller c ON true
       LEFT JOIN org o ON true
 ), stack AS (
-    -- The stack of the URL, or the one a former name of it (a rename) still leads to.
+    -- The (live) stack of the URL, or the one a former name of it (a rename) still leads to:
+    -- a deleted stack answers to neither.
     (SELECT s.id
        FROM org o
        JOIN projects p ON p.org_id = o.id AND p.name = :project_name
        JOIN stacks s ON s.project_id = p.id AND s.name = :stack_name
+                     AND s.deleted_at IS NULL
       WHERE CAST(:stack_name AS text) IS NOT NULL)
     UNION ALL
     (SELECT a.stack_id
        FROM org o
        JOIN projects p ON p.org_id = o.id AND p.name = :project_name
        JOIN stack_aliases a ON a.project_id = p.id AND a.name = :stack_name
+       JOIN stacks s ON s.id = a.stack_id AND s.deleted_at IS NULL
       WHERE CAST(:stack_name AS text) IS NOT NULL)
     LIMIT 1
 ), granted AS (
@@ -135,7 +138,7 @@ WITH blocked AS (
            u.lease_expires_at < now() AS expired,
            o.name AS org_name, p.name AS project_name, s.name AS stack_name
       FROM updates u
-      JOIN stacks s ON s.id = u.stack_id
+      JOIN stacks s ON s.id = u.stack_id AND s.deleted_at IS NULL
       JOIN projects p ON p.id = s.project_id
       JOIN organizations o ON o.id = p.org_id
       LEFT JOIN users iu ON iu.id = u.initiator_id
