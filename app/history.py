@@ -1,7 +1,7 @@
 """A stack's past and present state as the CLI reads it: its history of operations, the state of
 each version, its current state (replayed from the journal while a journaled update runs) and its
 outputs. Functions take the request's connection and never commit."""
-from . import checkpoints
+from . import blobs, checkpoints
 from .queries import queries
 from .state import journal, outputs
 from .state.stored import EMPTY_DEPLOYMENT_TEXT, decompress
@@ -20,6 +20,11 @@ def previews_at_version(conn, stack_id, version, limit=None, offset=0):
     """The previews run against `version`, newest first (rows shaped like history's)."""
     return list(queries.stack_previews_at_version(conn, stack_id=stack_id, version=version,
                                                   limit=limit, offset=offset))
+
+
+def recent_previews(conn, stack_id, limit):
+    """The latest previews against any version, newest first (rows shaped like history's)."""
+    return list(queries.recent_previews(conn, stack_id=stack_id, limit=limit))
 
 
 def latest(conn, stack_id):
@@ -73,7 +78,7 @@ def state_before(conn, stack_id, version, dry_run):
         stored = queries.base_checkpoint(conn, stack_id=stack_id, version=version)
     if stored is None:
         return len(EMPTY_DEPLOYMENT_TEXT), lambda: EMPTY_DEPLOYMENT_TEXT
-    return stored["size_bytes"], lambda: decompress(stored["deployment_gz"])
+    return stored["size_bytes"], lambda: decompress(blobs.gz_of(stored))
 
 
 def events_after(conn, update_id, over, after, limit, types=None, urn=None):
@@ -98,5 +103,5 @@ def stack_outputs(conn, stack_id):
     if current.text is not None:
         return outputs.stack_outputs_of_text(current.text)
     if current.stored is not None:
-        return outputs.stack_outputs_of_stored(current.stored["deployment_gz"])
+        return outputs.stack_outputs_of_stored(blobs.gz_of(current.stored))
     return None, None

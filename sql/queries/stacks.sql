@@ -30,11 +30,10 @@ SELECT EXISTS (
 );
 
 -- name: get_stack^
--- A live stack with its running real operation (if any) and its current resource count (the
--- view of migration 0024, which shows deleted stacks too).
+-- A (live) stack with its running real operation (if any) and its current resource count (the
+-- view of migration 0024, which shows live stacks only).
 SELECT v.*
   FROM stack_summaries v
-  JOIN stacks s ON s.id = v.id AND s.deleted_at IS NULL
  WHERE v.org_name = :org_name AND v.project_name = :project_name AND v.stack_name = :stack_name;
 
 -- name: lock_stack^
