@@ -9,9 +9,13 @@ import pytest
 from click.testing import CliRunner
 
 from app import create_app
+from app.blobs import open_store
 from app.cli import main
+from app.db import connect
+from app.queries import queries
+from app.worker import collect_blobs
 from tests.support.api import People, user_with_token
-from tests.support.apps import make_config
+from tests.support.apps import make_config, migrated
 from tests.support.postgres import throwaway_database
 from tests.support.rows import every_row
 from tests.support.updates import make_stack, run as run_update
@@ -134,3 +138,20 @@ def test_restore_refuses_a_bucket_that_is_not_empty_or_missing(backed_up_with_ob
     result = run(empty, "restore", str(dest), **s3_server.settings(bucket))
     assert result.exit_code != 0 and "is not empty" in result.output, result.output
     assert every_row(empty) == {}
+
+
+def test_while_a_backup_copies_objects_no_collector_runs(postgres, s3_server):
+    """The lock the backup holds is the collector's own: a collector skips its turn (and so
+    deletes nothing a backup's snapshot names), then runs again once the backup is done."""
+    store = open_store({"BLOB_STORE_TIMEOUT_SECONDS": 10,
+                        **s3_server.settings(s3_server.bucket())})
+    with throwaway_database(postgres.url()) as url:
+        migrated(url)
+        holder = connect(url)
+        holder.autocommit = True
+        queries.hold_blob_collector(holder)
+        try:
+            assert collect_blobs(url, store, 0) is None
+        finally:
+            holder.close()
+        assert collect_blobs(url, store, 0) == 0

@@ -259,3 +259,37 @@ def test_a_nul_character_in_any_form_field_is_a_400_not_a_500(app, acme):
         "csrf_token": token, "action": "add", "login": "mo\x00na"}).status_code == 400
     assert app.test_client().post("/login", data={"login": "a\x00", "password": "x"}
                                   ).status_code == 400
+
+
+# --- deleted stacks -------------------------------------------------------------------------------
+
+def test_admins_restore_a_deleted_stack_from_the_console_under_a_free_name(app, acme):
+    api = acme["admin"]
+    make_stack(api, org="acme", project="proj", name="gone")
+    path = "/api/stacks/acme/proj/gone"
+    assert api.post(path + "/tags", body={"name": "team", "value": "blue"}).status_code == 204
+    assert api.delete(path).status_code == 204
+    make_stack(api, org="acme", project="proj", name="gone")  # its name is taken again
+    admin = signed_in(app, api.token)
+    page = admin.get("/acme/settings/deleted-stacks")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and "proj/gone" in text
+    [stack_id] = re.findall(r'/acme/settings/deleted-stacks/(\d+)/restore', text)
+    action = f"/acme/settings/deleted-stacks/{stack_id}/restore"
+    token = csrf_of(page)
+    assert admin.post(action, data={"name": ""}).status_code == 400  # no CSRF token
+    taken = admin.post(action, data={"csrf_token": token, "name": ""})
+    assert taken.status_code == 409 and "already exists" in taken.get_data(as_text=True)
+    assert admin.post(action, data={"csrf_token": token, "name": "a/b"}).status_code == 400
+    restored = admin.post(action, data={"csrf_token": token, "name": "back"})
+    assert restored.status_code == 303 and restored.headers["Location"] == "/acme/proj/back"
+    assert api.get("/api/stacks/acme/proj/back").get_json()["tags"]["team"] == "blue"
+    assert "No deleted stacks" in admin.get("/acme/settings/deleted-stacks").get_data(as_text=True)
+    records = api.get("/api/orgs/acme/auditlogs/v2?eventFilter=stack.restored").get_json()
+    assert [e["description"] for e in records["auditLogEvents"]] == [
+        "restored deleted stack acme/proj/gone as acme/proj/back"]
+    # Members see neither the page nor its action.
+    member = signed_in(app, acme["member"].token)
+    assert member.get("/acme/settings/deleted-stacks").status_code == 403
+    assert member.post(action, data={"csrf_token": csrf_of(member.get("/acme")),
+                                     "name": ""}).status_code == 403

@@ -54,6 +54,7 @@ def test_every_console_route_for_every_caller(app, acme, deployed):
     values = {"org": "acme", "project": "proj", "stack": "dev", "version": "1",
               "update_id": deployed["preview"], "filename": "console.css", "token_id": "1",
               "login": "vera", "invite_id": "1", "secret": "not-a-secret", "team": "ops",
+              "stack_id": "1",
               # An organization's hook, or a stack's on a stack's page.
               "hook_name": lambda rule: deployed["stack hook" if "<project>" in rule
                                                  else "org hook"]}

@@ -41,6 +41,10 @@ class RenameStack(FlaskForm):
     stack = StringField("Stack", validators=[DataRequired(), Length(max=100)])
 
 
+class RestoreStack(FlaskForm):
+    name = StringField("Restore as", validators=[Length(max=100)])
+
+
 class DeleteStack(FlaskForm):
     confirm = StringField("Type the stack's name", validators=[DataRequired(), Length(max=100)])
     force = BooleanField("Delete it even if it still has resources")

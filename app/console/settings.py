@@ -4,7 +4,7 @@ for its admins.
 Each change is audited like the API's own."""
 import datetime
 
-from flask import abort, g, redirect, render_template, request
+from flask import abort, current_app, g, redirect, render_template, request
 from marshmallow import ValidationError
 
 from .. import audit, orgs, stacks, tokens
@@ -12,7 +12,7 @@ from ..api import actor, stack_ref
 from ..auth import console_page
 from ..db import transaction
 from ..errors import ApiError
-from ..schemas import tokens as token_schemas
+from ..schemas import stacks as stack_schemas, tokens as token_schemas
 from ..schemas.common import check_path_names, validate_tags
 from ..teams import GRANTS
 from . import bp, forms, load_or_400, role_at_least
@@ -129,7 +129,8 @@ def stack_settings(org, project, stack):
     return render_template("stack_settings.html", org=org, project=project, stack=stack,
                            row=row, rename_form=forms.RenameStack(project=project, stack=stack),
                            delete_form=forms.DeleteStack(), teams=granted,
-                           grant_form=grant_form, grants=GRANTS)
+                           grant_form=grant_form, grants=GRANTS,
+                           retention_days=current_app.config["STACK_RETENTION_DAYS"])
 
 
 @bp.post(STACK + "/settings/rename")
@@ -217,3 +218,36 @@ def delete_org_token(org, token_id):
         audit.record(conn, actor(), org, "token.revoked",
                      *tokens.owned_revoked_record(token_id, org))
     return redirect(f"/{org}/settings/tokens", 303)
+
+
+def _deleted_stacks_page(org, status=200):
+    with transaction() as conn:
+        rows = stacks.deleted_stacks(conn, org, current_app.config["STACK_RETENTION_DAYS"])
+    return render_template("org_deleted_stacks.html", org=org, stacks=rows,
+                           form=forms.RestoreStack(formdata=None),
+                           retention_days=current_app.config["STACK_RETENTION_DAYS"]), status
+
+
+@bp.get("/<org:org>/settings/deleted-stacks")
+@console_page("admin")
+def deleted_stacks(org):
+    """The organization's deleted stacks that can still be restored (the API's restore-stack)."""
+    return _deleted_stacks_page(org)
+
+
+@bp.post("/<org:org>/settings/deleted-stacks/<int:stack_id>/restore")
+@console_page("admin")
+def restore_deleted_stack(org, stack_id):
+    """Restore a deleted stack under its name or the one typed, then show it."""
+    form = forms.RestoreStack()
+    if not form.validate_on_submit():
+        abort(400, "The form was incomplete or expired; try again.")
+    name = (form.name.data or "").strip()
+    body = load_or_400(stack_schemas.restore_stack, {"stackName": name} if name else {})
+    with transaction() as conn:
+        project, old, new = stacks.restore_deleted(
+            conn, org, stack_id, body.get("stack_name"),
+            current_app.config["STACK_RETENTION_DAYS"], g.person["id"])
+        audit.record(conn, actor(), org, "stack.restored",
+                     *stacks.restored_record(org, project, old, new))
+    return redirect(f"/{org}/{project}/{new}", 303)
