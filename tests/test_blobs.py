@@ -25,16 +25,6 @@ def bucket(s3_server):
     return s3_server.bucket()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def aws_env(s3_server):
-    """The S3 server's credentials in the usual AWS variables while this module runs, as a
-    service's would be (its apps' clients and the admin command read them)."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in s3_server.env.items():
-            patch.setenv(name, value)
-        yield
-
-
 @pytest.fixture(scope="module")
 def blob_app(database_url, s3_server, bucket):
     """An app whose every finished version goes to the object store (threshold 0 bytes)."""
