@@ -58,7 +58,8 @@ class S3BlobStore:
                 import boto3
                 from botocore.config import Config as BotoConfig
 
-                self._client = boto3.client(
+                # A session of its own: boto3's default one keeps the first credentials it found.
+                self._client = boto3.session.Session().client(
                     "s3", endpoint_url=self._endpoint or None, region_name=self._region,
                     config=BotoConfig(signature_version="s3v4", s3={"addressing_style": "path"},
                                       connect_timeout=self._timeout, read_timeout=self._timeout,

@@ -48,7 +48,9 @@ def app(database_url):
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory):
     """One real S3 server (versitygw) per session; each test makes its own bucket. Its
-    credentials are in this process's AWS variables while it runs, as a service's would be."""
+    credentials are in this process's AWS variables while it runs, as a service's would be
+    (clients made on boto3's default session would keep them: tests/support/s3.py and app/blobs.py
+    make sessions of their own)."""
     with pytest.MonkeyPatch.context() as patch, \
             S3Server.running(tmp_path_factory.mktemp("s3")) as server:
         for name, value in server.env.items():

@@ -60,10 +60,10 @@ class S3Server:
         import boto3
         from botocore.config import Config
 
-        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
-                            aws_access_key_id=self.ACCESS, aws_secret_access_key=self.SECRET,
-                            config=Config(signature_version="s3v4",
-                                          s3={"addressing_style": "path"}))
+        return boto3.session.Session().client(
+            "s3", endpoint_url=self.endpoint, region_name="us-east-1",
+            aws_access_key_id=self.ACCESS, aws_secret_access_key=self.SECRET,
+            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
 
     def bucket(self, name=None):
         """A new empty bucket (a fresh name unless given); returns its name."""
