@@ -8,9 +8,9 @@ import uuid
 from flask import current_app
 from psycopg2.errors import UniqueViolation
 
-from . import checkpoints, metrics, text, webhooks
+from . import audit, blobs, checkpoints, metrics, text, webhooks
 from .checkpoints import LEASE_OVER
-from .api import stack_ref
+from .api import operation, stack_ref
 from .auth import hash_token, new_token
 from .errors import ApiError
 from .queries import queries
@@ -182,6 +182,10 @@ def cancel_update(conn, org, project, stack, update_id):
     return update
 
 
+# Who ends an abandoned update in the audit log: the service, on behalf of nobody.
+ABANDONING = audit.Actor(name="pulumi-service (an expired update lease)")
+
+
 def abandon_expired_update(conn, stack_id):
     """End the stack's running real operation as failed if its lease ran out long ago: as a
     complete would, its version's state first, then the update (whose resource count is that
@@ -194,6 +198,11 @@ def abandon_expired_update(conn, stack_id):
         finish_version(conn, stack_id, abandoned["id"], abandoned["version"])
         queries.finish_update(conn, update_id=str(abandoned["id"]), status="failed")
         webhooks.update_finished(conn, abandoned["id"])
+        ended = queries.finished_update_of_webhooks(conn, update_id=str(abandoned["id"]))
+        ref = stack_ref(ended["org_name"], ended["project_name"], ended["stack_name"])
+        audit.record(conn, ABANDONING, ended["org_name"], "update.abandoned", ref,
+                     f"the {operation(ended['kind'], False)} of stack {ref} (version "
+                     f"{abandoned['version']}) ended as failed: its lease had expired")
 
 
 def finish_version(conn, stack_id, update_id, version):
@@ -225,7 +234,9 @@ def finish_version(conn, stack_id, update_id, version):
         # state, so its version's state is the empty one (what the stack exported before).
         stored = StoredDeployment.from_untyped(EMPTY_DEPLOYMENT)
         queries.put_checkpoint(conn, stack_id=stack_id, version=version,
-                               update_id=str(update_id), **stored.row())
+                               update_id=str(update_id), **blobs.placed(conn, stored.row()))
+    # Written inline while the update ran: the finished version's state may move now.
+    blobs.offload(conn, stack_id, version)
 
 
 def _repair_checkpoint_text(conn, stack_id, update_id, version):
@@ -234,7 +245,7 @@ def _repair_checkpoint_text(conn, stack_id, update_id, version):
     found = queries.checkpoint_at_version(conn, stack_id=stack_id, version=version)
     if found is None:
         return
-    repaired = pending.fix_pending_operations_key(decompress(found["deployment_gz"]))
+    repaired = pending.fix_pending_operations_key(decompress(blobs.gz_of(found)))
     # With nine or fewer steps in flight the serializer writes no pending operations at all:
     # those of an update that stopped half-way are recovered from its events.
     in_flight = pending.pending_operations_from_events(
@@ -242,7 +253,7 @@ def _repair_checkpoint_text(conn, stack_id, update_id, version):
     repaired = pending.with_pending_operations(repaired, in_flight)
     stored = StoredDeployment(repaired, scan.count_resources(repaired))
     queries.put_checkpoint(conn, stack_id=stack_id, version=version,
-                           update_id=str(update_id), **stored.row())
+                           update_id=str(update_id), **blobs.placed(conn, stored.row()))
 
 
 # --- import ------------------------------------------------------------------------------------------
