@@ -90,6 +90,11 @@ EVENT_TYPES = {
     "member.added": EventType("Member Added", "A user was given a role in an organization "
                                               "(or their role changed).", requires_org_admin=True,
                               severity=5),
+    "member.invited": EventType("Member Invited", "An admin made a one-time invite link to "
+                                "the organization (its id and role, never the link).",
+                                requires_org_admin=True, severity=5),
+    "member.invite_revoked": EventType("Member Invite Revoked", "An open invite link was "
+                                       "revoked.", requires_org_admin=True),
     "member.removed": EventType("Member Removed", "A user was removed from an organization.",
                                 requires_org_admin=True, severity=5),
     "user.password_set": EventType("User Password Set", "A user's console password was set "

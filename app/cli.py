@@ -1,5 +1,5 @@
 """The `pulumi-service` admin command: serve, worker, db upgrade, user, org, token, secrets,
-audit, import-diy, blobs."""
+audit, import-diy, blobs, backup, restore."""
 import contextlib
 import datetime
 import getpass
@@ -11,9 +11,9 @@ import sys
 import time
 
 import click
-import psycopg2
 
-from . import audit, blobs, diy, embedded, migrate, secrets, signin, tokens
+from . import (audit, backup as backups, blobs, diy, embedded, migrate, secrets, signin, tokens,
+               users)
 from .auth import ROLES, hash_token, new_token
 from .config import Config
 from .db import connect
@@ -60,16 +60,11 @@ def admin_actor():
 def create_user(conn, login, email="", name="", actor=None):
     """A user and their personal organization; refuses a login taken by a user or an org.
     With `actor`, recorded in the audit log of the user's organization."""
-    if not ORG_NAME.match(login):
-        _fail(f"invalid login {login!r}: 3 to 40 letters, digits, '-' or '_', "
-              "starting and ending with a letter or digit")
-    if queries.org_by_name(conn, name=login) is not None:
-        _fail(f"the name {login!r} is already taken by a user or an organization")
     try:
-        created = queries.create_user(conn, login=login, email=email or "", name=name or "")
-    except psycopg2.errors.UniqueViolation:
+        created = users.create_user(conn, login, email, name)
+    except ApiError as err:
         conn.rollback()
-        _fail(f"the name {login!r} is already taken by a user or an organization")
+        _fail(err.message)
     if actor is not None:
         audit.record(conn, actor, login, "user.created", login,
                      f"created user {login} (admin of organization {login})")
@@ -104,10 +99,54 @@ def db():
 
 
 @db.command("upgrade")
-def db_upgrade():
-    """Apply pending migrations (safe to run from several hosts at once)."""
+@click.option("--dry-run", is_flag=True,
+              help="print the migrations that would be applied, and their SQL, applying nothing")
+def db_upgrade(dry_run):
+    """Apply pending migrations (safe to run from several hosts at once, and while the previous
+    release serves: migrations are written expand-then-contract, see the README's "Upgrading")."""
+    if dry_run:
+        todo = migrate.plan(embedded.database_url())
+        for _, name, sql in todo:
+            how = "in one transaction" if migrate.in_transaction(sql) else \
+                "statement by statement, outside a transaction"
+            click.echo(f"would apply migration {name} ({how}):")
+            click.echo("".join(f"    {line}\n" for line in sql.strip().splitlines()))
+        click.echo(f"{len(todo)} migration(s) pending (dry run: nothing applied)")
+        return
     applied = migrate.upgrade(embedded.database_url(), log=click.echo)
     click.echo(f"database is current ({len(applied)} migration(s) applied)")
+
+
+@main.command()
+@click.argument("dest", type=click.Path(file_okay=False))
+def backup(dest):
+    """Back up the service into the new or empty folder DEST: a consistent snapshot of the
+    database (pg_dump, one snapshot), the objects it names in the blob store (BLOB_STORE_URL)
+    and a manifest of SHA-256 checksums. The secrets master key is not in it: keep that apart."""
+    try:
+        backups.backup(embedded.database_url(), dest, store=blobs.open_store(vars(Config())),
+                       log=click.echo)
+    except (backups.BackupError, blobs.BlobStoreUnavailable) as err:
+        _fail(str(err))
+
+
+@main.command()
+@click.argument("src", type=click.Path(exists=True, file_okay=False))
+def restore(src):
+    """Rebuild the service from the backup in SRC into an empty database (DATABASE_URL, or the
+    embedded default) and, if it holds objects, an empty blob store (BLOB_STORE_URL). Refuses a
+    database or bucket that is not empty and a backup whose checksums do not match. Start the
+    service with the master key the backed-up service used."""
+    url = embedded.database_url()
+    try:
+        backups.restore(url, src, store=blobs.open_store(vars(Config())), log=click.echo)
+    except (backups.BackupError, blobs.BlobStoreUnavailable) as err:
+        _fail(str(err))
+    with contextlib.closing(connect(url)) as conn, conn:
+        canary = queries.get_secrets_canary(conn)
+    if canary is not None:
+        click.echo(f"restored; its secrets need the master key {canary['master_key_id']} "
+                   "(SECRETS_MASTER_KEY or SECRETS_MASTER_KEY_FILE)")
 
 
 @main.group()

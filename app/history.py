@@ -22,6 +22,11 @@ def previews_at_version(conn, stack_id, version, limit=None, offset=0):
                                                   limit=limit, offset=offset))
 
 
+def recent_previews(conn, stack_id, limit):
+    """The latest previews against any version, newest first (rows shaped like history's)."""
+    return list(queries.recent_previews(conn, stack_id=stack_id, limit=limit))
+
+
 def latest(conn, stack_id):
     return next(iter(history(conn, stack_id, limit=1)), None)
 

@@ -148,6 +148,12 @@ def restore_deleted(conn, org, stack_id, name, retention_days, initiator_id):
     return project, old, new
 
 
+def restored_record(org, project, old, new):
+    """(target, description) of the audit record of a restore."""
+    return (stack_ref(org, project, new), f"restored deleted stack {stack_ref(org, project, old)}"
+            + (f" as {stack_ref(org, project, new)}" if new != old else ""))
+
+
 def purge_deleted(conn, retention_days, batch=100):
     """Remove for good up to `batch` stacks deleted more than `retention_days` ago, with
     everything of theirs: [(org, project, stack, deleted_at)] of those purged."""

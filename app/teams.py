@@ -141,3 +141,11 @@ def grant_new_stack(conn, stack_id, names, permission=WRITE):
 def stack_teams(conn, org, project, stack, user_id):
     return list(queries.stack_teams(conn, stack_id=_stack_id(conn, org, project, stack),
                                     user_id=user_id))
+
+
+def grant_record(org, name, project, stack, permission):
+    """(target, description) of the audit record of a change to a team's grant on a stack (the
+    API's and the console's alike)."""
+    ref = stack_ref(org, project, stack)
+    return ref, (f"team {name} now has permission {permission} "
+                 f"({GRANTS.get(permission, 'none')}) on stack {ref}")

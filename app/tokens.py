@@ -68,3 +68,15 @@ def delete_owned(conn, org_id, token_id, team_id=None):
     """Revoke an organization's (or a team's) token: refused from its next request on."""
     if queries.revoke_org_token(conn, org_id=org_id, token_id=token_id, team_id=team_id) is None:
         raise ApiError(404, f"Not Found: no such token: {token_id}")
+
+
+def owned_created_record(token_id, name, org, team=None, admin=False):
+    """(target, description) of the audit record of a new organization or team token (its id
+    and name, never the token), the API's and the console's alike."""
+    owner = f"team {team}" if team else f"organization {org}"
+    return (f"token {token_id}", f"created token {token_id} ({name}) of {owner}"
+                                 + (" with admin rights" if admin and not team else ""))
+
+
+def owned_revoked_record(token_id, org, team=None):
+    return f"token {token_id}", f"deleted token {token_id} of " + (f"team {team}" if team else org)

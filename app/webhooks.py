@@ -159,6 +159,17 @@ def delete(conn, org, name, stack=None):
     return row
 
 
+def created_record(row, where):
+    """(target, description) of the audit record of a new hook on `where` (org or stack ref)."""
+    return (f"webhook {row['name']}", f"created webhook {row['name']} ({row['display_name']}) "
+                                      f"on {where} posting to {row['payload_url']}")
+
+
+def deleted_record(row, where):
+    return (f"webhook {row['name']}",
+            f"deleted webhook {row['name']} ({row['display_name']}) of {where}")
+
+
 def view(row):
     """A hook as Pulumi's WebhookResponse (schemas/webhooks.py names the JSON fields)."""
     found = {key: row[key] for key in ("name", "display_name", "payload_url", "active", "format",

@@ -43,6 +43,15 @@ def example_data(service, token, org):
                             json={"events": events(24)}).ok
         assert session.post(f"{api}/{stack}/update/{update}/complete", headers=leased,
                             json={"status": "succeeded"}).ok
+    teams = f"{service.url}/api/orgs/{org}/teams"
+    assert session.post(f"{teams}/pulumi", headers=headers, json={
+        "name": "platform", "displayName": "Platform", "description": "Runs the web stacks"}).ok
+    for change in [{"memberAction": "add", "member": "bob"},
+                   {"addStackPermission": {"projectName": "web", "stackName": "prod",
+                                           "permission": 103}},
+                   {"addStackPermission": {"projectName": "web", "stackName": "staging",
+                                           "permission": 102}}]:
+        assert session.patch(f"{teams}/platform", headers=headers, json=change).ok
 
 
 def main():
@@ -55,6 +64,8 @@ def main():
     try:
         org = "acme"
         token = service.user("alice", {org: "admin"})
+        service.user("bob", {org: "member"})
+        service.user("carol", {org: "viewer"})
         example_data(service, token, org)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
@@ -69,7 +80,9 @@ def main():
                 shots = {"stacks": f"/{org}", "stack": f"/{org}/web/prod",
                          "resources": f"/{org}/web/prod/resources",
                          "history": f"/{org}/web/prod/history",
-                         "update": f"/{org}/web/prod/updates/2"}
+                         "update": f"/{org}/web/prod/updates/2",
+                         "members": f"/{org}/settings/members",
+                         "team": f"/{org}/settings/teams/platform"}
                 for name, path in shots.items():
                     page.goto(service.url + path)
                     page.screenshot(path=args.out / f"{name}{suffix}.png", full_page=False)

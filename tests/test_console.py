@@ -408,3 +408,13 @@ def test_stack_pages_follow_team_grants_and_the_default_permission_like_the_api(
     viewer = signed_in(app, acme["viewer"].token)
     page = viewer.get("/acme/proj/prod")
     assert page.status_code == 200 and 'name="csrf_token"' in page.get_data(as_text=True)
+
+
+def test_history_page_lists_previews_linking_to_their_pages(app, acme, deployed):
+    client = signed_in(app, acme["viewer"].token)
+    text = client.get(f"{deployed['stack']}/history").get_data(as_text=True)
+    link = f'href="{deployed["stack"]}/previews/{deployed["preview"]}"'
+    assert link in text and "No updates yet" not in text
+    assert client.get(f"{deployed['stack']}/previews/{deployed['preview']}").status_code == 200
+    make_stack(acme["admin"], name="empty")
+    assert "No previews yet" in client.get("/acme/proj/empty/history").get_data(as_text=True)

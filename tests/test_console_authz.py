@@ -33,7 +33,16 @@ def expected(role, caller, method):
 
 @pytest.fixture
 def deployed(acme):
-    return deploy_example(acme["admin"])
+    assert acme["admin"].post("/api/orgs/acme/teams/pulumi", body={"name": "ops"}
+                              ).status_code == 201
+    deployed = deploy_example(acme["admin"])
+    hook = {"displayName": "ci", "payloadUrl": "http://93.184.216.34/hook"}
+    for scope, path in (("org", "/api/orgs/acme/hooks"),
+                        ("stack", "/api/stacks/acme/proj/dev/hooks")):
+        made = acme["admin"].post(path, body=hook)
+        assert made.status_code == 201, made.get_json()
+        deployed[f"{scope} hook"] = made.get_json()["name"]
+    return deployed
 
 
 def test_console_routes_exist():
@@ -43,7 +52,12 @@ def test_console_routes_exist():
 def test_every_console_route_for_every_caller(app, acme, deployed):
     """One test over the whole table (each caller signed in once): a failure names its route."""
     values = {"org": "acme", "project": "proj", "stack": "dev", "version": "1",
-              "update_id": deployed["preview"], "filename": "console.css", "token_id": "1"}
+              "update_id": deployed["preview"], "filename": "console.css", "token_id": "1",
+              "login": "vera", "invite_id": "1", "secret": "not-a-secret", "team": "ops",
+              "stack_id": "1",
+              # An organization's hook, or a stack's on a stack's page.
+              "hook_name": lambda rule: deployed["stack hook" if "<project>" in rule
+                                                 else "org hook"]}
     clients = {caller: app.test_client() if caller == "signed out" else signed_in(
         app, acme["outsider" if caller == "user of another org" else caller].token)
         for caller in CALLERS}
@@ -52,7 +66,8 @@ def test_every_console_route_for_every_caller(app, acme, deployed):
         url = rule.rule
         for name in rule.arguments:
             assert name in values, f"no value for <{name}> of {rule.rule}: add one above"
-            url = re.sub(rf"<(?:[^<>:]+:)?{name}>", values[name], url)
+            value = values[name](rule.rule) if callable(values[name]) else values[name]
+            url = re.sub(rf"<(?:[^<>:]+:)?{name}>", value, url)
         role = app.view_functions[rule.endpoint].auth[1]
         for caller, client in clients.items():
             response = client.open(url, method=method, data={})

@@ -16,10 +16,11 @@ import re
 from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import generate_csrf
+from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter
 
-from .. import signin
+from .. import signin, text
 from ..auth import CONSOLE_ANYONE, ROLES, check_stack_permission
 from ..db import transaction
 from ..errors import ApiError
@@ -27,7 +28,7 @@ from ..errors import ApiError
 bp = Blueprint("console", __name__, template_folder="templates")
 
 # First path segments that are the service's own, never an organization's console pages.
-RESERVED = {"api", "console-static", "login", "logout", "cli-login", "welcome", "user",
+RESERVED = {"api", "console-static", "login", "logout", "cli-login", "welcome", "user", "invite",
             "healthz", "readyz", "metrics", "favicon.ico", "robots.txt"}
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -96,6 +97,9 @@ def check_access():
     """The console's own authorization, from the view's `console_page` declaration."""
     view = current_app.view_functions[request.endpoint]
     _, role = view.auth
+    if any(text.has_nul(value) for value in request.form.values()):
+        # As app/auth.py refuses one in a URL: PostgreSQL could store or look up none of them.
+        raise ApiError(400, "A form field contains a NUL character.")
     g.person = None
     if role == CONSOLE_ANYONE and "sid" not in session:
         return None
@@ -152,13 +156,25 @@ def error_page(err):
     else:
         status, message = err.status, err.message
     titles = {400: "Bad request", 401: "Sign in first", 403: "Not allowed", 404: "Not found",
-              405: "Not allowed", 429: "Too many attempts"}
+              405: "Not allowed", 409: "Conflict", 410: "Link no longer valid",
+              429: "Too many attempts"}
     response = current_app.make_response((
         render_template("error.html", status=status, title=titles.get(status, "Error"),
                         message=message), status))
     if isinstance(err, ApiError):
         response.headers.update(err.headers)
     return response
+
+
+def load_or_400(schema, data):
+    """`data` loaded through the API's own schema (its rules), or the console's 400 page."""
+    try:
+        return schema.load(data)
+    except ValidationError as err:
+        messages = err.messages if isinstance(err.messages, dict) else {"": err.messages}
+        raise ApiError(400, "; ".join(
+            str(m) for ms in messages.values() for m in (ms if isinstance(ms, list) else [ms])
+        )) from None
 
 
 def role_at_least(role):
@@ -186,4 +202,5 @@ bp.after_request(security_headers)
 bp.register_error_handler(ApiError, error_page)
 bp.register_error_handler(HTTPException, error_page)
 
-from . import pages, settings, sign_in  # noqa: E402,F401  (their views register on bp)
+# Their views register on bp.
+from . import members, pages, settings, sign_in, teams, webhooks  # noqa: E402,F401

@@ -15,6 +15,7 @@ from . import bp
 STACK = "/<org:org>/<project>/<stack>"
 EVENTS_PAGE = 500
 RESOURCES_PAGE = 500
+PREVIEWS_SHOWN = 50
 # The CLI's colour markers in engine event text, e.g. "<{%fg 1%}>" and "<{%reset%}>".
 _COLOR = re.compile(r"<\{%[^%]*%\}>")
 SORTS = {"name": lambda s: (s["project_name"], s["stack_name"]),
@@ -108,8 +109,9 @@ def stack_history(org, project, stack):
     with transaction() as conn:
         row = load_stack(conn, org, project, stack)
         found = history.history(conn, row["id"], limit=200)
+        previews = history.recent_previews(conn, row["id"], PREVIEWS_SHOWN)
     return render_template("history.html", org=org, project=project, stack=stack,
-                           updates=found, results=updates.RESULTS)
+                           updates=found, previews=previews, results=updates.RESULTS)
 
 
 def _update(conn, org, project, stack, version=None, update_id=None):

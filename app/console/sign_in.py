@@ -32,7 +32,7 @@ def home():
     return redirect(f"/{g.person['login']}")
 
 
-def _refuse_if_blocked():
+def refuse_if_blocked():
     retry_after = blocked_for()
     if retry_after is not None:
         raise ApiError(429, f"Too many failed sign-ins from this address; try again in "
@@ -40,15 +40,23 @@ def _refuse_if_blocked():
                        headers={"Retry-After": str(max(retry_after, 1))})
 
 
-def _signed_in(user_id):
-    """Start a session for `user_id` in a fresh cookie: whatever the browser held before (a
-    session id planted by someone else included) is dropped, so a session cannot be fixed."""
-    lifetime = current_app.config["CONSOLE_SESSION_HOURS"] * 3600
-    with transaction() as conn:
-        session_id = signin.start_session(conn, user_id, lifetime)
+def start_session(conn, user_id):
+    """A new session of `user_id` in the caller's transaction; its id, for `hold_session`."""
+    return signin.start_session(conn, user_id, current_app.config["CONSOLE_SESSION_HOURS"] * 3600)
+
+
+def hold_session(session_id):
+    """Put a session in a fresh cookie: whatever the browser held before (a session id planted
+    by someone else included) is dropped, so a session cannot be fixed."""
     session.clear()
     session.permanent = True
     session["sid"] = session_id
+
+
+def _signed_in(user_id):
+    with transaction() as conn:
+        session_id = start_session(conn, user_id)
+    hold_session(session_id)
 
 
 def _sign_in_page(password_form, token_form, status=200, error=None):
@@ -72,7 +80,7 @@ def sign_in_with_password():
     if not form.validate_on_submit():
         return _sign_in_page(form, forms.TokenSignIn(next=form.next.data), 400,
                              "The form was incomplete or expired; try again.")
-    _refuse_if_blocked()
+    refuse_if_blocked()
     with transaction() as conn:
         user_id = signin.user_of_password(conn, form.login.data, form.password.data)
     if user_id is None:
@@ -90,7 +98,7 @@ def sign_in_with_token():
     if not form.validate_on_submit():
         return _sign_in_page(forms.PasswordSignIn(next=form.next.data), form, 400,
                              "The form was incomplete or expired; try again.")
-    _refuse_if_blocked()
+    refuse_if_blocked()
     config = current_app.config
     user_id, retry_after = signin.user_of_token(
         get_conn(), form.token.data.strip(), request.remote_addr or "unknown",

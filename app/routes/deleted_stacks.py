@@ -47,9 +47,8 @@ def restore_deleted_stack(org, program_id):
                                                    body.get("stack_name"), _retention_days(),
                                                    g.user["id"])
         row = stacks.load_stack(conn, org, project, new)
-        audit.record(conn, actor(), org, "stack.restored", stack_ref(org, project, new),
-                     f"restored deleted stack {stack_ref(org, project, old)}"
-                     + (f" as {stack_ref(org, project, new)}" if new != old else ""))
+        audit.record(conn, actor(), org, "stack.restored",
+                     *stacks.restored_record(org, project, old, new))
     return jsonify(schemas.created_stack.dump({
         "id": stack_ref(org, project, new), "org_name": org, "project_name": project,
         "stack_name": new, "tags": row["tags"], "version": row["version"]}))

@@ -3,7 +3,7 @@ stacks, and the teams of a stack."""
 from flask import Blueprint, g, jsonify
 
 from .. import audit, orgs, teams
-from ..api import STACK, actor, parse_body, stack_ref
+from ..api import STACK, actor, parse_body
 from ..auth import requires_role
 from ..db import transaction
 from ..openapi import documented
@@ -101,10 +101,8 @@ def update_team(org, team):
 
 
 def _audit_grant(conn, org, team, project, stack, permission):
-    ref = stack_ref(org, project, stack)
-    audit.record(conn, actor(), org, "stack.permission_changed", ref,
-                 f"team {team} now has permission {permission} "
-                 f"({teams.GRANTS.get(permission, 'none')}) on stack {ref}")
+    audit.record(conn, actor(), org, "stack.permission_changed",
+                 *teams.grant_record(org, team, project, stack, permission))
 
 
 @bp.delete(TEAM)

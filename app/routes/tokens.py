@@ -118,10 +118,8 @@ def _create(org, team=None):
             team_id=team_row and team_row["id"], name=body["name"],
             description=body.get("description"), admin=body.get("admin") or False,
             expires_at=expiry(body.get("expires"), MAX_LIFETIME), created_by=g.user["id"])
-        owner = f"team {team}" if team else f"organization {org}"
-        audit.record(conn, actor(), org, "token.created", f"token {token_id}",
-                     f"created token {token_id} ({body['name']}) of {owner}"
-                     + (" with admin rights" if body.get("admin") and not team else ""))
+        audit.record(conn, actor(), org, "token.created", *tokens.owned_created_record(
+            token_id, body["name"], org, team, body.get("admin")))
     return jsonify(schemas.created_token.dump({"id": str(token_id), "token_value": value}))
 
 
@@ -129,8 +127,8 @@ def _delete(org, token_id, team=None):
     with transaction() as conn:
         org_row, team_row = _owner(conn, org, team)
         tokens.delete_owned(conn, org_row["id"], token_id, team_row and team_row["id"])
-        audit.record(conn, actor(), org, "token.revoked", f"token {token_id}",
-                     f"deleted token {token_id} of " + (f"team {team}" if team else org))
+        audit.record(conn, actor(), org, "token.revoked",
+                     *tokens.owned_revoked_record(token_id, org, team))
     return "", 204
 
 

@@ -34,9 +34,8 @@ def _create(org, project=None, stack=None):
     with transaction() as conn:
         row = webhooks.create(conn, orgs.find_org(conn, org)["id"], org, body,
                               _stack(conn, org, project, stack))
-        audit.record(conn, actor(), org, "webhook.created", f"webhook {row['name']}",
-                     f"created webhook {row['name']} ({row['display_name']}) on "
-                     f"{_where(org, project, stack)} posting to {row['payload_url']}")
+        audit.record(conn, actor(), org, "webhook.created",
+                     *webhooks.created_record(row, _where(org, project, stack)))
     return jsonify(schemas.webhook.dump(webhooks.view(row))), 201
 
 
@@ -68,9 +67,8 @@ def _update(org, name, project=None, stack=None):
 def _delete(org, name, project=None, stack=None):
     with transaction() as conn:
         row = webhooks.delete(conn, org, name, _stack(conn, org, project, stack))
-        audit.record(conn, actor(), org, "webhook.deleted", f"webhook {name}",
-                     f"deleted webhook {name} ({row['display_name']}) of "
-                     f"{_where(org, project, stack)}")
+        audit.record(conn, actor(), org, "webhook.deleted",
+                     *webhooks.deleted_record(row, _where(org, project, stack)))
     return "", 204
 
 

@@ -104,3 +104,13 @@ SELECT u.id, u.kind, coalesce(u.start_time, u.created_at) AS start_time, u.messa
 -- name: count_history$
 SELECT count(*) FROM updates
  WHERE stack_id = :stack_id AND NOT dry_run AND version IS NOT NULL;
+
+-- name: recent_previews
+-- The stack's latest previews (against any version), newest first, for its history page.
+SELECT u.id, u.kind, coalesce(u.start_time, u.created_at) AS start_time, u.status, u.end_time,
+       u.version, u.resource_changes, i.login AS initiator_login
+  FROM updates u
+  LEFT JOIN users i ON i.id = u.initiator_id
+ WHERE u.stack_id = :stack_id AND u.dry_run AND u.status <> 'not started'
+ ORDER BY u.created_at DESC
+ LIMIT :limit;

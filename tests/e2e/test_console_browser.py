@@ -177,3 +177,32 @@ def test_update_page_follows_a_running_pulumi_up(service, pulumi_bin, tmp_path, 
             up.kill()
         up.communicate()
         context.close()
+
+
+def test_an_invite_link_made_in_the_browser_signs_a_newcomer_in(service, browser):
+    """An admin makes an invite link on the members page; in another browser, the newcomer opens
+    it, picks a login and a password, and lands signed in on the organization's stacks."""
+    org = unique("o")
+    admin, _ = person(service, {org: "admin"})
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{service.url}/{org}/settings/members")
+    sign_in_page(page, admin)
+    page.select_option("#invite-role", "viewer")
+    page.click("text=Make invite link")
+    link = page.locator("#invite-link").inner_text()
+    assert link.startswith(f"{service.url}/invite/")
+    context.close()
+    newcomer = browser.new_context()
+    page = newcomer.new_page()
+    page.goto(link)
+    login = unique("n")
+    page.fill("#login", login)
+    page.fill("#password", PASSWORD)
+    page.fill("#confirm", PASSWORD)
+    page.click("main form button[type=submit]")
+    page.wait_for_url(f"{service.url}/{org}")
+    assert page.locator(".who").inner_text() == login
+    page.goto(link)
+    assert "has been used" in page.content()
+    newcomer.close()
