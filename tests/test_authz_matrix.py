@@ -16,6 +16,7 @@ and an expired token. On a route whose URL names a stack, what each may do follo
 permission on that stack alone: a stack route that checked the organization role instead of
 the stack permission (or forgot the teams) fails it.
 """
+import copy
 import datetime
 import json
 import re
@@ -27,9 +28,12 @@ from flask import Blueprint, jsonify
 from app import create_app
 from app.state.stored import EMPTY_DEPLOYMENT, StoredDeployment
 from app.auth import ROLES, STACK_PERMISSION, authenticated, hash_token, new_token, requires_lease
+from app.db import connect
 from app.tokens import create_token
 from tests.support.apps import make_config
 from app.queries import queries
+from tests.support import snapshots
+from tests.support.api import People
 from tests.support.routes import route_table, served
 
 ALLOW = "allow"
@@ -123,6 +127,14 @@ class World:
         self.other_update_id, self.other_lease = self._running_update(self.OTHER_STACK)
         self.hooks = {"org": self._hook(None), "stack": self._hook(self.STACK)}
         self.org_token_id = self.team_token_id = None
+
+    def again(self, db):
+        """This world as just made (its rows put back meanwhile), over the connection `db`: what
+        is made on first need is made again."""
+        world = copy.copy(self)
+        world.db, world.tokens = db, dict(self.tokens)
+        world.org_token_id = world.team_token_id = None
+        return world
 
     def deleted_stack(self):
         """A deleted stack of acme (the <program_id> of the restore routes), made on first use
@@ -374,30 +386,12 @@ def expected_for_team_caller(view, rule, caller, settings):
     return ALLOW if ROLES[held] >= ROLES[role] else 403
 
 
-def snapshot(db):
-    """Copies of every table (in schema authz_snapshot) and the statement that puts them back:
-    a world made once, restored in milliseconds after a call that changed it."""
-    with db, db.cursor() as cur:
-        cur.execute("SELECT tablename FROM pg_tables "
-                    "WHERE schemaname = 'public' AND tablename <> 'schema_migrations'")
-        tables = [row["tablename"] for row in cur.fetchall()]
-        cur.execute("DROP SCHEMA IF EXISTS authz_snapshot CASCADE; CREATE SCHEMA authz_snapshot")
-        for table in tables:
-            cur.execute(f'CREATE TABLE authz_snapshot."{table}" AS SELECT * FROM "{table}"')
-    # Replica mode: no foreign key or append-only trigger fires meanwhile (as tests/conftest.py
-    # empties tables).
-    return "; ".join(["SET session_replication_role = replica"]
-                     + [f'DELETE FROM "{t}"; INSERT INTO "{t}" SELECT * FROM authz_snapshot."{t}"'
-                        for t in tables]
-                     + ["SET session_replication_role = DEFAULT"])
-
-
 def test_every_token_route_as_team_and_token_callers(app, people, db):
     """Every caller of TEAM_CALLERS on every route taking an API token, over one world (put back
     after each change that got through, so that every call meets the same world)."""
     world = World(people, db)
     add_team_callers(world, people)
-    restore = snapshot(db)
+    restore = snapshots.take(db, "authz_snapshot")
     wrong, calls = [], 0
     try:
         for method, rule, view in route_table():
@@ -413,11 +407,9 @@ def test_every_token_route_as_team_and_token_callers(app, people, db):
                 except AssertionError as err:
                     wrong.append(str(err).splitlines()[0])
                 if response.status_code < 300 and method not in ("GET", "HEAD"):
-                    with db, db.cursor() as cur:
-                        cur.execute(restore)
+                    snapshots.restore(db, restore)
     finally:
-        with db, db.cursor() as cur:
-            cur.execute("DROP SCHEMA IF EXISTS authz_snapshot CASCADE")
+        snapshots.drop(db, "authz_snapshot")
     assert calls > 100
     assert not wrong, f"{len(wrong)} of {calls} calls:\n" + "\n".join(wrong)
 
@@ -451,9 +443,26 @@ def check(response, outcome, method, rule, caller):
             assert response.get_json()["code"] == outcome
 
 
+@pytest.fixture(scope="module")
+def _world_snapshot(app, database_url):
+    """The World made once for the module and kept in a snapshot (tests/support/snapshots.py)."""
+    people, conn = People(app, database_url), connect(database_url)
+    try:
+        template = World(people, conn)
+        restore = snapshots.take(conn, "authz_world")
+        yield template, restore
+        snapshots.drop(conn, "authz_world")
+    finally:
+        people.close()
+        conn.close()
+
+
 @pytest.fixture
-def world(people, db):
-    return World(people, db)
+def world(_world_snapshot, db):
+    """A World as World(people, db) makes it: the module's, put back from its snapshot."""
+    template, restore = _world_snapshot
+    snapshots.restore(db, restore)
+    return template.again(db)
 
 
 def rule_of(app, method, path):

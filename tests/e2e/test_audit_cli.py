@@ -7,31 +7,47 @@ import json
 
 import pytest
 
-from tests.support import unique
+from app.db import connect
+from tests.support import snapshots, unique
 from tests.support.cli import Pulumi
 
 
-@pytest.fixture
-def org():
-    return unique("audit")
-
-
-@pytest.fixture
-def admin(service, pulumi_bin, tmp_path, org):
+@pytest.fixture(scope="module")
+def _audited(service, pulumi_bin, tmp_path_factory):
     """An admin of a fresh organization (made with the admin command: org.created, member.added)
-    who made a stack there, ran `pulumi up` on it and tagged it."""
-    login = unique("u")
+    who made a stack there, ran `pulumi up` on it and tagged it: made once (four admin commands
+    and four CLI runs), its rows kept in a snapshot (tests/support/snapshots.py) that `admin`
+    puts back before each test, so each test meets the stack's life exactly as made."""
+    org, login = unique("audit"), unique("u")
     service.admin("user", "create", login)
     service.admin("org", "create", org)
     service.admin("org", "add-member", org, login, "--role", "admin")
     token = service.admin("token", "create", login).stdout.strip().splitlines()[-1]
-    cli = Pulumi(pulumi_bin, service.url, token, tmp_path / login)
+    cli = Pulumi(pulumi_bin, service.url, token, tmp_path_factory.mktemp("audit") / login)
     cli.login()
     cli.login_name = login
     cli.write_program("resources: {}\noutputs:\n  answer: 42\n")
     cli.run("stack", "init", f"{org}/dev")
     cli.run("up", "--yes", "--skip-preview", "--stack", f"{org}/dev")
     cli.run("stack", "tag", "set", "team", "blue", "--stack", f"{org}/dev")
+    conn = connect(service.database_url)
+    try:
+        yield org, cli, conn, snapshots.take(conn, "audit_cli_world")
+        snapshots.drop(conn, "audit_cli_world")
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def org(_audited):
+    return _audited[0]
+
+
+@pytest.fixture
+def admin(_audited):
+    """The admin CLI of `_audited`, its organization's rows as just made."""
+    _, cli, conn, restore = _audited
+    snapshots.restore(conn, restore)
     return cli
 
 

@@ -6,6 +6,7 @@ and bench import support; support never imports a test module or a conftest.
     apps.py         the tests' settings and apps (migrated once, OpenAPI document cached)
     api.py          callers of the API in-process: the Flask client that speaks like the CLI, users
     rows.py         rows put straight into the database, and the error-body check
+    snapshots.py    a database's rows kept in a schema of their own and put back before each test
     deployments.py  fixture states (untyped deployments) and engine events
     updates.py      driving an update the way the CLI does, through the Flask client
     routes.py       the route table as tests see it
