@@ -220,9 +220,11 @@ def list_environments(conn, user_id, org, continuation):
     return rows, token
 
 
-def list_revisions(conn, env, before=None):
-    rows = list(queries.list_environment_revisions(conn, environment_id=env["id"], before=before,
-                                                   page_size=PAGE_SIZE))
+def list_revisions(conn, env, before=None, count=None):
+    """Revisions newest first: below `before` (None or 0: from the latest), `count` at most."""
+    rows = list(queries.list_environment_revisions(conn, environment_id=env["id"],
+                                                   before=before or None,
+                                                   page_size=min(count or PAGE_SIZE, PAGE_SIZE)))
     for row in rows:
         if row["number"] == env["latest"]:
             row["tags"] = ["latest", *row["tags"]]
@@ -481,14 +483,25 @@ def delete_revision_tag(conn, env, name):
 
 # --- environment tags -------------------------------------------------------------------------
 
+# The ESC CLI stops listing tags at the token "0"; other tokens are the last name sent, encoded
+# (so that no tag name can read as the end).
+LAST_PAGE = "0"
+
+
 def list_tags(conn, env, after="", count=None):
-    """One page of the environment's tags by name, and the next page's token (None on the last)."""
+    """One page of the environment's tags by name after the token `after`, and the next page's
+    token (LAST_PAGE on the last)."""
     size = min(count or PAGE_SIZE, PAGE_SIZE)
-    rows = list(queries.list_environment_tags(conn, environment_id=env["id"], after=after or "",
+    try:
+        name = base64.b64decode(after, altchars=b"-_", validate=True).decode() if after else ""
+    except (ValueError, UnicodeError, binascii.Error):
+        raise ApiError(400, "Bad Request: invalid 'after' token") from None
+    rows = list(queries.list_environment_tags(conn, environment_id=env["id"], after=name,
                                               page_size=size + 1))
     if len(rows) > size:
-        return rows[:size], rows[size - 1]["name"]
-    return rows, None
+        last = rows[size - 1]["name"]
+        return rows[:size], base64.urlsafe_b64encode(last.encode("utf-8")).decode("ascii")
+    return rows, LAST_PAGE
 
 
 def get_tag(conn, env, name):

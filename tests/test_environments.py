@@ -64,6 +64,9 @@ def test_save_makes_revisions_and_get_reads_each(dev):
     assert_error(dev["viewer"].get(f"{ENV}/versions/9"), 404)
     revisions = dev["viewer"].get(f"{ENV}/versions").get_json()
     assert [r["number"] for r in revisions] == [3, 2, 1]
+    # What the ESC CLI sends: before=0 for "from the latest", and a count.
+    paged = dev["viewer"].get(f"{ENV}/versions?before=0&count=2").get_json()
+    assert [r["number"] for r in paged] == [3, 2]
     assert revisions[0]["tags"] == ["latest"] and revisions[0]["creatorLogin"] == "mona"
 
 
@@ -303,10 +306,12 @@ def test_environment_tags_set_list_rename_and_delete(dev):
     dev["member"].post(tags, {"name": "cost", "value": "low"})
     listed = dev["viewer"].get(tags).get_json()
     assert {k: t["value"] for k, t in listed["tags"].items()} == {"cost": "low", "team": "infra"}
-    assert listed["nextToken"] == ""
+    assert listed["nextToken"] == "0"  # the ESC CLI's "last page"
     page = dev["viewer"].get(f"{tags}?count=1").get_json()
-    assert list(page["tags"]) == ["cost"] and page["nextToken"] == "cost"
-    assert list(dev["viewer"].get(f"{tags}?after=cost").get_json()["tags"]) == ["team"]
+    assert list(page["tags"]) == ["cost"] and page["nextToken"] != "0"
+    rest = dev["viewer"].get(f"{tags}?count=1&after={page['nextToken']}").get_json()
+    assert list(rest["tags"]) == ["team"]
+    assert_error(dev["viewer"].get(f"{tags}?after=%25%25"), 400)
     # A stale current value is 409; an empty new value keeps it (what the CLI sends on rename).
     assert_error(dev["admin"].patch(f"{tags}/team", {"currentTag": {"value": "old"},
                                                      "newTag": {"value": "x"}}), 409)

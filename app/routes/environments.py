@@ -213,10 +213,10 @@ def clone_environment(org, project, env):
 @documented(query=schemas.revisions_query, response=schemas.revisions)
 def list_revisions(org, project, env):
     """The revisions, newest first, with the tags naming each."""
-    before = parse_query(schemas.revisions_query)["before"]
+    query = parse_query(schemas.revisions_query)
     with reading() as conn:
         found = environments.find(conn, org, project, env)
-        rows = environments.list_revisions(conn, found, before)
+        rows = environments.list_revisions(conn, found, query["before"], query["count"])
     return jsonify(schemas.revisions.dump([
         {**r, "created": environments.utc(r["created_at"])} for r in rows]))
 
@@ -398,13 +398,13 @@ def _env_tag_body(row):
 @requires_role("viewer")
 @documented(query=schemas.environment_tags_query, response=schemas.environment_tag_list)
 def list_environment_tags(org, project, env):
-    """The environment's tags by name (a page after `after`, of `count`)."""
+    """The environment's tags by name (`count` of them after the token `after`; nextToken "0"
+    on the last page, as the ESC CLI expects)."""
     query = parse_query(schemas.environment_tags_query)
     with reading() as conn:
         found = environments.find(conn, org, project, env)
         rows, next_token = environments.list_tags(conn, found, query["after"], query["count"])
-    return jsonify({"tags": {r["name"]: _env_tag_body(r) for r in rows},
-                    "nextToken": next_token or ""})
+    return jsonify({"tags": {r["name"]: _env_tag_body(r) for r in rows}, "nextToken": next_token})
 
 
 @bp.get(ENV + "/tags/<env_tag>")

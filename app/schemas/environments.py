@@ -41,7 +41,9 @@ class Revision(Base):
 
 
 class RevisionsQuery(Base):
-    before = fields.Integer(load_default=None, validate=lambda n: 0 < n < 2**31)
+    # 0 (what the ESC CLI sends for "from the latest") means no bound.
+    before = fields.Integer(load_default=None, validate=lambda n: 0 <= n < 2**31)
+    count = fields.Integer(load_default=None, validate=lambda n: 0 < n < 2**31)
 
 
 class OpenQuery(Base):
@@ -140,7 +142,7 @@ class EnvironmentTag(Base):
 
 
 class EnvironmentTagList(Base):
-    # Keyed by tag name, as the CLI and the esc-sdk read it; nextToken "" on the last page.
+    # Keyed by tag name, as the CLI and the esc-sdk read it; nextToken "0" on the last page.
     tags = fields.Dict(keys=fields.String(), values=fields.Nested(EnvironmentTag), required=True)
     next_token = fields.String(data_key="nextToken", required=True)
 
