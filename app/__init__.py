@@ -29,7 +29,7 @@ def create_app(config=None):
     oidc_keys.init_app(app)
 
     from .routes import (
-        audit as audit_routes, environments, health, history, oidc as oidc_routes,
+        audit as audit_routes, deleted_stacks, environments, health, history, oidc as oidc_routes,
         openapi as openapi_routes, orgs, secrets as secrets_routes, stacks, teams, tokens, updates,
         user, webhooks,
     )
@@ -39,6 +39,7 @@ def create_app(config=None):
     app.register_blueprint(orgs.bp)
     app.register_blueprint(teams.bp)
     app.register_blueprint(stacks.bp)
+    app.register_blueprint(deleted_stacks.bp)
     app.register_blueprint(secrets_routes.bp)
     app.register_blueprint(updates.bp)
     app.register_blueprint(history.bp)

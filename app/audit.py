@@ -39,8 +39,15 @@ class EventType:
 
 EVENT_TYPES = {
     "stack.created": EventType("Stack Created", "A stack was created."),
-    "stack.deleted": EventType("Stack Deleted", "A stack and its history were deleted.",
+    "stack.deleted": EventType("Stack Deleted", "A stack was deleted (restorable, with its "
+                                               "history, until its retention ends).",
                                requires_org_admin=True, requires_stack_admin=True, severity=5),
+    "stack.restored": EventType("Stack Restored", "A deleted stack was restored with its "
+                                "history (under its name, or a new one).",
+                                requires_org_admin=True, severity=5),
+    "stack.purged": EventType("Stack Purged", "A deleted stack past its retention "
+                              "(STACK_RETENTION_DAYS) was removed for good with its history.",
+                              severity=5),
     "stack.renamed": EventType("Stack Renamed", "A stack was renamed (or moved to another "
                                                 "project of its organization)."),
     "stack.tags_updated": EventType("Stack Tags Updated", "A stack's tags were replaced."),
@@ -52,6 +59,9 @@ EVENT_TYPES = {
                                                   "started on a stack."),
     "update.completed": EventType("Update Completed", "An update, preview, refresh or destroy "
                                                       "ended, with its result."),
+    "update.abandoned": EventType("Update Abandoned", "A running update whose CLI stopped "
+                                                      "renewing its lease was ended as failed "
+                                                      "when the next one started."),
     "update.cancelled": EventType("Update Cancelled", "A running operation was cancelled "
                                                       "(`pulumi cancel`)."),
     "secrets.decrypted": EventType("Secrets Decrypted", "Secret values of a stack were "

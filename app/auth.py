@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from datetime import datetime
 
 from flask import current_app, g, request
 
@@ -39,7 +40,7 @@ def new_token():
 
 # --- route declarations -------------------------------------------------------------------------
 
-def requires_role(role, stack_action=None):
+def requires_role(role, stack_action=None, stack_summary=False):
     """The caller needs at least `role` in the organization named by the URL's `org`.
 
     On a route about one stack (its URL names `org`, `project` and `stack`) the role stands for
@@ -48,13 +49,15 @@ def requires_role(role, stack_action=None):
     organization role gives and their teams' grants (sql/queries/auth.sql). A stack the caller
     may not even read is not found (404). `stack_action`: "create" (the route creates a stack:
     members need the organization's membersCanCreateStacks) or "delete" (write is enough with
-    membersCanDeleteStacks)."""
+    membersCanDeleteStacks). `stack_summary`: the route answers with the stack's summary, which
+    the authentication statement then fetches too (see `stack_summary()`)."""
     assert role in ROLES
     assert stack_action in (None, "create", "delete")
 
     def mark(view):
         view.auth = ("token", role)
         view.stack_action = stack_action
+        view.stack_summary = stack_summary
         return view
 
     return mark
@@ -191,6 +194,7 @@ def _authenticate_token(token, view):
     found = queries.authenticate_token(
         get_conn(), token_hash=hash_token(token), org_name=org,
         project_name=args.get("project") if stack is not None else None, stack_name=stack,
+        with_summary=stack is not None and getattr(view, "stack_summary", False),
         touch_seconds=TOKEN_TOUCH_SECONDS, **_failure_window())
     _refuse_if_blocked(found)
     if found["token_id"] is None:
@@ -216,6 +220,7 @@ def _authenticate_token(token, view):
         raise ApiError(404, f"Not Found: organization '{org}' not found")
     if stack is not None:
         g.role = check_stack_permission(found, role, view, org, args["project"], stack)
+        g.stack_summary = found["stack_summary"]
         return
     if getattr(view, "stack_action", None) == "create":
         _check_create(found, held, org)
@@ -254,6 +259,17 @@ def check_stack_permission(found, role, view, org, project, stack):
                             f"permission on stack '{ref}'; you have "
                             f"'{PERMISSION_ROLE[permission]}'")
     return PERMISSION_ROLE[permission]
+
+
+def stack_summary():
+    """The summary of the URL's stack (a row of the stack_summaries view) that the authentication
+    statement fetched for a route declared with `stack_summary=True`; None when it did not (the
+    URL names the stack by a former name): the route then reads it itself."""
+    summary = g.get("stack_summary")
+    if summary is not None and summary["op_started"] is not None:
+        # to_jsonb gives the timestamp as ISO 8601 text.
+        summary["op_started"] = datetime.fromisoformat(summary["op_started"])
+    return summary
 
 
 def _check_create(found, held, org):

@@ -34,6 +34,12 @@ class Config:
         self.AUTO_MIGRATE = _bool("AUTO_MIGRATE", True)
         # Largest request body accepted, compressed or not (bytes). Checkpoints reach 100+ MB.
         self.MAX_BODY_BYTES = _int("MAX_BODY_BYTES", 256 * 1024 * 1024)
+        # A deleted stack stays restorable (GET/POST /api/orgs/{org}/restore-stack) this many
+        # days, with its history, state and secrets key; then the worker purges it for good.
+        # 0: deleted stacks are not restorable and go at the worker's next purge.
+        self.STACK_RETENTION_DAYS = _int("STACK_RETENTION_DAYS", 30)
+        # How often the worker looks for deleted stacks past their retention (seconds).
+        self.STACK_PURGE_INTERVAL_SECONDS = _int("STACK_PURGE_INTERVAL_SECONDS", 3600)
         # Page size of GET /api/user/stacks.
         self.STACK_PAGE_SIZE = _int("STACK_PAGE_SIZE", 100)
         # Lease of an update token, and how long past expiry an update counts as abandoned.

@@ -60,7 +60,9 @@ def project_exists(conn, org, project):
 
 
 def delete_stack(conn, org, project, stack, force):
-    """Delete a stack and its history; one with resources only when forced."""
+    """Delete a stack (one with resources only when forced): its name is free at once, and the
+    stack, its history and everything else of it stay restorable (restore_deleted) until the
+    worker purges it (purge_deleted). A stack with an update running cannot be deleted."""
     row = lock_stack(conn, org, project, stack)
     if row["busy"]:
         raise ApiError(409, BUSY)
@@ -111,6 +113,45 @@ def _record_rename(conn, stack_id, old, new, initiator_id):
         renamed = rename.rename_stack_in(untyped, old, new)
         put_version_state(conn, stack_id, version, update_id,
                           stored_state.StoredDeployment.from_untyped(renamed))
+
+
+def deleted_stacks(conn, org, retention_days):
+    """The organization's restorable stacks, the most recently deleted first."""
+    return list(queries.deleted_stacks(conn, org_name=org, retention_days=retention_days))
+
+
+def restore_deleted(conn, org, stack_id, name, retention_days, initiator_id):
+    """Bring back a deleted stack of `org` (still within its retention) with its history, state,
+    secrets key, tags, grants and hooks, under its own name or `name`: (project, old name, new
+    name). A name a live stack holds is refused (409); a new name is recorded in the stack's
+    history as a rename, whose state names the stack anew (as `rename_stack` does)."""
+    row = queries.lock_deleted_stack(conn, org_name=org, stack_id=stack_id,
+                                     retention_days=retention_days)
+    if row is None:
+        raise ApiError(404, f"Not Found: organization '{org}' has no deleted stack {stack_id} "
+                            "to restore (unknown, restored already, or purged)")
+    project, old = row["project_name"], row["stack_name"]
+    new = name or old
+    taken = ApiError(409, f"Conflict: stack '{stack_ref(org, project, new)}' already exists; "
+                          "restore the deleted stack under another name (stackName), or "
+                          "rename or delete the existing one first")
+    if queries.get_stack(conn, org_name=org, project_name=project, stack_name=new) is not None:
+        raise taken
+    try:
+        queries.restore_stack(conn, stack_id=row["id"], stack_name=new)
+    except UniqueViolation:  # a stack of that name was made meanwhile
+        raise taken from None
+    # The name is this stack's now, not a former name of another one.
+    queries.drop_stack_alias(conn, project_id=row["project_id"], stack_name=new)
+    if new != old:
+        _record_rename(conn, row["id"], (org, project, old), (org, project, new), initiator_id)
+    return project, old, new
+
+
+def purge_deleted(conn, retention_days, batch=100):
+    """Remove for good up to `batch` stacks deleted more than `retention_days` ago, with
+    everything of theirs: [(org, project, stack, deleted_at)] of those purged."""
+    return list(queries.purge_deleted_stacks(conn, retention_days=retention_days, batch=batch))
 
 
 def set_tags(conn, org, project, stack, tags):

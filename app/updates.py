@@ -8,9 +8,9 @@ import uuid
 from flask import current_app
 from psycopg2.errors import UniqueViolation
 
-from . import checkpoints, metrics, text, webhooks
+from . import audit, checkpoints, metrics, text, webhooks
 from .checkpoints import LEASE_OVER
-from .api import stack_ref
+from .api import operation, stack_ref
 from .auth import hash_token, new_token
 from .errors import ApiError
 from .queries import queries
@@ -182,6 +182,10 @@ def cancel_update(conn, org, project, stack, update_id):
     return update
 
 
+# Who ends an abandoned update in the audit log: the service, on behalf of nobody.
+ABANDONING = audit.Actor(name="pulumi-service (an expired update lease)")
+
+
 def abandon_expired_update(conn, stack_id):
     """End the stack's running real operation as failed if its lease ran out long ago: as a
     complete would, its version's state first, then the update (whose resource count is that
@@ -194,6 +198,11 @@ def abandon_expired_update(conn, stack_id):
         finish_version(conn, stack_id, abandoned["id"], abandoned["version"])
         queries.finish_update(conn, update_id=str(abandoned["id"]), status="failed")
         webhooks.update_finished(conn, abandoned["id"])
+        ended = queries.finished_update_of_webhooks(conn, update_id=str(abandoned["id"]))
+        ref = stack_ref(ended["org_name"], ended["project_name"], ended["stack_name"])
+        audit.record(conn, ABANDONING, ended["org_name"], "update.abandoned", ref,
+                     f"the {operation(ended['kind'], False)} of stack {ref} (version "
+                     f"{abandoned['version']}) ended as failed: its lease had expired")
 
 
 def finish_version(conn, stack_id, update_id, version):

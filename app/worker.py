@@ -2,14 +2,16 @@
 webhook deliveries. Threads each claim one due event at a time (FOR UPDATE SKIP LOCKED, so any
 number of workers on any number of hosts share the outbox), send it and record the attempt in
 one transaction; a LISTEN connection wakes them when a change queues events, and they look for
-due retries at least every WEBHOOK_POLL_SECONDS. A lost database is waited out."""
+due retries at least every WEBHOOK_POLL_SECONDS. A lost database is waited out.
+Periodic jobs run under an advisory lock (one worker at a time): the purge of deleted stacks
+past STACK_RETENTION_DAYS, every STACK_PURGE_INTERVAL_SECONDS."""
 import logging
 import select
 import threading
 
 import psycopg2
 
-from . import webhooks
+from . import audit, stacks, webhooks
 from .db import connect, transaction
 from .queries import queries
 
@@ -17,6 +19,10 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "webhook_events"
 RECONNECT_SECONDS = 1
+# Advisory lock keys of the periodic jobs (pg_try_advisory_xact_lock): constants of this service.
+PURGE_STACKS_LOCK = 0x50555247  # "PURG"
+PURGE_BATCH = 100
+WORKER_ACTOR = audit.Actor(name="pulumi-service worker")
 
 
 class Worker:
@@ -84,11 +90,44 @@ class Worker:
             with self.wake:
                 self.wake.wait(idle)
 
+    # --- periodic jobs -----------------------------------------------------------------------
+
+    def purge_deleted_stacks(self):
+        """Remove the deleted stacks past their retention, in batches of one transaction each
+        (each purge recorded in its organization's audit log); returns how many went. Nothing
+        when another worker holds the job's lock."""
+        purged = 0
+        with self.app.app_context():
+            while True:
+                with transaction() as conn:
+                    if not queries.try_job_lock(conn, job_key=PURGE_STACKS_LOCK):
+                        return purged
+                    rows = stacks.purge_deleted(conn, self.config["STACK_RETENTION_DAYS"],
+                                                PURGE_BATCH)
+                    for row in rows:
+                        ref = f"{row['org_name']}/{row['project_name']}/{row['stack_name']}"
+                        audit.record(conn, WORKER_ACTOR, row["org_name"], "stack.purged", ref,
+                                     f"purged stack {ref}, deleted "
+                                     f"{row['deleted_at']:%Y-%m-%d %H:%M:%S} UTC")
+                purged += len(rows)
+                if len(rows) < PURGE_BATCH:
+                    return purged
+
+    def _periodic(self):
+        while not self.stopping.is_set():
+            try:
+                count = self.purge_deleted_stacks()
+                if count:
+                    log.info("worker: purged %d deleted stack(s)", count)
+            except Exception:  # the database went away, or a defect: try again next time
+                log.exception("worker: purging deleted stacks failed")
+            self.stopping.wait(max(self.config["STACK_PURGE_INTERVAL_SECONDS"], 1))
+
     # --- running -----------------------------------------------------------------------------
 
     def start(self):
         count = max(self.config["WEBHOOK_WORKER_THREADS"], 1)
-        targets = [self._listen] + [self._send] * count
+        targets = [self._listen, self._periodic] + [self._send] * count
         for n, target in enumerate(targets):
             thread = threading.Thread(target=target, name=f"webhook-worker-{n}", daemon=True)
             thread.start()

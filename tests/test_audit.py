@@ -557,7 +557,8 @@ def test_the_event_types_are_listed(acme):
     assert types["auth.failure_burst"]["authenticationFailure"] is True
     assert types["stack.deleted"] == {
         "event": "stack.deleted", "displayName": "Stack Deleted",
-        "description": "A stack and its history were deleted.", "requiresOrgAdmin": True,
+        "description": "A stack was deleted (restorable, with its history, until its "
+                       "retention ends).", "requiresOrgAdmin": True,
         "requiresStackAdmin": True, "authenticationFailure": False, "deprecated": False}
 
 

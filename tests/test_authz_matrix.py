@@ -124,6 +124,19 @@ class World:
         self.hooks = {"org": self._hook(None), "stack": self._hook(self.STACK)}
         self.org_token_id = self.team_token_id = None
 
+    def deleted_stack(self):
+        """A deleted stack of acme (the <program_id> of the restore routes), made on first use
+        and again once a call restored it or a snapshot put the world back from before it."""
+        admin, org = self.api["admin"], self.ORG
+        listed = admin.get(f"/api/orgs/{org}/restore-stack").get_json()["deletedStacks"]
+        if not listed:
+            name = "gone-" + uuid.uuid4().hex[:8]
+            assert admin.post(f"/api/stacks/{org}/{self.PROJECT}",
+                              body={"stackName": name}).status_code == 200
+            assert admin.delete(f"/api/stacks/{org}/{self.PROJECT}/{name}").status_code == 204
+            listed = admin.get(f"/api/orgs/{org}/restore-stack").get_json()["deletedStacks"]
+        return listed[0]["programId"]
+
     def teams_and_tokens(self):
         """Team `writers` (write on the stack), team `nogrant`, an organization token and a
         token of `writers`: made on first need (most routes need none of them)."""
@@ -232,6 +245,7 @@ class World:
                                     else self.org_token_id if rule.startswith("/api/orgs/")
                                     else self.token_id(caller)),
             "issuer_id": self.issuer_id, "policy_id": self.policy_id,
+            "program_id": self.deleted_stack,
         }
         if name in ("env", "open_id", "yaml_open_id", "revision_tag", "env_tag"):
             values[name] = self.environment(name)

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from app import stacks
 from app.state.stored import decompress as load
 from app.queries import queries
 from tests.support.api import assert_error
@@ -251,7 +252,9 @@ def test_delete_stack_removes_it(dev):
     assert_error(dev["viewer"].get(STACK), 404)
 
 
-def test_delete_stack_removes_its_updates_events_and_checkpoints(dev, db):
+def test_delete_stack_keeps_its_rows_until_the_purge_removes_them_with_it(dev, db):
+    """A deleted stack stays restorable (tests/test_deleted_stacks.py): its updates, events and
+    checkpoints go only when the purge removes it, past its retention."""
     first = add_update(db, "acme", "proj", "dev")
     add_checkpoint(db, "acme", "proj", "dev", 1, update_id=first)
     add_engine_event(db, first, 1)
@@ -266,7 +269,14 @@ def test_delete_stack_removes_its_updates_events_and_checkpoints(dev, db):
     add_engine_event(db, kept, 1)
 
     assert dev["admin"].delete(STACK + "?force=false").status_code == 204
+    assert count(db, "SELECT count(*) FROM updates") == 3
+    with db, db.cursor() as cur:
+        cur.execute("UPDATE stacks SET deleted_at = now() - interval '31 days' "
+                    "WHERE deleted_at IS NOT NULL")
+    with db:
+        assert len(stacks.purge_deleted(db, retention_days=30)) == 1
 
+    assert count(db, "SELECT count(*) FROM stacks") == 1
     assert count(db, "SELECT count(*) FROM updates") == 1
     assert count(db, "SELECT count(*) FROM checkpoints") == 1
     assert count(db, "SELECT count(*) FROM engine_events") == 1

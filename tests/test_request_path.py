@@ -2,6 +2,8 @@
 (one statement, prepared once per connection, never cached), last_used_at is written at most once a
 minute, and a pooled connection the server closed is replaced without failing a request. Speed is
 measured by bench/request_path.py, not here."""
+import json
+
 from app import create_app, db as app_db
 from app.queries import queries
 from tests.support.api import Api
@@ -93,3 +95,54 @@ def test_ids_past_32_bits_in_urls_find_nothing_rather_than_fail(acme):
 def test_continuation_token_of_other_digits_is_a_400(acme):
     response = acme["member"].get("/api/user/stacks?continuationToken=%C2%B2")
     assert response.status_code == 400
+
+
+def statements_of(app, call):
+    """The SQL statements the app's pool connections run during `call()`."""
+    from app.queries import PreparingCursor
+    seen = []
+    original = PreparingCursor.execute
+
+    def execute(self, query, vars=None):
+        seen.append(query)
+        return original(self, query, vars)
+
+    PreparingCursor.execute = execute
+    try:
+        result = call()
+    finally:
+        PreparingCursor.execute = original
+    return result, seen
+
+
+def test_get_stack_is_answered_by_the_authentication_statement(app, acme, db):
+    # GET stack's summary comes with the caller's permission, in one statement; it is the same
+    # summary as the query by name gives (a running update's operation included).
+    from app.schemas import stacks as schemas
+    from tests.support.updates import Operation, make_stack, run
+    member = acme["member"]
+    path = make_stack(member, org="acme", project="proj", name="dev")
+    run(member, 3, stack=path)
+    op = Operation(member, path)
+    op.start()
+    response, seen = statements_of(app, lambda: member.get(path))
+    assert response.status_code == 200
+    assert seen == [queries.authenticate_token.sql]
+    with db:
+        row = queries.get_stack(db, org_name="acme", project_name="proj", stack_name="dev")
+    body = response.get_json()
+    assert body == json.loads(json.dumps(schemas.stack.dump(schemas.stack_of_row(row))))
+    assert body["currentOperation"]["started"] == int(row["op_started"].timestamp())
+    assert body["currentOperation"]["kind"] == "update" and body["resourceCount"] == 3
+
+
+def test_get_stack_by_a_former_name_answers_as_before(app, acme):
+    # The authentication statement finds a renamed stack by its former name (for the secrets
+    # routes); GET stack does not answer with it, as the query by name never did.
+    member = acme["member"]
+    member.post("/api/stacks/acme/proj", body={"stackName": "old"})
+    assert member.post("/api/stacks/acme/proj/old/rename",
+                       body={"newName": "new", "newProject": ""}).status_code == 204
+    response, seen = statements_of(app, lambda: member.get("/api/stacks/acme/proj/old"))
+    assert response.status_code == 404 and len(seen) == 2
+    assert member.get("/api/stacks/acme/proj/new").get_json()["stackName"] == "new"

@@ -86,7 +86,7 @@ def test_stack_list_plan_starts_from_the_callers_memberships(seeded, db, filters
                    for kind, _, index in stack_scans), found
     # Projects and stacks are reached from the caller's organizations through their indexes.
     assert not any(kind == "Seq Scan" and relation == "projects" for kind, relation, _ in found), found
-    assert "stacks_project_id_name_key" in {index for _, _, index in found}, found
+    assert "stacks_live_name" in {index for _, _, index in found}, found
 
 
 def test_stack_list_in_a_big_database_is_the_callers_stacks(seeded):

@@ -185,6 +185,22 @@ def test_update_whose_lease_expired_long_ago_is_abandoned_by_the_next(member, db
     assert [(u["version"], u["result"]) for u in history] == [(2, "in-progress"), (1, "failed")]
 
 
+def test_an_abandoned_update_is_in_the_audit_log_by_the_service(member, db):
+    stale = Operation(member)
+    stale.start()
+    expire_lease(db, stale.id, 3600)
+    Operation(member).start()
+    with db, db.cursor() as cur:
+        cur.execute("SELECT event, actor_login, actor_name, target, description FROM audit_log "
+                    "WHERE event LIKE 'update.%' ORDER BY seq")
+        rows = [tuple(r.values()) for r in cur.fetchall()]
+    ref = STACK.removeprefix("/api/stacks/")
+    assert rows[1:] == [
+        ("update.abandoned", "", "pulumi-service (an expired update lease)", ref,
+         f"the update of stack {ref} (version 1) ended as failed: its lease had expired"),
+        ("update.started", "mona", "", ref, rows[2][4])]
+
+
 def test_abandoned_update_keeps_its_state_and_resource_count_in_history(member, db):
     stale = Operation(member)
     stale.start()

@@ -3,7 +3,7 @@ from flask import Blueprint, g, jsonify
 
 from .. import audit, stacks, teams, webhooks
 from ..api import STACK, actor, parse_body, parse_query, stack_ref
-from ..auth import requires_role
+from ..auth import requires_role, stack_summary
 from ..db import reading, transaction
 from ..errors import ApiError
 from ..openapi import documented
@@ -54,12 +54,14 @@ def project_exists(org, project):
 
 
 @bp.get(STACK)
-@requires_role("viewer")
+@requires_role("viewer", stack_summary=True)
 @documented(response=schemas.stack)
 def get_stack(org, project, stack):
     """A stack, its tags, version and any running operation."""
-    with reading() as conn:
-        row = stacks.load_stack(conn, org, project, stack)
+    row = stack_summary()
+    if row is None:
+        with reading() as conn:
+            row = stacks.load_stack(conn, org, project, stack)
     return jsonify(schemas.stack.dump(schemas.stack_of_row(row)))
 
 

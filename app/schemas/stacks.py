@@ -240,3 +240,52 @@ class StackTagSchema(Base):
 
 
 stack_tag = StackTagSchema()
+
+
+# --- deleted stacks (Pulumi's restore-stack API) ------------------------------------------------
+
+class DeletedStackSchema(Base):
+    # `id` and `programId` are both the stack's own id: the {programID} of the restore path.
+    id = fields.String()
+    program_id = fields.String(data_key="programId")
+    project_name = fields.String(data_key="projectName")
+    stack_name = fields.String(data_key="stackName")
+    version = fields.Integer()
+    deleted_at = fields.Integer(data_key="deletedAt")
+    # Pulumi's UpdateSummary: every field is required, so a stack never updated reports
+    # not-started at 0.
+    # (By name: app/schemas/resources.py imports this module's neighbours.)
+    last_update = fields.Nested("UpdateSummarySchema", data_key="lastUpdate")
+
+
+class DeletedStacksSchema(Base):
+    deleted_stacks = fields.List(fields.Nested(DeletedStackSchema), data_key="deletedStacks")
+
+
+class RestoreStackSchema(Base):
+    """The name to restore the stack under; its own when absent (Pulumi's SDK always sends
+    one)."""
+
+    stack_name = stack_name_field(data_key="stackName")
+
+
+deleted_stacks = DeletedStacksSchema()
+restore_stack = RestoreStackSchema()
+
+# Pulumi's AppUpdateResult of an update's status.
+UPDATE_RESULT = {"not started": "not-started", "running": "in-progress",
+                 "succeeded": "succeeded", "failed": "failed", "cancelled": "failed"}
+
+
+def deleted_stack_of_row(row):
+    return {
+        "id": str(row["id"]), "program_id": str(row["id"]),
+        "project_name": row["project_name"], "stack_name": row["stack_name"],
+        "version": row["version"], "deleted_at": unix(row["deleted_at"]),
+        "last_update": {
+            "result": UPDATE_RESULT.get(row["last_status"], "not-started"),
+            "start_time": unix(row["last_start"]) or 0,
+            "end_time": unix(row["last_end"]) or 0,
+            "resource_count": row["resource_count"] or 0,
+        },
+    }

@@ -19,6 +19,7 @@
 -- the organization's default_stack_permission; viewer that default but at most read; an
 -- organization token 102 (103 when admin); a team token nothing but its team's grants. The
 -- organization's members_can_create/delete_stacks come along for the routes that need them.
+-- And with :with_summary, the stack's summary (below).
 WITH blocked AS (
     SELECT CAST(ceil(extract(epoch FROM window_start + make_interval(secs => :window_seconds)
                                         - now())) AS integer) AS retry_after
@@ -68,17 +69,20 @@ WITH blocked AS (
       LEFT JOIN caller c ON true
       LEFT JOIN org o ON true
 ), stack AS (
-    -- The stack of the URL, or the one a former name of it (a rename) still leads to.
+    -- The (live) stack of the URL, or the one a former name of it (a rename) still leads to:
+    -- a deleted stack answers to neither.
     (SELECT s.id
        FROM org o
        JOIN projects p ON p.org_id = o.id AND p.name = :project_name
        JOIN stacks s ON s.project_id = p.id AND s.name = :stack_name
+                     AND s.deleted_at IS NULL
       WHERE CAST(:stack_name AS text) IS NOT NULL)
     UNION ALL
     (SELECT a.stack_id
        FROM org o
        JOIN projects p ON p.org_id = o.id AND p.name = :project_name
        JOIN stack_aliases a ON a.project_id = p.id AND a.name = :stack_name
+       JOIN stacks s ON s.id = a.stack_id AND s.deleted_at IS NULL
       WHERE CAST(:stack_name AS text) IS NOT NULL)
     LIMIT 1
 ), granted AS (
@@ -105,7 +109,13 @@ SELECT (SELECT retry_after FROM blocked) AS retry_after,
                                ELSE least(o.default_stack_permission, 101) END,
                           coalesce((SELECT permission FROM granted), 0))
        END AS stack_permission,
-       o.members_can_create_stacks, o.members_can_delete_stacks
+       o.members_can_create_stacks, o.members_can_delete_stacks,
+       -- With :with_summary (GET stack), the stack as the API shows it (migration 0024's view),
+       -- when the URL names it by its current name: the route then needs no second round trip.
+       (SELECT to_jsonb(v) FROM stack_summaries v
+         WHERE CAST(:with_summary AS boolean) AND h.role IS NOT NULL
+           AND v.id = (SELECT id FROM stack)
+           AND v.project_name = :project_name AND v.stack_name = :stack_name) AS stack_summary
   FROM (SELECT 1) AS one
   LEFT JOIN caller c ON true
   LEFT JOIN held h ON true
@@ -128,7 +138,7 @@ WITH blocked AS (
            u.lease_expires_at < now() AS expired,
            o.name AS org_name, p.name AS project_name, s.name AS stack_name
       FROM updates u
-      JOIN stacks s ON s.id = u.stack_id
+      JOIN stacks s ON s.id = u.stack_id AND s.deleted_at IS NULL
       JOIN projects p ON p.id = s.project_id
       JOIN organizations o ON o.id = p.org_id
       LEFT JOIN users iu ON iu.id = u.initiator_id

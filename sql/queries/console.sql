@@ -46,12 +46,14 @@ WITH org AS (
        FROM org o
        JOIN projects p ON p.org_id = o.id AND p.name = :project_name
        JOIN stacks s ON s.project_id = p.id AND s.name = :stack_name
+                     AND s.deleted_at IS NULL
       WHERE CAST(:stack_name AS text) IS NOT NULL)
     UNION ALL
     (SELECT a.stack_id
        FROM org o
        JOIN projects p ON p.org_id = o.id AND p.name = :project_name
        JOIN stack_aliases a ON a.project_id = p.id AND a.name = :stack_name
+       JOIN stacks s ON s.id = a.stack_id AND s.deleted_at IS NULL
       WHERE CAST(:stack_name AS text) IS NOT NULL)
     LIMIT 1
 ), granted AS (

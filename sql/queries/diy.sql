@@ -1,15 +1,15 @@
 -- Importing stacks from a DIY backend (app/diy.py).
 
 -- name: diy_target_stacks
--- The organization's stacks, with where each came from if it was imported from a DIY backend
--- (to find name clashes and stacks a previous run already imported).
+-- The organization's (live) stacks, with where each came from if it was imported from a DIY
+-- backend (to find name clashes and stacks a previous run already imported).
 SELECT s.id, p.name AS project_name, s.name AS stack_name, s.version,
        d.source, d.source_stack, d.versions AS imported_versions
   FROM stacks s
   JOIN projects p ON p.id = s.project_id
   JOIN organizations o ON o.id = p.org_id
   LEFT JOIN diy_imports d ON d.stack_id = s.id
- WHERE o.name = :org_name;
+ WHERE o.name = :org_name AND s.deleted_at IS NULL;
 
 -- name: insert_diy_update!
 -- One DIY history entry as a finished operation, with the times the DIY backend recorded (Unix

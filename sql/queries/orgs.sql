@@ -6,7 +6,7 @@ SELECT o.id, o.name, o.created_at, o.personal_user_id,
        o.default_stack_permission, o.members_can_create_stacks, o.members_can_delete_stacks,
        (SELECT count(*) FROM memberships m WHERE m.org_id = o.id) AS member_count,
        (SELECT count(*) FROM stacks s JOIN projects p ON p.id = s.project_id
-         WHERE p.org_id = o.id) AS stack_count
+         WHERE p.org_id = o.id AND s.deleted_at IS NULL) AS stack_count
   FROM organizations o
  WHERE o.name = :org_name;
 

@@ -10,9 +10,11 @@ WITH target AS (
       JOIN projects p ON p.id = s.project_id
       JOIN organizations o ON o.id = p.org_id
      WHERE o.name = :org_name AND p.name = :project_name AND s.name = :stack_name
+       AND s.deleted_at IS NULL
     UNION ALL
     SELECT a.stack_id
       FROM stack_aliases a
+      JOIN stacks s ON s.id = a.stack_id AND s.deleted_at IS NULL
       JOIN projects p ON p.id = a.project_id
       JOIN organizations o ON o.id = p.org_id
      WHERE o.name = :org_name AND p.name = :project_name AND a.name = :stack_name

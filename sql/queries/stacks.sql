@@ -14,35 +14,27 @@ ON CONFLICT (org_id, name) DO UPDATE SET name = excluded.name
 RETURNING id;
 
 -- name: insert_stack^
--- Nothing is returned when the stack already exists.
+-- Nothing is returned when a live stack of that name exists (deleted ones leave it free).
 INSERT INTO stacks (project_id, name, tags)
 VALUES (:project_id, :stack_name, :tags)
-ON CONFLICT (project_id, name) DO NOTHING
+ON CONFLICT (project_id, name) WHERE deleted_at IS NULL DO NOTHING
 RETURNING id, name, tags, version;
 
 -- name: project_exists$
--- Pulumi's rule: a project exists while it has a stack (its row outlives its last stack, which
--- a delete or a rename into another project takes away).
+-- Pulumi's rule: a project exists while it has a (live) stack (its row outlives its last stack,
+-- which a delete or a rename into another project takes away).
 SELECT EXISTS (
     SELECT 1 FROM stacks s JOIN projects p ON p.id = s.project_id
       JOIN organizations o ON o.id = p.org_id
-     WHERE o.name = :org_name AND p.name = :project_name
+     WHERE o.name = :org_name AND p.name = :project_name AND s.deleted_at IS NULL
 );
 
 -- name: get_stack^
--- A stack with its running real operation (if any) and its current resource count. The active
--- update is the running one whenever there is one, whatever active_update_id says.
-SELECT s.id, o.name AS org_name, p.name AS project_name, s.name AS stack_name,
-       s.tags, s.version, coalesce(r.id, s.active_update_id) AS active_update_id,
-       r.id AS running_update_id, r.kind AS op_kind, ru.login AS op_author, r.start_time AS op_started,
-       (SELECT c.resource_count FROM checkpoints c
-         WHERE c.stack_id = s.id ORDER BY c.version DESC LIMIT 1) AS resource_count
-  FROM stacks s
-  JOIN projects p ON p.id = s.project_id
-  JOIN organizations o ON o.id = p.org_id
-  LEFT JOIN updates r ON r.stack_id = s.id AND r.status = 'running' AND NOT r.dry_run
-  LEFT JOIN users ru ON ru.id = r.initiator_id
- WHERE o.name = :org_name AND p.name = :project_name AND s.name = :stack_name;
+-- A (live) stack with its running real operation (if any) and its current resource count (the
+-- view of migration 0024, which shows live stacks only).
+SELECT v.*
+  FROM stack_summaries v
+ WHERE v.org_name = :org_name AND v.project_name = :project_name AND v.stack_name = :stack_name;
 
 -- name: lock_stack^
 -- The stack row locked for a change that must not interleave with another (delete, rename,
@@ -56,11 +48,13 @@ SELECT s.id, s.version, s.project_id, o.id AS org_id,
   JOIN projects p ON p.id = s.project_id
   JOIN organizations o ON o.id = p.org_id
  WHERE o.name = :org_name AND p.name = :project_name AND s.name = :stack_name
+   AND s.deleted_at IS NULL
    FOR UPDATE OF s;
 
 -- name: delete_stack!
--- Updates, engine events and checkpoints go with it (ON DELETE CASCADE).
-DELETE FROM stacks WHERE id = :stack_id;
+-- Deleted, not gone: the row and everything hanging off it stay until purge_deleted_stacks (or
+-- a restore); from now on no query that finds stacks for a caller sees it.
+UPDATE stacks SET deleted_at = now() WHERE id = :stack_id;
 
 -- name: set_tags!
 UPDATE stacks SET tags = :tags WHERE id = :stack_id;
@@ -104,7 +98,7 @@ WITH visible_orgs AS (
       FROM visible_orgs v
       JOIN organizations o ON o.id = v.id
       JOIN projects p ON p.org_id = o.id
-      JOIN stacks s ON s.project_id = p.id
+      JOIN stacks s ON s.project_id = p.id AND s.deleted_at IS NULL
       -- A grant matters only in an organization whose role gives less than read: looked up
       -- per stack there (team_stack_permissions_stack), never as a set the planner could hash
       -- and join the other way round.
@@ -151,3 +145,62 @@ ON CONFLICT (project_id, name) DO UPDATE SET stack_id = excluded.stack_id, creat
 -- name: drop_stack_alias!
 -- A stack now holds this name: it no longer leads to the stack that held it before.
 DELETE FROM stack_aliases WHERE project_id = :project_id AND name = :stack_name;
+
+-- Deleted stacks (migration 0019): restorable while deleted_at is within :retention_days.
+
+-- name: deleted_stacks
+-- The organization's restorable stacks, the most recently deleted first, with their last real
+-- operation and resource count (Pulumi's DeletedStack).
+SELECT s.id, p.name AS project_name, s.name AS stack_name, s.version, s.deleted_at,
+       lu.status AS last_status, lu.start_time AS last_start, lu.end_time AS last_end,
+       (SELECT c.resource_count FROM checkpoints c
+         WHERE c.stack_id = s.id ORDER BY c.version DESC LIMIT 1) AS resource_count
+  FROM organizations o
+  JOIN projects p ON p.org_id = o.id
+  JOIN stacks s ON s.project_id = p.id
+  LEFT JOIN LATERAL (
+      SELECT u.status, coalesce(u.start_time, u.created_at) AS start_time, u.end_time
+        FROM updates u
+       WHERE u.stack_id = s.id AND NOT u.dry_run AND u.version IS NOT NULL
+       ORDER BY u.version DESC
+       LIMIT 1
+  ) lu ON true
+ WHERE o.name = :org_name
+   AND s.deleted_at > now() - make_interval(days => :retention_days)
+ ORDER BY s.deleted_at DESC, s.id DESC;
+
+-- name: lock_deleted_stack^
+-- One restorable stack of the organization, locked for its restore (a second restore, or the
+-- purge, of the same stack waits and then no longer finds it).
+SELECT s.id, s.project_id, p.name AS project_name, s.name AS stack_name
+  FROM stacks s
+  JOIN projects p ON p.id = s.project_id
+  JOIN organizations o ON o.id = p.org_id
+ WHERE o.name = :org_name AND s.id = :stack_id
+   AND s.deleted_at > now() - make_interval(days => :retention_days)
+   FOR UPDATE OF s;
+
+-- name: restore_stack!
+-- Live again, under :stack_name (a unique violation when a live stack holds that name).
+UPDATE stacks SET deleted_at = NULL, name = :stack_name WHERE id = :stack_id;
+
+-- name: purge_deleted_stacks
+-- Up to :batch stacks deleted more than :retention_days ago, gone for good with everything
+-- that hangs off them (ON DELETE CASCADE); rows another transaction holds (a restore) are
+-- skipped. What was purged is returned, for the audit log.
+WITH expired AS (
+    SELECT id FROM stacks
+     WHERE deleted_at <= now() - make_interval(days => :retention_days)
+     ORDER BY deleted_at
+     LIMIT :batch
+       FOR UPDATE SKIP LOCKED
+)
+DELETE FROM stacks s
+ USING expired e, projects p, organizations o
+ WHERE s.id = e.id AND p.id = s.project_id AND o.id = p.org_id
+RETURNING o.name AS org_name, p.name AS project_name, s.name AS stack_name, s.deleted_at;
+
+-- name: try_job_lock$
+-- Whether this transaction got the advisory lock of a periodic job (:job_key): one worker at a
+-- time runs it, whatever the number of workers and hosts; the lock goes with the transaction.
+SELECT pg_try_advisory_xact_lock(:job_key);

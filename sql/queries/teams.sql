@@ -58,10 +58,10 @@ DELETE FROM team_members
 RETURNING user_id;
 
 -- name: team_stacks
--- The team's grants, by project and stack name.
+-- The team's grants, by project and stack name (a deleted stack's wait for its restore).
 SELECT p.name AS project_name, s.name AS stack_name, tsp.permission
   FROM team_stack_permissions tsp
-  JOIN stacks s ON s.id = tsp.stack_id
+  JOIN stacks s ON s.id = tsp.stack_id AND s.deleted_at IS NULL
   JOIN projects p ON p.id = s.project_id
  WHERE tsp.team_id = :team_id
  ORDER BY p.name, s.name;

@@ -29,7 +29,8 @@ SELECT u.id, u.stack_id, u.kind, u.dry_run, u.status, u.version
   JOIN projects p ON p.id = s.project_id
   JOIN organizations o ON o.id = p.org_id
  WHERE u.id = CAST(:update_id AS uuid)
-   AND o.name = :org_name AND p.name = :project_name AND s.name = :stack_name;
+   AND o.name = :org_name AND p.name = :project_name AND s.name = :stack_name
+   AND s.deleted_at IS NULL;
 
 -- name: lock_update^
 -- An update of a stack whose row the caller holds locked, locked in turn.

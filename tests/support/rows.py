@@ -21,7 +21,7 @@ def stack_id(db, org, project, stack):
         cur.execute(
             "SELECT s.id FROM stacks s JOIN projects p ON p.id = s.project_id "
             "JOIN organizations o ON o.id = p.org_id "
-            "WHERE o.name = %s AND p.name = %s AND s.name = %s",
+            "WHERE o.name = %s AND p.name = %s AND s.name = %s AND s.deleted_at IS NULL",
             (org, project, stack),
         )
         row = cur.fetchone()
