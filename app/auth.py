@@ -239,6 +239,7 @@ def caller_stack_permission(conn, org, project, stack):
     check."""
     found = queries.authenticate_token(
         conn, token_hash=g.token_hash, org_name=org, project_name=project, stack_name=stack,
+        with_summary=False,
         touch_seconds=TOKEN_TOUCH_SECONDS, client=_client(), failure_limit=0, window_seconds=0)
     return found["stack_permission"] or 0
 
