@@ -322,11 +322,11 @@ def test_environment_tags_set_list_rename_and_delete(dev):
     assert_error(dev["viewer"].get(f"{tags}/team"), 404)
     assert dev["member"].delete(f"{tags}/owner").status_code == 200
     assert_error(dev["member"].delete(f"{tags}/owner"), 404)
-    events = {e["event"] for e in dev["admin"].get("/api/orgs/acme/auditlogs").get_json()["auditLogEvents"]}
-    assert "environment.tag_changed" in events
+    logged = dev["admin"].get("/api/orgs/acme/auditlogs").get_json()["auditLogEvents"]
+    assert "environment.tag_changed" in {e["event"] for e in logged}
 
 
-# --- editors, imports, fn::open::pulumi-stacks ------------------------------------------------------
+# --- editors, imports, fn::open::pulumi-stacks ---------------------------------------------
 
 def test_two_editors_with_the_same_etag_one_gets_409(dev):
     etag = dev["member"].get(ENV).headers["ETag"]
@@ -351,8 +351,9 @@ def test_an_import_chain_past_the_limit_is_a_diagnostic(dev):
     assert values["v0"]["value"] == 0 and values["v10"]["value"] == 10
 
 
-STACK_REF = "values:\n  infra:\n    fn::open::pulumi-stacks:\n      stacks:\n        net: {stack: proj/dev}\n" \
-            "  vpc: ${infra.net.vpcId}\n"
+STACK_REF = ("values:\n  infra:\n    fn::open::pulumi-stacks:\n"
+             "      stacks:\n        net: {stack: proj/dev}\n"
+             "  vpc: ${infra.net.vpcId}\n")
 
 
 @pytest.fixture

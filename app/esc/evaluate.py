@@ -377,7 +377,6 @@ class _Evaluator:
         secret = has_secret(value)
         return from_plain(result, rng, secret) if secret else from_plain(result, rng)
 
-
     def open(self, fn, arg, rng):
         """`fn::open::<provider>: inputs`, or `fn::open: {provider, inputs}`."""
         provider = fn[len("fn::open::"):] if fn.startswith("fn::open::") else None

@@ -18,13 +18,20 @@ DEFINITION = """values:
 """
 
 
-def test_env_edit_versions_tags_run_and_clone(new_cli):
+def member_with_environment(new_cli):
+    """(a member of a new organization, its environment `shared/dev` at revision 2: DEFINITION
+    saved with `env edit -f`)."""
     org = unique("org")
     member = new_cli({org: "member"})
     env = f"{org}/shared/dev"
     member.run("env", "init", env)
     (member.cwd / "def.yaml").write_text(DEFINITION)
-    member.run("env", "edit", env, "-f", "def.yaml")                      # revision 2
+    member.run("env", "edit", env, "-f", "def.yaml")
+    return member, org, env
+
+
+def test_env_edit_versions_tags_run_and_clone(new_cli):
+    member, org, env = member_with_environment(new_cli)
     member.run("env", "set", env, "greeting", "bonjour")                  # revision 3
 
     member.run("env", "version", "tag", f"{env}@stable", "@2")
@@ -40,18 +47,14 @@ def test_env_edit_versions_tags_run_and_clone(new_cli):
     assert "infra" in member.run("env", "tag", "ls", env).stdout
 
     member.run("env", "clone", env, "copy", "--preserve-history", "--preserve-env-tags")
-    assert json.loads(member.run("env", "open", f"{org}/shared/copy").stdout)["password"] == "hunter2"
+    copy = json.loads(member.run("env", "open", f"{org}/shared/copy").stdout)
+    assert copy["password"] == "hunter2"
     assert "revision 3" in member.run("env", "version", "history", f"{org}/shared/copy",
                                    "--pager", "cat").stdout
 
 
 def test_config_env_add_ls_rm_and_config_shows_environment_values(new_cli):
-    org = unique("org")
-    member = new_cli({org: "member"})
-    env = f"{org}/shared/dev"
-    member.run("env", "init", env)
-    (member.cwd / "def.yaml").write_text(DEFINITION)
-    member.run("env", "edit", env, "-f", "def.yaml")
+    member, org, _ = member_with_environment(new_cli)
     member.write_program("config:\n  region: {type: string}\n")
     member.run("stack", "init", f"{org}/dev")
 
