@@ -1,7 +1,7 @@
 """The Pulumi Service backend: create_app() reads like the table of contents of the service."""
 from flask import Flask
 
-from . import (auth, console, db, errors, logs, migrate, observability, oidc_keys, openapi,
+from . import (auth, blobs, console, db, errors, logs, migrate, observability, oidc_keys, openapi,
                secrets, server_header)
 from .bodies import BodyLimitMiddleware
 from .config import Config
@@ -27,6 +27,7 @@ def create_app(config=None):
     auth.init_app(app)
     secrets.init_app(app)
     oidc_keys.init_app(app)
+    blobs.init_app(app)
 
     from .routes import (
         audit as audit_routes, deleted_stacks, environments, health, history, oidc as oidc_routes,

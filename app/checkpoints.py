@@ -15,7 +15,7 @@ from collections import OrderedDict
 
 from flask import current_app
 
-from . import metrics
+from . import blobs, metrics
 from .errors import ApiError
 from .queries import queries
 from .state import delta
@@ -186,7 +186,7 @@ def _rebuilt(conn, update_id, state):
     if row is None:
         raise ApiError(409, "Conflict: no checkpoint stored yet for this update")
     text = delta.EditableText(_apply_saved_deltas(
-        conn, update_id, state["checkpoint_base_sequence"], decompress(row["deployment_gz"]), state))
+        conn, update_id, state["checkpoint_base_sequence"], decompress(blobs.gz_of(row)), state))
     if text.sha256 != state["checkpoint_sha256"]:
         # Never expected (every delta was checked when saved): have the CLI resend it whole.
         current_app.logger.error("update %s: rebuilt checkpoint %s does not match its hash",

@@ -1,5 +1,5 @@
 """The `pulumi-service` admin command: serve, worker, db upgrade, user, org, token, secrets,
-audit, import-diy."""
+audit, import-diy, blobs, backup, restore."""
 import contextlib
 import datetime
 import getpass
@@ -13,7 +13,7 @@ import time
 import click
 import psycopg2
 
-from . import audit, diy, embedded, migrate, secrets, signin, tokens
+from . import audit, backup as backups, blobs, diy, embedded, migrate, secrets, signin, tokens
 from .auth import ROLES, hash_token, new_token
 from .config import Config
 from .db import connect
@@ -104,10 +104,54 @@ def db():
 
 
 @db.command("upgrade")
-def db_upgrade():
-    """Apply pending migrations (safe to run from several hosts at once)."""
+@click.option("--dry-run", is_flag=True,
+              help="print the migrations that would be applied, and their SQL, applying nothing")
+def db_upgrade(dry_run):
+    """Apply pending migrations (safe to run from several hosts at once, and while the previous
+    release serves: migrations are written expand-then-contract, see the README's "Upgrading")."""
+    if dry_run:
+        todo = migrate.plan(embedded.database_url())
+        for _, name, sql in todo:
+            how = "in one transaction" if migrate.in_transaction(sql) else \
+                "statement by statement, outside a transaction"
+            click.echo(f"would apply migration {name} ({how}):")
+            click.echo("".join(f"    {line}\n" for line in sql.strip().splitlines()))
+        click.echo(f"{len(todo)} migration(s) pending (dry run: nothing applied)")
+        return
     applied = migrate.upgrade(embedded.database_url(), log=click.echo)
     click.echo(f"database is current ({len(applied)} migration(s) applied)")
+
+
+@main.command()
+@click.argument("dest", type=click.Path(file_okay=False))
+def backup(dest):
+    """Back up the service into the new or empty folder DEST: a consistent snapshot of the
+    database (pg_dump, one snapshot), the objects it names in the blob store (BLOB_STORE_URL)
+    and a manifest of SHA-256 checksums. The secrets master key is not in it: keep that apart."""
+    try:
+        backups.backup(embedded.database_url(), dest, store=blobs.open_store(vars(Config())),
+                       log=click.echo)
+    except (backups.BackupError, blobs.BlobStoreUnavailable) as err:
+        _fail(str(err))
+
+
+@main.command()
+@click.argument("src", type=click.Path(exists=True, file_okay=False))
+def restore(src):
+    """Rebuild the service from the backup in SRC into an empty database (DATABASE_URL, or the
+    embedded default) and, if it holds objects, an empty blob store (BLOB_STORE_URL). Refuses a
+    database or bucket that is not empty and a backup whose checksums do not match. Start the
+    service with the master key the backed-up service used."""
+    url = embedded.database_url()
+    try:
+        backups.restore(url, src, store=blobs.open_store(vars(Config())), log=click.echo)
+    except (backups.BackupError, blobs.BlobStoreUnavailable) as err:
+        _fail(str(err))
+    with contextlib.closing(connect(url)) as conn, conn:
+        canary = queries.get_secrets_canary(conn)
+    if canary is not None:
+        click.echo(f"restored; its secrets need the master key {canary['master_key_id']} "
+                   "(SECRETS_MASTER_KEY or SECRETS_MASTER_KEY_FILE)")
 
 
 @main.group()
@@ -762,9 +806,78 @@ def serve(host, port, console_port):
     sys.exit(status)
 
 
+@main.group("blobs")
+def blobs_group():
+    """State blobs in the object store (BLOB_STORE_URL)."""
+
+
+def _blob_store(settings):
+    found = blobs.open_store(settings)
+    if found is None:
+        _fail("set BLOB_STORE_URL (s3://bucket/prefix) and the store's endpoint and credentials")
+    return found
+
+
+@blobs_group.command("migrate")
+@click.option("--to", "to", type=click.Choice(["s3", "db"]), required=True,
+              help="s3: move inline versions at or above the size to the object store; "
+                   "db: bring every version kept as an object back into PostgreSQL")
+@click.option("--min-bytes", type=int, default=None,
+              help="smallest compressed state moved to s3 (default: BLOB_STORE_MIN_BYTES)")
+@click.option("--batch", type=int, default=100, show_default=True,
+              help="versions per transaction")
+def blobs_migrate(to, min_bytes, batch):
+    """Move finished versions' states between PostgreSQL and the object store. Each batch
+    commits on its own: run it again after an interruption and it goes on where it stopped
+    (objects a stopped batch wrote are collected as unreferenced)."""
+    settings = vars(Config())
+    found = _blob_store(settings)
+    min_bytes = settings["BLOB_STORE_MIN_BYTES"] if min_bytes is None else min_bytes
+    url = embedded.database_url()
+    migrate.upgrade(url, log=lambda m: click.echo(m, err=True))
+    conn = connect(url)
+    moved, after = 0, (0, -1)
+    try:
+        while True:
+            with conn:
+                if to == "s3":
+                    count, last = blobs.move_batch_to_store(conn, found, after, min_bytes, batch)
+                else:
+                    count, last = blobs.move_batch_to_database(conn, found, after, batch)
+            if last is None:
+                break
+            moved, after = moved + count, last
+            click.echo(f"{moved} version(s) moved", err=True)
+    except ApiError as err:
+        _fail(f"{err.message}; {moved} version(s) moved so far: run the command again to go on")
+    finally:
+        conn.close()
+    click.echo(f"{moved} version(s) moved to {'the object store' if to == 's3' else 'PostgreSQL'}")
+
+
+@blobs_group.command("gc")
+@click.option("--grace-seconds", type=int, default=None,
+              help="delete unreferenced objects older than this (default: BLOB_GC_GRACE_SECONDS)")
+def blobs_gc(grace_seconds):
+    """Delete the objects no version names (what the worker does every BLOB_GC_INTERVAL_SECONDS)."""
+    from .worker import collect_blobs
+
+    settings = vars(Config())
+    found = _blob_store(settings)
+    grace = settings["BLOB_GC_GRACE_SECONDS"] if grace_seconds is None else grace_seconds
+    try:
+        deleted = collect_blobs(embedded.database_url(), found, grace)
+    except ApiError as err:
+        _fail(err.message)
+    if deleted is None:
+        _fail("another collector is running")
+    click.echo(f"{deleted} unreferenced object(s) deleted")
+
+
 @main.command()
 def worker():
-    """Deliver webhooks (any number of workers may run, on any hosts, against one database)."""
+    """Deliver webhooks and collect unreferenced state blobs (any number of workers may run, on
+    any hosts, against one database)."""
     from . import create_app
     from .worker import Worker
 

@@ -110,6 +110,22 @@ class Config:
         # which makes the CLI split them. The CLI batches at most 100 entries.
         self.JOURNAL_MAX_BATCH_ENTRIES = _int("JOURNAL_MAX_BATCH_ENTRIES", 1000)
         self.JOURNAL_MAX_BATCH_BYTES = _int("JOURNAL_MAX_BATCH_BYTES", 64 * 1024 * 1024)
+        # State blobs (app/blobs.py): finished versions whose compressed state is at least
+        # BLOB_STORE_MIN_BYTES go to s3://bucket/prefix; unset, everything stays in PostgreSQL.
+        # Endpoint, region and credentials: these or the usual AWS variables.
+        self.BLOB_STORE_URL = os.environ.get("BLOB_STORE_URL", "")
+        self.BLOB_STORE_ENDPOINT = (os.environ.get("BLOB_STORE_ENDPOINT")
+                                    or os.environ.get("AWS_ENDPOINT_URL_S3")
+                                    or os.environ.get("AWS_ENDPOINT_URL") or "")
+        self.BLOB_STORE_REGION = (os.environ.get("BLOB_STORE_REGION")
+                                  or os.environ.get("AWS_REGION")
+                                  or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")
+        self.BLOB_STORE_MIN_BYTES = _int("BLOB_STORE_MIN_BYTES", 16 * 1024)
+        self.BLOB_STORE_TIMEOUT_SECONDS = _int("BLOB_STORE_TIMEOUT_SECONDS", 10)
+        # The worker deletes objects no row names once they are older than the grace period
+        # (longer than any request that writes an object and then commits the row naming it).
+        self.BLOB_GC_GRACE_SECONDS = _int("BLOB_GC_GRACE_SECONDS", 6 * 3600)
+        self.BLOB_GC_INTERVAL_SECONDS = _int("BLOB_GC_INTERVAL_SECONDS", 600)
         # The web console's address (e.g. https://pulumi.example.com): links in webhook payloads
         # (`updateUrl`) point there. Empty: no console, no links.
         self.CONSOLE_URL = os.environ.get("CONSOLE_URL", "")

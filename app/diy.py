@@ -31,6 +31,7 @@ from urllib.parse import parse_qs, urlparse
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from . import blobs
 from . import secrets as service_secrets
 from . import stacks as stack_ops
 from .queries import queries
@@ -855,7 +856,7 @@ def verify_stack(conn, source, org, stack, converter=None):
         if stored is None:
             differences.append(f"version {version.number}: no state")
             continue
-        state = json.loads(decompress(stored["deployment_gz"]))
+        state = json.loads(decompress(blobs.gz_of(stored)))
         provider = (state.get("deployment") or {}).get("secrets_providers") or {}
         source_provider = (version.untyped.get("deployment") or {}).get("secrets_providers")
         if provider.get("type") == "service" and (source_provider or {}).get("type") != "service":

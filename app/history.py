@@ -1,7 +1,7 @@
 """A stack's past and present state as the CLI reads it: its history of operations, the state of
 each version, its current state (replayed from the journal while a journaled update runs) and its
 outputs. Functions take the request's connection and never commit."""
-from . import checkpoints
+from . import blobs, checkpoints
 from .queries import queries
 from .state import journal, outputs
 from .state.stored import EMPTY_DEPLOYMENT_TEXT, decompress
@@ -73,7 +73,7 @@ def state_before(conn, stack_id, version, dry_run):
         stored = queries.base_checkpoint(conn, stack_id=stack_id, version=version)
     if stored is None:
         return len(EMPTY_DEPLOYMENT_TEXT), lambda: EMPTY_DEPLOYMENT_TEXT
-    return stored["size_bytes"], lambda: decompress(stored["deployment_gz"])
+    return stored["size_bytes"], lambda: decompress(blobs.gz_of(stored))
 
 
 def events_after(conn, update_id, over, after, limit, types=None, urn=None):
@@ -98,5 +98,5 @@ def stack_outputs(conn, stack_id):
     if current.text is not None:
         return outputs.stack_outputs_of_text(current.text)
     if current.stored is not None:
-        return outputs.stack_outputs_of_stored(current.stored["deployment_gz"])
+        return outputs.stack_outputs_of_stored(blobs.gz_of(current.stored))
     return None, None

@@ -3,7 +3,7 @@ current state or of a version's, with every secret value masked (neither the con
 reads ever decrypt). Functions take the request's connection and never commit."""
 import json
 
-from . import history
+from . import blobs, history
 from .state import is_root_stack
 from .state.stored import decompress
 
@@ -62,7 +62,7 @@ def _current(conn, stack_id):
     elif state.text is not None:
         deployment = _deployment_of_text(state.text)
     elif state.stored is not None:
-        deployment = _deployment_of_text(decompress(state.stored["deployment_gz"]))
+        deployment = _deployment_of_text(decompress(blobs.gz_of(state.stored)))
     else:
         deployment = {}
     return _resources_of(deployment)
@@ -73,7 +73,7 @@ def at_version(conn, stack_id, version):
     stored = history.state_at_version(conn, stack_id, version)
     if stored is None:
         return None
-    return [masked(r) for r in _resources_of(_deployment_of_text(decompress(stored["deployment_gz"])))]
+    return [masked(r) for r in _resources_of(_deployment_of_text(decompress(blobs.gz_of(stored))))]
 
 
 def stack_outputs(conn, stack_id):

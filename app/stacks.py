@@ -5,7 +5,7 @@ import uuid
 
 from psycopg2.errors import UniqueViolation
 
-from . import metrics
+from . import blobs, metrics
 from .api import stack_ref
 from .errors import ApiError
 from .queries import queries
@@ -32,7 +32,7 @@ def lock_stack(conn, org, project, stack):
 
 def put_version_state(conn, stack_id, version, update_id, stored):
     """Store `stored` (a StoredDeployment) as the state at the end of a stack's version."""
-    row = stored.row()
+    row = blobs.placed(conn, stored.row())
     queries.put_checkpoint(conn, stack_id=stack_id, version=version,
                            update_id=str(update_id) if update_id else None, **row)
     metrics.observe_checkpoint(row["size_bytes"])
@@ -109,7 +109,7 @@ def _record_rename(conn, stack_id, old, new, initiator_id):
     )
     queries.set_active_update(conn, stack_id=stack_id, update_id=str(update_id))
     if latest is not None:
-        untyped = json.loads(stored_state.decompress(latest["deployment_gz"]))
+        untyped = json.loads(stored_state.decompress(blobs.gz_of(latest)))
         renamed = rename.rename_stack_in(untyped, old, new)
         put_version_state(conn, stack_id, version, update_id,
                           stored_state.StoredDeployment.from_untyped(renamed))

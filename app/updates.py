@@ -8,7 +8,7 @@ import uuid
 from flask import current_app
 from psycopg2.errors import UniqueViolation
 
-from . import audit, checkpoints, metrics, text, webhooks
+from . import audit, blobs, checkpoints, metrics, text, webhooks
 from .checkpoints import LEASE_OVER
 from .api import operation, stack_ref
 from .auth import hash_token, new_token
@@ -234,7 +234,9 @@ def finish_version(conn, stack_id, update_id, version):
         # state, so its version's state is the empty one (what the stack exported before).
         stored = StoredDeployment.from_untyped(EMPTY_DEPLOYMENT)
         queries.put_checkpoint(conn, stack_id=stack_id, version=version,
-                               update_id=str(update_id), **stored.row())
+                               update_id=str(update_id), **blobs.placed(conn, stored.row()))
+    # Written inline while the update ran: the finished version's state may move now.
+    blobs.offload(conn, stack_id, version)
 
 
 def _repair_checkpoint_text(conn, stack_id, update_id, version):
@@ -243,7 +245,7 @@ def _repair_checkpoint_text(conn, stack_id, update_id, version):
     found = queries.checkpoint_at_version(conn, stack_id=stack_id, version=version)
     if found is None:
         return
-    repaired = pending.fix_pending_operations_key(decompress(found["deployment_gz"]))
+    repaired = pending.fix_pending_operations_key(decompress(blobs.gz_of(found)))
     # With nine or fewer steps in flight the serializer writes no pending operations at all:
     # those of an update that stopped half-way are recovered from its events.
     in_flight = pending.pending_operations_from_events(
@@ -251,7 +253,7 @@ def _repair_checkpoint_text(conn, stack_id, update_id, version):
     repaired = pending.with_pending_operations(repaired, in_flight)
     stored = StoredDeployment(repaired, scan.count_resources(repaired))
     queries.put_checkpoint(conn, stack_id=stack_id, version=version,
-                           update_id=str(update_id), **stored.row())
+                           update_id=str(update_id), **blobs.placed(conn, stored.row()))
 
 
 # --- import ------------------------------------------------------------------------------------------

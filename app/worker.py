@@ -4,14 +4,16 @@ number of workers on any number of hosts share the outbox), send it and record t
 one transaction; a LISTEN connection wakes them when a change queues events, and they look for
 due retries at least every WEBHOOK_POLL_SECONDS. A lost database is waited out.
 Periodic jobs run under an advisory lock (one worker at a time): the purge of deleted stacks
-past STACK_RETENTION_DAYS, every STACK_PURGE_INTERVAL_SECONDS."""
+past STACK_RETENTION_DAYS, every STACK_PURGE_INTERVAL_SECONDS, and the collector of unreferenced
+state blobs (`collect_blobs`), every BLOB_GC_INTERVAL_SECONDS."""
+import datetime
 import logging
 import select
 import threading
 
 import psycopg2
 
-from . import audit, stacks, webhooks
+from . import audit, blobs, stacks, webhooks
 from .db import connect, transaction
 from .queries import queries
 
@@ -23,6 +25,35 @@ RECONNECT_SECONDS = 1
 PURGE_STACKS_LOCK = 0x50555247  # "PURG"
 PURGE_BATCH = 100
 WORKER_ACTOR = audit.Actor(name="pulumi-service worker")
+
+# Objects the collector checks and deletes per transaction (under the lock writers wait for).
+COLLECT_BATCH = 200
+
+
+def collect_blobs(database_url, found, grace_seconds):
+    """Delete the objects of the blob store `found` that no checkpoint row names and that are
+    older than `grace_seconds`, one listed page per transaction. One collector runs at a time on
+    any number of hosts (a session advisory lock on its own connection). Returns the number
+    deleted, or None when another collector holds the lock."""
+    older_than = (datetime.datetime.now(datetime.timezone.utc)
+                  - datetime.timedelta(seconds=grace_seconds))
+    conn = connect(database_url)
+    try:
+        with conn:
+            if not queries.try_lock_blob_collector(conn):
+                return None
+        deleted = 0
+        for page in found.list(older_than=older_than):
+            keys = [key for key, _, _ in page]
+            # Small batches: writers of finished versions wait while a batch is deleted.
+            for start in range(0, len(keys), COLLECT_BATCH):
+                with conn:
+                    deleted += blobs.collect_page(conn, found, keys[start:start + COLLECT_BATCH])
+        if deleted:
+            log.info("blob collector: %d unreferenced object(s) deleted", deleted)
+        return deleted
+    finally:
+        conn.close()  # and with it the session's lock
 
 
 class Worker:
@@ -90,6 +121,16 @@ class Worker:
             with self.wake:
                 self.wake.wait(idle)
 
+    # --- collecting unreferenced blobs ----------------------------------------------------------
+
+    def _collect(self):
+        while not self.stopping.wait(self.config["BLOB_GC_INTERVAL_SECONDS"]):
+            try:
+                collect_blobs(self.config["DATABASE_URL"], self.app.extensions["blob_store"],
+                              self.config["BLOB_GC_GRACE_SECONDS"])
+            except Exception:  # the store or the database went away: try again next time
+                log.exception("blob collector: a run failed")
+
     # --- periodic jobs -----------------------------------------------------------------------
 
     def purge_deleted_stacks(self):
@@ -128,6 +169,8 @@ class Worker:
     def start(self):
         count = max(self.config["WEBHOOK_WORKER_THREADS"], 1)
         targets = [self._listen, self._periodic] + [self._send] * count
+        if self.app.extensions.get("blob_store") is not None:
+            targets.append(self._collect)
         for n, target in enumerate(targets):
             thread = threading.Thread(target=target, name=f"webhook-worker-{n}", daemon=True)
             thread.start()

@@ -16,6 +16,7 @@ from tests.support.api import Api, People
 from tests.support.apps import make_config, migrated
 from tests.support.postgres import throwaway_database
 from tests.support.servers import Service
+from tests.support.s3 import S3Server
 
 
 def pytest_collection_modifyitems(items):
@@ -57,6 +58,17 @@ def sdk_service(tmp_path_factory, postgres):
 @pytest.fixture(scope="session")
 def app(database_url):
     return create_app(make_config(database_url))
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """One real S3 server (versitygw) per session; each test makes its own bucket. Its
+    credentials are in this process's AWS variables while it runs, as a service's would be."""
+    with pytest.MonkeyPatch.context() as patch, \
+            S3Server.running(tmp_path_factory.mktemp("s3")) as server:
+        for name, value in server.env.items():
+            patch.setenv(name, value)
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -50,6 +50,20 @@ def test_db_upgrade_migrates_an_empty_database_once(database_url):
         assert "(0 migration(s) applied)" in again.output
 
 
+def test_db_upgrade_dry_run_prints_what_would_run_and_applies_nothing(database_url):
+    runner = CliRunner()
+    with throwaway_database(database_url) as url:
+        latest = migrate.available()[-1][1]
+        planned = ok(runner.invoke(main, ["db", "upgrade", "--dry-run"], env={"DATABASE_URL": url}))
+        assert f"would apply migration {latest} (in one transaction)" in planned.output
+        assert "    CREATE TABLE users" in planned.output
+        assert f"{len(migrate.available())} migration(s) pending (dry run" in planned.output
+        assert migrate.plan(url) == migrate.available()
+        ok(runner.invoke(main, ["db", "upgrade"], env={"DATABASE_URL": url}))
+        current = ok(runner.invoke(main, ["db", "upgrade", "--dry-run"], env={"DATABASE_URL": url}))
+        assert current.output == "0 migration(s) pending (dry run: nothing applied)\n"
+
+
 # --- users --------------------------------------------------------------------------------------
 
 def test_user_create_makes_the_user_admin_of_a_personal_org(run, db):

@@ -1,8 +1,8 @@
 """The layers stay apart (CONTRIBUTING.md, "Code map"): routes never import each other, and the
 domain modules (app/stacks.py, app/updates.py, app/history.py, app/checkpoints.py, app/diy.py,
-app/oidc.py, app/oidc_keys.py, app/state/) take the caller's connection without committing it and know nothing of the HTTP
-request. (app/secrets.py is domain too, but its start-up check commits the canary of a new
-database, outside any request.)"""
+app/oidc.py, app/oidc_keys.py, app/blobs.py, app/state/) take the caller's connection without
+committing it and know nothing of the HTTP request. (app/secrets.py is domain too, but its
+start-up check commits the canary of a new database, outside any request.)"""
 import ast
 from pathlib import Path
 
@@ -11,7 +11,7 @@ import pytest
 APP = Path(__file__).resolve().parent.parent / "app"
 ROUTES = sorted((APP / "routes").glob("*.py"))
 DOMAIN = [APP / "stacks.py", APP / "updates.py", APP / "history.py", APP / "checkpoints.py",
-          APP / "diy.py", APP / "oidc.py", APP / "oidc_keys.py",
+          APP / "diy.py", APP / "oidc.py", APP / "oidc_keys.py", APP / "blobs.py",
           *sorted((APP / "state").glob("*.py"))]
 
 

@@ -112,3 +112,68 @@ def test_badly_numbered_migrations_are_refused(empty_url, tmp_path, monkeypatch,
         migrate.upgrade(empty_url, log=lambda message: None)
     assert "schema_migrations" not in tables(empty_url) or migrations_table(empty_url) == []
 
+
+
+CONCURRENT = """-- migrate: no-transaction
+-- An index built without blocking writes: CONCURRENTLY cannot run in a transaction.
+ALTER TABLE one ADD COLUMN IF NOT EXISTS note text;
+DROP INDEX CONCURRENTLY IF EXISTS one_note;  -- a failed build leaves an invalid index
+CREATE INDEX CONCURRENTLY one_note ON one (note);
+"""
+
+
+def indexes(url, table):
+    conn = connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT i.relname, x.indisvalid FROM pg_index x "
+                        "JOIN pg_class i ON i.oid = x.indexrelid "
+                        "JOIN pg_class t ON t.oid = x.indrelid WHERE t.relname = %s", (table,))
+            return {row["relname"]: row["indisvalid"] for row in cur.fetchall()}
+    finally:
+        conn.close()
+
+
+def test_a_no_transaction_migration_runs_concurrently_and_is_recorded(empty_url, tmp_path,
+                                                                      monkeypatch):
+    monkeypatch.setattr(migrate, "MIGRATIONS_DIR", tmp_path)
+    write(tmp_path, {"0001_one.sql": "CREATE TABLE one (id int);",
+                     "0002_concurrent.sql": CONCURRENT,
+                     "0003_after.sql": "ALTER TABLE one ADD COLUMN later int;"})
+    assert [name for _, name, _ in migrate.plan(empty_url)] == [
+        "0001_one.sql", "0002_concurrent.sql", "0003_after.sql"]
+    assert migrate.upgrade(empty_url, log=lambda message: None) == [
+        "0001_one.sql", "0002_concurrent.sql", "0003_after.sql"]
+    assert indexes(empty_url, "one") == {"one_note": True}
+    assert migrations_table(empty_url)[1] == (2, "0002_concurrent.sql")
+    assert migrate.plan(empty_url) == []
+
+
+def test_a_failed_no_transaction_migration_is_not_recorded_and_runs_again(empty_url, tmp_path,
+                                                                          monkeypatch):
+    monkeypatch.setattr(migrate, "MIGRATIONS_DIR", tmp_path)
+    write(tmp_path, {"0001_one.sql": "CREATE TABLE one (id int);"})
+    migrate.upgrade(empty_url, log=lambda message: None)
+    conn = connect(empty_url)
+    with conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO one VALUES (1), (1)")
+    conn.close()
+    # A unique index over duplicates fails, after its first statement ran, leaving an invalid index.
+    unique = CONCURRENT.replace("CREATE INDEX", "CREATE UNIQUE INDEX").replace("(note)", "(id)")
+    write(tmp_path, {"0002_concurrent.sql": unique})
+    with pytest.raises(psycopg2.Error):
+        migrate.upgrade(empty_url, log=lambda message: None)
+    assert migrations_table(empty_url) == [(1, "0001_one.sql")]
+    assert indexes(empty_url, "one") == {"one_note": False}
+    write(tmp_path, {"0002_concurrent.sql": CONCURRENT})
+    assert migrate.upgrade(empty_url, log=lambda message: None) == ["0002_concurrent.sql"]
+    assert indexes(empty_url, "one") == {"one_note": True}
+
+
+def test_statements_of_a_no_transaction_migration():
+    assert migrate.statements(CONCURRENT) == [
+        "ALTER TABLE one ADD COLUMN IF NOT EXISTS note text",
+        "DROP INDEX CONCURRENTLY IF EXISTS one_note",
+        "CREATE INDEX CONCURRENTLY one_note ON one (note)"]
+    assert not migrate.in_transaction(CONCURRENT)
+    assert migrate.in_transaction("CREATE TABLE one (id int);")

@@ -6,7 +6,7 @@ import logging
 import psycopg2
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from .. import metrics, migrate
+from .. import blobs, metrics, migrate
 from ..auth import public
 from ..db import transaction
 from ..errors import ApiError
@@ -29,10 +29,12 @@ def healthz():
 @bp.get("/readyz")
 @public
 @documented(response=schemas.ready, responses={
-    503: "Service Unavailable: the database cannot be reached, or migrations are pending",
+    503: "Service Unavailable: the database cannot be reached, migrations are pending, or the "
+         "object store (BLOB_STORE_URL) cannot be reached",
 })
 def readyz():
-    """The service can serve: its database is reachable and its schema current."""
+    """The service can serve: its database is reachable and its schema current, and its object
+    store (when states are kept in one) answers."""
     try:
         with transaction() as conn:
             pending = migrate.pending(conn)
@@ -43,6 +45,13 @@ def readyz():
         names = ", ".join(name for _, name, _ in pending)
         raise ApiError(503, f"Service Unavailable: database migrations pending: {names} "
                             "(run `pulumi-service db upgrade`)")
+    store = blobs.store()
+    if store is not None:
+        try:
+            store.check()
+        except blobs.BlobStoreUnavailable as err:
+            log.warning("not ready: %s", err.message)
+            raise
     return jsonify({"status": "ready"})
 
 

@@ -2,7 +2,7 @@
 the current state (import, which every `pulumi state` edit goes through)."""
 from flask import Blueprint, Response, g, jsonify, request
 
-from .. import audit, history, resources, updates, webhooks
+from .. import audit, blobs, history, resources, updates, webhooks
 from ..api import STACK, actor, parse_query, parse_state_body, stack_ref, unix
 from ..auth import requires_role
 from ..db import transaction
@@ -109,15 +109,20 @@ def latest_previews(org, project, stack):
     return jsonify(schemas.previews.dump({"updates": found}))
 
 
-def deployment_response(deployment_gz):
+def deployment_response(stored):
     """A stored deployment as it was stored: the compressed bytes themselves when the client
-    takes gzip (the CLI always does), otherwise decompressed; never parsed or re-encoded."""
+    takes gzip (the CLI always does), otherwise decompressed; never parsed or re-encoded. A state
+    in the object store is streamed through in chunks, never held whole."""
+    inline = stored["deployment_gz"]
+    body = bytes(inline) if inline is not None else blobs.stream_gz(stored)
     if "gzip" in request.headers.get("Accept-Encoding", "").lower():
-        response = Response(bytes(deployment_gz), mimetype="application/json")
+        response = Response(body, mimetype="application/json")
         response.headers["Content-Encoding"] = "gzip"
         response.headers["Vary"] = "Accept-Encoding"
         return response
-    return Response(decompress(deployment_gz), mimetype="application/json")
+    if inline is not None:
+        return Response(decompress(inline), mimetype="application/json")
+    return Response(blobs.decompressed(body), mimetype="application/json")
 
 
 @bp.get(STACK + "/export")
@@ -139,7 +144,7 @@ def export_stack(org, project, stack):
     if latest is None:
         # Never deployed (and no state given at create): a valid, empty deployment.
         return Response(EMPTY_DEPLOYMENT_TEXT, mimetype="application/json")
-    return deployment_response(latest["deployment_gz"])
+    return deployment_response(latest)
 
 
 @bp.get(STACK + "/outputs")
@@ -169,7 +174,7 @@ def export_stack_version(org, project, stack, version):
                                 f"version {version}")
         audit.record(conn, actor(), org, "stack.exported", stack_ref(org, project, stack),
                      f"exported version {version} of stack {stack_ref(org, project, stack)}")
-    return deployment_response(found["deployment_gz"])
+    return deployment_response(found)
 
 
 @bp.post(STACK + "/import")

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 
 from . import ROOT_STACK_TYPE
 from .stored import EMPTY_DEPLOYMENT, decompress
+from .. import blobs
 from ..queries import queries
 
 BEGIN, SUCCESS, FAILURE, REFRESH_SUCCESS, OUTPUTS, WRITE, SECRETS_MANAGER, REBUILT_BASE_STATE, \
@@ -333,7 +334,7 @@ def replayed_state(conn, stack_id, update_id, version, cli_version):
     """The state of a journaled update: its base (the stack's latest version before its own)
     with every entry stored so far replayed onto it, in sequence order."""
     base = queries.base_checkpoint(conn, stack_id=stack_id, version=version)
-    base_untyped = (json.loads(decompress(base["deployment_gz"])) if base is not None
+    base_untyped = (json.loads(decompress(blobs.gz_of(base))) if base is not None
                     else EMPTY_DEPLOYMENT)
     entries = (json.loads(row["entry"])
                for row in queries.journal_entries(conn, update_id=str(update_id)))

@@ -1,14 +1,14 @@
 -- Checkpoints: the deployment of each stack version.
 
 -- name: latest_checkpoint^
-SELECT version, deployment_gz, resource_count, size_bytes
+SELECT version, deployment_gz, blob_key, resource_count, size_bytes
   FROM checkpoints
  WHERE stack_id = :stack_id
  ORDER BY version DESC
  LIMIT 1;
 
 -- name: checkpoint_at_version^
-SELECT version, deployment_gz, resource_count, size_bytes
+SELECT version, deployment_gz, blob_key, resource_count, size_bytes
   FROM checkpoints
  WHERE stack_id = :stack_id AND version = :version;
 
@@ -16,13 +16,16 @@ SELECT version, deployment_gz, resource_count, size_bytes
 SELECT EXISTS (SELECT 1 FROM checkpoints WHERE stack_id = :stack_id AND version = :version);
 
 -- name: put_checkpoint!
--- Store (or replace) the deployment of one stack version.
-INSERT INTO checkpoints (stack_id, version, update_id, deployment_gz, size_bytes, sha256,
+-- Store (or replace) the deployment of one stack version: its bytes, or the key of the object
+-- that holds them (blob store).
+INSERT INTO checkpoints (stack_id, version, update_id, deployment_gz, blob_key, size_bytes, sha256,
                          resource_count)
-VALUES (:stack_id, :version, :update_id, :deployment_gz, :size_bytes, :sha256, :resource_count)
+VALUES (:stack_id, :version, :update_id, :deployment_gz, :blob_key, :size_bytes, :sha256,
+        :resource_count)
 ON CONFLICT (stack_id, version) DO UPDATE
    SET update_id = excluded.update_id,
        deployment_gz = excluded.deployment_gz,
+       blob_key = excluded.blob_key,
        size_bytes = excluded.size_bytes,
        sha256 = excluded.sha256,
        resource_count = excluded.resource_count,
@@ -45,6 +48,7 @@ SELECT u.stack_id, u.version, u.id, :deployment_gz, :size_bytes, :sha256, :resou
 ON CONFLICT (stack_id, version) DO UPDATE
    SET update_id = excluded.update_id,
        deployment_gz = excluded.deployment_gz,
+       blob_key = NULL,
        size_bytes = excluded.size_bytes,
        sha256 = excluded.sha256,
        resource_count = excluded.resource_count,
@@ -54,9 +58,9 @@ RETURNING version;
 -- name: carry_checkpoint_forward!
 -- A real operation that ends without having written its version's state (it failed or was
 -- cancelled early) ends with the state it started from, so every version can be exported.
-INSERT INTO checkpoints (stack_id, version, update_id, deployment_gz, size_bytes, sha256,
+INSERT INTO checkpoints (stack_id, version, update_id, deployment_gz, blob_key, size_bytes, sha256,
                          resource_count)
-SELECT stack_id, :version, CAST(:update_id AS uuid), deployment_gz, size_bytes, sha256,
+SELECT stack_id, :version, CAST(:update_id AS uuid), deployment_gz, blob_key, size_bytes, sha256,
        resource_count
   FROM checkpoints
  WHERE stack_id = :stack_id AND version < :version

@@ -18,7 +18,7 @@ SELECT id, version, cli_version
 
 -- name: base_checkpoint^
 -- The state an update started from: the latest version before its own.
-SELECT version, deployment_gz, size_bytes
+SELECT version, deployment_gz, blob_key, size_bytes
   FROM checkpoints
  WHERE stack_id = :stack_id AND version < :version
  ORDER BY version DESC
@@ -80,7 +80,7 @@ DELETE FROM checkpoint_deltas WHERE update_id = CAST(:update_id AS uuid) AND seq
 
 -- name: update_checkpoint_gz^
 -- The stored (compacted) text of an update's own version.
-SELECT c.deployment_gz
+SELECT c.deployment_gz, c.blob_key
   FROM updates u
   JOIN checkpoints c ON c.stack_id = u.stack_id AND c.version = u.version AND c.update_id = u.id
  WHERE u.id = CAST(:update_id AS uuid);

@@ -242,55 +242,11 @@ def test_to_service_secrets_lets_the_cli_read_secrets_without_the_passphrase(
         assert json.loads(exported.stdout)["deployment"]["secrets_providers"]["type"] == "service"
 
 
-@pytest.fixture
-def s3_server(tmp_path):
-    """A real S3 server (versitygw, built from the Go module proxy) on a free port with an empty
-    bucket: (endpoint, environment with its credentials)."""
-    from tests.support.servers import free_port
-
-    built = subprocess.run(["bash", str(REPO / "tests/e2e/build_versitygw.sh")],
-                           capture_output=True, text=True)
-    if built.returncode != 0:
-        pytest.fail(f"versitygw could not be built:\n{built.stderr[-4000:]}")
-    binary = built.stdout.strip().splitlines()[-1]
-    port = free_port()
-    data, sidecar = tmp_path / "s3-data", tmp_path / "s3-meta"
-    data.mkdir()
-    sidecar.mkdir()
-    env = {"AWS_ACCESS_KEY_ID": "diyaccess", "AWS_SECRET_ACCESS_KEY": "diysecret1234",
-           "AWS_REGION": "us-east-1"}
-    proc = subprocess.Popen([binary, "--port", f"127.0.0.1:{port}", "--access",
-                             env["AWS_ACCESS_KEY_ID"], "--secret", env["AWS_SECRET_ACCESS_KEY"],
-                             "posix", "--sidecar", str(sidecar), str(data)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        import boto3
-        from botocore.config import Config
-
-        client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                              aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-                              aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-                              config=Config(signature_version="s3v4",
-                                            s3={"addressing_style": "path"}))
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                client.create_bucket(Bucket="diy")
-                break
-            except Exception:
-                assert proc.poll() is None and time.monotonic() < deadline, "versitygw is not up"
-                time.sleep(0.2)
-        yield endpoint, env
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
 def test_an_s3_diy_backend_moves_into_the_service(s3_server, pulumi_bin, tmp_path, service,
                                                    new_cli):
-    endpoint, aws = s3_server
-    url = f"s3://diy?endpoint={endpoint}&s3ForcePathStyle=true&region=us-east-1"
+    # The session's real S3 server (versitygw, tests/support/s3.py), in a bucket of its own.
+    bucket, aws = s3_server.bucket(), s3_server.env
+    url = f"s3://{bucket}?endpoint={s3_server.endpoint}&s3ForcePathStyle=true&region=us-east-1"
     theirs = Pulumi(pulumi_bin, None, None, tmp_path / "diy-s3")
     theirs.extra_env = {"PULUMI_CONFIG_PASSPHRASE": PASSPHRASE, **aws}
     theirs.run("login", url)
@@ -313,7 +269,7 @@ def test_an_s3_diy_backend_moves_into_the_service(s3_server, pulumi_bin, tmp_pat
                            "--verify"], cwd=REPO, env=dict(service.env(), **aws),
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "s3://diy: project-scoped layout, 1 stack(s)" in done.stdout
+    assert f"s3://{bucket}: project-scoped layout, 1 stack(s)" in done.stdout
     ref = f"{org}/alpha/dev"
     assert history(ours, ref) == history(theirs, "dev")
     assert normalised(export(ours, ref)) == normalised(export(theirs, "dev"))

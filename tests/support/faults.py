@@ -294,6 +294,29 @@ def ups_under_worker_kills(cli, faulted, observer, stack, gaps, expected, rng=ra
     return result
 
 
+def up_disrupted(cli, observer, stack, journaled, disrupt, project="proj", timeout=600):
+    """`pulumi up` of `stack`, with `disrupt()` called once `journaled` journal entries of the
+    update are stored (read in `observer`'s database) and while it still runs; returns
+    (returncode, output). Fails if the update had ended before `disrupt()` returned: the test
+    would prove nothing."""
+    org = cli.login_name
+    proc = cli.popen("up", "--yes", "--skip-preview", "--stack", stack)
+    try:
+        wait_for_running(observer, cli.token, org, project, stack.rsplit("/", 1)[-1])
+        deadline = time.monotonic() + timeout
+        while observer.query("SELECT count(*) FROM journal_entries")[0][0] < journaled:
+            assert time.monotonic() < deadline and proc.poll() is None, "the update never got going"
+            time.sleep(0.05)
+        disrupt()
+        assert running(observer, cli.token, org, project, stack.rsplit("/", 1)[-1]), \
+            "the update ended before the disruption did: the test no longer tests anything"
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            kill_group(proc)
+    return proc.returncode, out + err
+
+
 def kill_cli_mid_update(cli, observer, stack, at_least=10, project="proj"):
     """`pulumi up` killed (with its language host) once `at_least` resources of its state are
     stored; returns the id of the update it left running."""

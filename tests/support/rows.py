@@ -3,6 +3,8 @@ for tests that set up or check what the routes would have written."""
 import json
 import uuid
 
+import psycopg2
+
 from app.state.stored import StoredDeployment
 
 from .deployments import pets
@@ -76,3 +78,20 @@ def expire_lease(db, update_id, seconds_ago):
     with db, db.cursor() as cur:
         cur.execute("UPDATE updates SET lease_expires_at = now() - make_interval(secs => %s) "
                     "WHERE id = %s", (seconds_ago, update_id))
+
+
+def every_row(database_url):
+    """{table: sorted rows as text} of every table of the public schema: two databases with
+    equal results hold the same data (a backup and its restore)."""
+    conn = psycopg2.connect(database_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            tables = sorted(row[0] for row in cur.fetchall())
+            found = {}
+            for table in tables:
+                cur.execute(f'SELECT t::text FROM public."{table}" t')
+                found[table] = sorted(row[0] for row in cur.fetchall())
+            return found
+    finally:
+        conn.close()

@@ -240,9 +240,13 @@ def _substitute(text, old, new):
 
 class Nginx:
     """nginx from the system's package, serving deploy/nginx.conf over TLS on a free loopback
-    port in front of `upstream_port`, with a self-signed certificate."""
+    port in front of `upstream_port` (or of several hosts: a list of ports), with a self-signed
+    certificate."""
 
     def __init__(self, workdir, upstream_port):
+        ports = upstream_port if isinstance(upstream_port, list) else [upstream_port]
+        upstream = "\n    ".join(f"server 127.0.0.1:{port} max_fails=1 fail_timeout=10s;"
+                                  for port in ports)
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port, self.http_port = free_port(), free_port()
@@ -250,7 +254,7 @@ class Nginx:
         self.cert, self.key = self_signed_certificate(self.workdir)
         site = (REPO / "deploy" / "nginx.conf").read_text()
         for old, new in [
-            ("server 127.0.0.1:8080;", f"server 127.0.0.1:{upstream_port};"),
+            ("server 127.0.0.1:8080 max_fails=1 fail_timeout=10s;", upstream),
             ("listen 443 ssl;", f"listen 127.0.0.1:{self.port} ssl;"),
             ("listen [::]:443 ssl;", ""),
             ("listen 80;", f"listen 127.0.0.1:{self.http_port};"),
