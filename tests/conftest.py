@@ -15,8 +15,8 @@ from tests.support import postgres as pg
 from tests.support.api import Api, People
 from tests.support.apps import make_config, migrated
 from tests.support.postgres import throwaway_database
-from tests.support.servers import Service
 from tests.support.s3 import S3Server
+from tests.support.servers import Service
 
 
 def pytest_collection_modifyitems(items):
