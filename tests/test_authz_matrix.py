@@ -188,7 +188,7 @@ class World:
                 cur.execute("UPDATE stacks SET version = 1, active_update_id = %s WHERE id = %s",
                             (update_id, row["id"]))
             queries.put_checkpoint(self.db, stack_id=row["id"], version=1, update_id=update_id,
-                                   **stored.row())
+                                   blob_key=None, **stored.row())
 
     def _hook(self, stack):
         """A webhook of acme (or of its stack) with one event: (hook name, event id)."""
