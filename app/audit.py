@@ -77,6 +77,8 @@ EVENT_TYPES = {
     "environment.revision_tag_changed": EventType("Environment Revision Tag Changed", "A "
                                                   "revision tag of an ESC environment was "
                                                   "created, moved or deleted."),
+    "environment.tag_changed": EventType("Environment Tag Changed", "A tag of an ESC "
+                                         "environment was set, changed or deleted."),
     "environment.deleted": EventType("Environment Deleted", "An ESC environment and its "
                                                           "revisions were deleted.",
                                      requires_org_admin=True, severity=5),

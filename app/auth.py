@@ -200,6 +200,7 @@ def _authenticate_token(token, view):
     if found["token_id"] is None:
         raise ApiError(401, "Unauthorized: No credentials provided or are invalid.")
     kind = found["token_kind"]
+    g.token_hash = hash_token(token)
     g.token = {"kind": kind, "name": found["token_name"], "org": found["token_org"],
                "team": found["token_team"], "admin": found["token_admin"],
                "org_id": found["token_org_id"], "team_id": found["token_team_id"]}
@@ -229,6 +230,18 @@ def _authenticate_token(token, view):
             f"Forbidden: this requires the '{role}' role in organization '{org}'; you are '{held}'",
         )
     g.role = held
+
+
+def caller_stack_permission(conn, org, project, stack):
+    """The caller's permission on a stack that a request names in its body rather than its URL
+    (ESC's `fn::open::pulumi-stacks`): 0 none, 101 read, 102 write, 103 admin, by the one rule
+    of the stack routes (the same statement); whether the stack exists is the caller's to
+    check."""
+    found = queries.authenticate_token(
+        conn, token_hash=g.token_hash, org_name=org, project_name=project, stack_name=stack,
+        with_summary=False,
+        touch_seconds=TOKEN_TOUCH_SECONDS, client=_client(), failure_limit=0, window_seconds=0)
+    return found["stack_permission"] or 0
 
 
 def check_stack_permission(found, role, view, org, project, stack):

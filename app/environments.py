@@ -10,7 +10,7 @@ import json
 import re
 import secrets as token_secrets
 
-from . import secrets
+from . import history, secrets
 from .errors import ApiError
 from .esc import evaluate, syntax
 from .queries import queries
@@ -43,15 +43,51 @@ def diagnostics_error(diags, what="the environment definition has errors"):
 
 # --- environments and revisions ---------------------------------------------------------------
 
-def create(conn, keyring, org, project, name, creator_id):
-    """A new environment with revision 1, an empty definition."""
+def _insert(conn, keyring, org, project, name):
+    """A new environment without revisions: (id, its key)."""
     key = secrets.new_environment_key(conn, keyring)
     env_id = queries.insert_environment(conn, org_name=org, project=project, name=name, **key)
     if env_id is None:
         raise ApiError(409, f"Conflict: environment '{env_ref(org, project, name)}' already exists")
-    env_id = env_id["id"]
+    return env_id["id"], key
+
+
+def create(conn, keyring, org, project, name, creator_id):
+    """A new environment with revision 1, an empty definition."""
+    env_id, _ = _insert(conn, keyring, org, project, name)
     queries.insert_environment_revision(conn, environment_id=env_id, yaml="",
                                         etag=etag_of(env_id, 1, ""), creator_id=creator_id)
+    return env_id
+
+
+def clone(conn, keyring, org, source, project, name, version=None, history=False,
+          revision_tags=False, environment_tags=False):
+    """A copy of environment `source` named `project/name`: its revision `version` (the
+    latest when None) as revision 1, or with `history` every revision under its own number
+    (and with `revision_tags` their tags); `environment_tags` copies the tags. Secrets are
+    re-sealed with the copy's own key, so the copy outlives the source."""
+    if version is not None:
+        version = str(version)
+    picked = None if history else [revision(conn, source, version)["number"]]
+    rows = list(queries.environment_revision_texts(conn, environment_id=source["id"],
+                                                   numbers=picked))
+    env_id, key = _insert(conn, keyring, org, project, name)
+    decrypt = DatabaseLoader(conn, keyring, org, source["project"], cipher(keyring, source)).decrypt
+    encrypt = _encrypt_with(cipher(keyring, key))
+    numbers = [row["number"] for row in rows] if history else [1]
+    try:
+        yamls = [syntax.seal(syntax.unseal(row["yaml"], decrypt), encrypt) for row in rows]
+    except (syntax.SyntaxProblem, secrets.SecretError):
+        raise ApiError(503, "Service Unavailable: a secret of the environment cannot be "
+                            "decrypted with its key") from None
+    queries.clone_environment_revisions(
+        conn, source_id=source["id"], target_id=env_id,
+        sources=[row["number"] for row in rows], numbers=numbers, yamls=yamls,
+        etags=[etag_of(env_id, n, text) for n, text in zip(numbers, yamls)])
+    if history and revision_tags:
+        queries.clone_environment_revision_tags(conn, source_id=source["id"], target_id=env_id)
+    if environment_tags:
+        queries.clone_environment_tags(conn, source_id=source["id"], target_id=env_id)
     return env_id
 
 
@@ -105,7 +141,8 @@ def _decrypt_with(env_cipher):
     return decrypt
 
 
-def update(conn, keyring, org, project, name, text, expected_etag, creator_id):
+def update(conn, keyring, org, project, name, text, expected_etag, creator_id,
+           stack_permission=None):
     """Save `text` as the environment's next revision: (number, etag). A stale `expected_etag`
     (another edit landed since the caller read) is 409; a definition with errors is 400 with
     its diagnostics, and nothing is saved."""
@@ -122,7 +159,7 @@ def update(conn, keyring, org, project, name, text, expected_etag, creator_id):
         sealed = syntax.seal(text, _encrypt_with(env_cipher))
     except syntax.SyntaxProblem as problem:
         raise diagnostics_error([_diag(problem, f"{project}/{name}")]) from None
-    loader = DatabaseLoader(conn, keyring, org, project, env_cipher)
+    loader = DatabaseLoader(conn, keyring, org, project, env_cipher, stack_permission)
     try:
         evaluate.evaluate(f"{project}/{name}", sealed, loader)
     except evaluate.Diagnostics as err:
@@ -183,9 +220,11 @@ def list_environments(conn, user_id, org, continuation):
     return rows, token
 
 
-def list_revisions(conn, env, before=None):
-    rows = list(queries.list_environment_revisions(conn, environment_id=env["id"], before=before,
-                                                   page_size=PAGE_SIZE))
+def list_revisions(conn, env, before=None, count=None):
+    """Revisions newest first: below `before` (None or 0: from the latest), `count` at most."""
+    rows = list(queries.list_environment_revisions(conn, environment_id=env["id"],
+                                                   before=before or None,
+                                                   page_size=min(count or PAGE_SIZE, PAGE_SIZE)))
     for row in rows:
         if row["number"] == env["latest"]:
             row["tags"] = ["latest", *row["tags"]]
@@ -196,11 +235,19 @@ def list_revisions(conn, env, before=None):
 
 class DatabaseLoader(evaluate.Loader):
     """Imports from the organization's environments: `name` (in the default project),
-    `project/name`, either with `@version` (a revision number or tag)."""
+    `project/name`, either with `@version` (a revision number or tag); and the provider
+    `pulumi-stacks` when `stack_permission` (conn, org, project, stack -> the caller's
+    permission, app/auth.py) says whose rights it reads stacks with."""
 
-    def __init__(self, conn, keyring, org, project, env_cipher=None):
+    def __init__(self, conn, keyring, org, project, env_cipher=None, stack_permission=None):
         self.conn, self.keyring, self.org, self.project = conn, keyring, org, project
         self.env_cipher = env_cipher
+        self.stack_permission = stack_permission
+
+    def open(self, provider, inputs):
+        if provider != "pulumi-stacks" or self.stack_permission is None:
+            return None
+        return pulumi_stacks(self.conn, self.keyring, self.org, inputs, self.stack_permission)
 
     def load(self, ref):
         name, _, version = ref.partition(TAG_SEP)
@@ -215,7 +262,8 @@ class DatabaseLoader(evaluate.Loader):
             row = revision(self.conn, env, version or None)
         except ApiError:
             return None
-        inner = DatabaseLoader(self.conn, self.keyring, self.org, project, cipher(self.keyring, env))
+        inner = DatabaseLoader(self.conn, self.keyring, self.org, project,
+                               cipher(self.keyring, env), self.stack_permission)
         return f"{project}/{env_name}", row["yaml"], inner
 
     def decrypt(self, ciphertext):
@@ -236,12 +284,64 @@ class DatabaseLoader(evaluate.Loader):
         return env_cipher.decrypt(raw).decode("utf-8")
 
 
-def evaluate_definition(conn, keyring, org, name, text, env=None):
+# How the engine marks a secret in a state (its signature key and value).
+SECRET_SIG, SECRET_KIND = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
+READ = 101  # Pulumi's stack permission to read a stack
+
+
+def pulumi_stacks(conn, keyring, org, inputs, stack_permission):
+    """`fn::open::pulumi-stacks: {stacks: {key: {stack: project/stack}}}`: each stack's outputs
+    under its key, read with the caller's rights (a stack they may not read is not found, as on
+    the stack routes); secret outputs stay secret (decrypted when the stack uses this service's
+    secrets, else secret and unknown)."""
+    stacks = inputs.get("stacks") if isinstance(inputs, dict) else None
+    if not isinstance(stacks, dict):
+        raise evaluate.ProviderError("the inputs must be {stacks: {name: {stack: project/stack}}}")
+    result = {}
+    for key, ref in stacks.items():
+        name = ref.get("stack") if isinstance(ref, dict) else None
+        parts = name.split("/") if isinstance(name, str) else []
+        if len(parts) == 2:
+            parts = [org, *parts]
+        if len(parts) != 3 or not all(parts):
+            raise evaluate.ProviderError(f"stacks.{key}.stack must name a stack as project/stack")
+        row = None
+        if stack_permission(conn, *parts) >= READ:
+            row = queries.get_stack(conn, org_name=parts[0], project_name=parts[1],
+                                    stack_name=parts[2])
+        if row is None:
+            raise evaluate.ProviderError(f'stack "{name}" not found')
+        outputs, _ = history.stack_outputs(conn, row["id"])
+        stack_cipher = secrets.stack_cipher(conn, keyring, *parts, create=False)
+        result[key] = _stack_output(outputs or {}, stack_cipher)
+    return result
+
+
+def _stack_output(value, stack_cipher):
+    if isinstance(value, list):
+        return [_stack_output(v, stack_cipher) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if value.get(SECRET_SIG) != SECRET_KIND:
+        return {k: _stack_output(v, stack_cipher) for k, v in value.items()}
+    try:
+        if "plaintext" in value:
+            inner = json.loads(value["plaintext"])
+        else:
+            raw = base64.b64decode(value.get("ciphertext") or "", validate=True)
+            inner = json.loads(stack_cipher.decrypt(raw))
+    except (ValueError, TypeError, binascii.Error, secrets.SecretError):
+        return evaluate.Secret(None)  # another secrets provider's ciphertext
+    return evaluate.Secret(_stack_output(inner, stack_cipher))
+
+
+def evaluate_definition(conn, keyring, org, name, text, env=None, stack_permission=None):
     """The opened properties of a definition (`env`'s, or an anonymous one when None); raises
-    ApiError 400 with the diagnostics."""
+    ApiError 400 with the diagnostics. With `stack_permission`, `fn::open::pulumi-stacks` reads
+    stacks with the caller's rights."""
     project = env["project"] if env is not None else DEFAULT_PROJECT
     loader = DatabaseLoader(conn, keyring, org, project,
-                            cipher(keyring, env) if env is not None else None)
+                            cipher(keyring, env) if env is not None else None, stack_permission)
     try:
         return evaluate.evaluate(name, text, loader)
     except evaluate.Diagnostics as err:
@@ -379,3 +479,62 @@ def delete_revision_tag(conn, env, name):
     _not_latest(name)
     if queries.delete_environment_revision_tag(conn, environment_id=env["id"], name=name) is None:
         raise ApiError(404, f"Not Found: revision tag '{name}' not found")
+
+
+# --- environment tags -------------------------------------------------------------------------
+
+# The ESC CLI stops listing tags at the token "0"; other tokens are the last name sent, encoded
+# (so that no tag name can read as the end).
+LAST_PAGE = "0"
+
+
+def list_tags(conn, env, after="", count=None):
+    """One page of the environment's tags by name after the token `after`, and the next page's
+    token (LAST_PAGE on the last)."""
+    size = min(count or PAGE_SIZE, PAGE_SIZE)
+    try:
+        name = base64.b64decode(after, altchars=b"-_", validate=True).decode() if after else ""
+    except (ValueError, UnicodeError, binascii.Error):
+        raise ApiError(400, "Bad Request: invalid 'after' token") from None
+    rows = list(queries.list_environment_tags(conn, environment_id=env["id"], after=name,
+                                              page_size=size + 1))
+    if len(rows) > size:
+        last = rows[size - 1]["name"]
+        return rows[:size], base64.urlsafe_b64encode(last.encode("utf-8")).decode("ascii")
+    return rows, LAST_PAGE
+
+
+def get_tag(conn, env, name):
+    row = queries.environment_tag(conn, environment_id=env["id"], name=name)
+    if row is None:
+        raise ApiError(404, f"Not Found: tag '{name}' not found")
+    return row
+
+
+def create_tag(conn, env, name, value, editor_id):
+    if queries.insert_environment_tag(conn, environment_id=env["id"], name=name, value=value,
+                                      editor_id=editor_id) is None:
+        raise ApiError(409, f"Conflict: tag '{name}' already exists")
+    return get_tag(conn, env, name)
+
+
+def update_tag(conn, env, name, current_value, new_name, new_value, editor_id):
+    """Rename and/or revalue tag `name` (an empty new name or value keeps it, as the CLI sends);
+    with `current_value`, only if it still has that value (409 otherwise: someone changed it
+    since the caller read it)."""
+    row = get_tag(conn, env, name)
+    if current_value and current_value != row["value"]:
+        raise ApiError(409, f"Conflict: tag '{name}' has changed since it was read")
+    new_name = new_name or name
+    if new_name != name and queries.environment_tag(conn, environment_id=env["id"],
+                                                    name=new_name) is not None:
+        raise ApiError(409, f"Conflict: tag '{new_name}' already exists")
+    queries.update_environment_tag(conn, environment_id=env["id"], name=name, new_name=new_name,
+                                   value=new_value or row["value"],
+                                   editor_id=editor_id)
+    return get_tag(conn, env, new_name)
+
+
+def delete_tag(conn, env, name):
+    if queries.delete_environment_tag(conn, environment_id=env["id"], name=name) is None:
+        raise ApiError(404, f"Not Found: tag '{name}' not found")

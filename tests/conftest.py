@@ -14,7 +14,9 @@ from app.db import connect
 from tests.support import postgres as pg
 from tests.support.api import Api, People
 from tests.support.apps import make_config, migrated
+from tests.support.postgres import throwaway_database
 from tests.support.s3 import S3Server
+from tests.support.servers import Service
 
 
 def pytest_collection_modifyitems(items):
@@ -38,6 +40,19 @@ def postgres():
 def database_url(postgres):
     """The session's database, migrated once; apps made on it do not migrate again."""
     return migrated(postgres.url())
+
+
+@pytest.fixture(scope="session")
+def sdk_service(tmp_path_factory, postgres):
+    """(gunicorn, database_url): one real service on a database of its own for the official
+    clients' tests (tests/test_cloud_sdk.py, tests/test_esc_sdk.py), started once for both.
+    OIDC issuers may be plain http on 127.0.0.1 (the cloud-sdk OIDC test's identity provider)."""
+    with throwaway_database(postgres.url()) as url:
+        gunicorn = Service(url, workdir=tmp_path_factory.mktemp("sdk"),
+                           env={"OIDC_ALLOW_HTTP": "true",
+                                "OIDC_ALLOW_PRIVATE_NETWORKS": "true"}).start()
+        yield gunicorn, url
+        gunicorn.stop()
 
 
 @pytest.fixture(scope="session")

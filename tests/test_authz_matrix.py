@@ -259,7 +259,7 @@ class World:
             "issuer_id": self.issuer_id, "policy_id": self.policy_id,
             "program_id": self.deleted_stack,
         }
-        if name in ("env", "open_id", "yaml_open_id", "revision_tag"):
+        if name in ("env", "open_id", "yaml_open_id", "revision_tag", "env_tag"):
             values[name] = self.environment(name)
         if name not in values:
             pytest.fail(f"no fixture value for the path argument <{name}>: add one to "
@@ -281,6 +281,9 @@ class World:
         if name == "revision_tag":
             admin.post(f"{base}/{self.PROJECT}/dev/versions/tags", {"name": "stable"})
             return "stable"
+        if name == "env_tag":
+            admin.post(f"{base}/{self.PROJECT}/dev/tags", {"name": "team", "value": "infra"})
+            return "team"
         return "dev"
 
     def token_id(self, caller):

@@ -41,20 +41,12 @@ from pulumi_cloud_sdk.models import (
 from app.db import connect
 from tests.support.api import user_with_token
 from tests.support.oidc import Issuer, exchange_fields
-from tests.support.postgres import throwaway_database
 from tests.support.sdk import Client
-from tests.support.servers import Service
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory, postgres):
-    with throwaway_database(postgres.url()) as database_url:
-        # The OIDC test's identity provider is plain http on 127.0.0.1.
-        gunicorn = Service(database_url, workdir=tmp_path_factory.mktemp("sdk"),
-                           env={"OIDC_ALLOW_HTTP": "true",
-                                "OIDC_ALLOW_PRIVATE_NETWORKS": "true"}).start()
-        yield gunicorn, database_url
-        gunicorn.stop()
+def served(sdk_service):
+    return sdk_service
 
 
 @pytest.fixture

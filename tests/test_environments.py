@@ -1,11 +1,16 @@
 """ESC environments over HTTP: create, list, get (ETag, Pulumi-ESC-Revision), edit with
 optimistic concurrency, revisions, delete; secrets sealed at rest; check, open and read
 (named and anonymous); roles; and bad input answered with JSON, never a 500."""
+import base64
+import json
+
 import pytest
 
 from app import create_app, secrets
 from tests.support.api import Api, assert_error
 from tests.support.apps import make_config
+from tests.support.deployments import untyped
+from tests.support.updates import STACK, Operation, make_stack
 
 BASE = "/api/esc/environments"
 ENV = f"{BASE}/acme/proj/dev"
@@ -59,6 +64,9 @@ def test_save_makes_revisions_and_get_reads_each(dev):
     assert_error(dev["viewer"].get(f"{ENV}/versions/9"), 404)
     revisions = dev["viewer"].get(f"{ENV}/versions").get_json()
     assert [r["number"] for r in revisions] == [3, 2, 1]
+    # What the ESC CLI sends: before=0 for "from the latest", and a count.
+    paged = dev["viewer"].get(f"{ENV}/versions?before=0&count=2").get_json()
+    assert [r["number"] for r in paged] == [3, 2]
     assert revisions[0]["tags"] == ["latest"] and revisions[0]["creatorLogin"] == "mona"
 
 
@@ -249,3 +257,151 @@ def test_revision_tags_name_revisions_and_latest_moves(dev):
     assert dev["member"].delete(f"{tags}/stable").status_code == 200
     assert_error(dev["viewer"].get(f"{tags}/stable"), 404)
     assert_error(dev["member"].delete(f"{tags}/latest"), 400)
+
+
+# --- clone, environment tags --------------------------------------------------------------------
+
+def test_clone_copies_the_latest_definition_with_its_secret_under_a_new_key(dev):
+    save(dev["member"], DEFINITION)
+    save(dev["member"], DEFINITION.replace("us-west-2", "eu-west-1"))
+    clone = dev["member"].post(f"{ENV}/clone", {"name": "copy"})
+    assert clone.status_code == 200, clone.get_json()
+    copy = dev["member"].get(f"{BASE}/acme/proj/copy")
+    assert copy.headers["Pulumi-ESC-Revision"] == "1"
+    stored = copy.get_data(as_text=True)
+    assert "eu-west-1" in stored and "hunter2" not in stored
+    assert stored != dev["member"].get(ENV).get_data(as_text=True)  # re-sealed: its own key
+    assert dev["admin"].delete(ENV).status_code == 200  # the copy does not need the source
+    assert "hunter2" in dev["member"].get(f"{BASE}/acme/proj/copy/decrypt").get_data(as_text=True)
+    assert_error(dev["member"].post(f"{BASE}/acme/proj/copy/clone", {"name": "copy"}), 409)
+    assert_error(dev["viewer"].post(f"{BASE}/acme/proj/copy/clone", {"name": "x"}), 403)
+    assert_error(dev["outsider"].post(f"{BASE}/acme/proj/copy/clone", {"name": "x"}), 404)
+
+
+def test_clone_with_history_and_tags_into_another_project(dev):
+    save(dev["member"], "values: {a: 1}\n")
+    save(dev["member"], "values: {a: 2}\n")
+    dev["member"].post(f"{ENV}/versions/tags", {"name": "stable", "revision": 2})
+    dev["member"].post(f"{ENV}/tags", {"name": "team", "value": "infra"})
+    assert dev["member"].post(f"{ENV}/clone", {
+        "project": "other", "name": "dev", "preserveHistory": True,
+        "preserveRevisionTags": True, "preserveEnvironmentTags": True}).status_code == 200
+    copy = f"{BASE}/acme/other/dev"
+    assert [r["number"] for r in dev["viewer"].get(f"{copy}/versions").get_json()] == [3, 2, 1]
+    assert dev["viewer"].get(f"{copy}/versions/stable").get_data(as_text=True) == "values: {a: 1}\n"
+    assert dev["viewer"].get(f"{copy}/tags/team").get_json()["value"] == "infra"
+    # An older revision alone, and a revision that does not exist.
+    assert dev["member"].post(f"{ENV}/clone", {"name": "old", "version": 2}).status_code == 200
+    assert dev["viewer"].get(f"{BASE}/acme/proj/old").get_data(as_text=True) == "values: {a: 1}\n"
+    assert_error(dev["member"].post(f"{ENV}/clone", {"name": "none", "version": 9}), 404)
+
+
+def test_environment_tags_set_list_rename_and_delete(dev):
+    tags = f"{ENV}/tags"
+    made = dev["member"].post(tags, {"name": "team", "value": "infra"})
+    assert made.status_code == 200 and made.get_json()["editorLogin"] == "mona"
+    assert_error(dev["member"].post(tags, {"name": "team", "value": "x"}), 409)
+    assert_error(dev["member"].post(tags, {"name": "bad name!", "value": "x"}), 400)
+    assert_error(dev["viewer"].post(tags, {"name": "v", "value": "x"}), 403)
+    dev["member"].post(tags, {"name": "cost", "value": "low"})
+    listed = dev["viewer"].get(tags).get_json()
+    assert {k: t["value"] for k, t in listed["tags"].items()} == {"cost": "low", "team": "infra"}
+    assert listed["nextToken"] == "0"  # the ESC CLI's "last page"
+    page = dev["viewer"].get(f"{tags}?count=1").get_json()
+    assert list(page["tags"]) == ["cost"] and page["nextToken"] != "0"
+    rest = dev["viewer"].get(f"{tags}?count=1&after={page['nextToken']}").get_json()
+    assert list(rest["tags"]) == ["team"]
+    assert_error(dev["viewer"].get(f"{tags}?after=%25%25"), 400)
+    # A stale current value is 409; an empty new value keeps it (what the CLI sends on rename).
+    assert_error(dev["admin"].patch(f"{tags}/team", {"currentTag": {"value": "old"},
+                                                     "newTag": {"value": "x"}}), 409)
+    renamed = dev["admin"].patch(f"{tags}/team", {"currentTag": {"value": "infra"},
+                                                  "newTag": {"name": "owner", "value": ""}})
+    assert renamed.get_json()["name"] == "owner" and renamed.get_json()["value"] == "infra"
+    assert_error(dev["admin"].patch(f"{tags}/owner", {"newTag": {"name": "cost"}}), 409)
+    assert_error(dev["viewer"].get(f"{tags}/team"), 404)
+    assert dev["member"].delete(f"{tags}/owner").status_code == 200
+    assert_error(dev["member"].delete(f"{tags}/owner"), 404)
+    logged = dev["admin"].get("/api/orgs/acme/auditlogs").get_json()["auditLogEvents"]
+    assert "environment.tag_changed" in {e["event"] for e in logged}
+
+
+# --- editors, imports, fn::open::pulumi-stacks ---------------------------------------------
+
+def test_two_editors_with_the_same_etag_one_gets_409(dev):
+    etag = dev["member"].get(ENV).headers["ETag"]
+    first = yaml(dev["member"], "PATCH", ENV, "values: {by: mona}\n", headers={"If-Match": etag})
+    second = yaml(dev["admin"], "PATCH", ENV, "values: {by: adam}\n", headers={"If-Match": etag})
+    assert first.status_code == 200
+    assert_error(second, 409)
+    assert dev["viewer"].get(ENV).get_data(as_text=True) == "values: {by: mona}\n"
+
+
+def test_an_import_chain_past_the_limit_is_a_diagnostic(dev):
+    def text(i):
+        return f"values: {{v{i}: {i}}}\n" + (f"imports: [chain/e{i - 1}]\n" if i else "")
+    for i in range(12):
+        dev["member"].post(f"{BASE}/acme", {"project": "chain", "name": f"e{i}"})
+        if i < 11:
+            save(dev["member"], text(i), path=f"{BASE}/acme/chain/e{i}")
+    body = assert_error(yaml(dev["member"], "PATCH", f"{BASE}/acme/chain/e11", text(11)), 400)
+    assert "imports nest deeper than 10" in body["diagnostics"][0]["summary"]
+    opened = dev["member"].post(f"{BASE}/acme/chain/e10/open").get_json()["id"]
+    values = dev["member"].get(f"{BASE}/acme/chain/e10/open/{opened}").get_json()["properties"]
+    assert values["v0"]["value"] == 0 and values["v10"]["value"] == 10
+
+
+STACK_REF = ("values:\n  infra:\n    fn::open::pulumi-stacks:\n"
+             "      stacks:\n        net: {stack: proj/dev}\n"
+             "  vpc: ${infra.net.vpcId}\n")
+
+
+@pytest.fixture
+def stack_with_outputs(dev):
+    make_stack(dev["member"])
+    secret = dev["member"].post(f"{STACK}/encrypt", {
+        "plaintext": base64.b64encode(json.dumps("s3cret").encode()).decode()}).get_json()
+    state = untyped(2)
+    state["deployment"]["resources"][0]["outputs"] = {"vpcId": "vpc-123", "password": {
+        "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",
+        "ciphertext": secret["ciphertext"]}}
+    op = Operation(dev["member"])
+    op.start()
+    assert op.checkpoint(state).status_code == 204
+    assert op.complete().status_code == 204
+    return dev
+
+
+def test_pulumi_stacks_reads_stack_outputs_and_keeps_secrets_secret(stack_with_outputs):
+    dev = stack_with_outputs
+    save(dev["member"], STACK_REF)
+    session = dev["member"].post(f"{ENV}/open").get_json()["id"]
+    values = dev["member"].get(f"{ENV}/open/{session}").get_json()["properties"]
+    assert values["vpc"]["value"] == "vpc-123"
+    password = values["infra"]["value"]["net"]["value"]["password"]
+    assert password["value"] == "s3cret" and password["secret"] is True
+    session = dev["viewer"].post(f"{ENV}/open").get_json()["id"]
+    shown = dev["viewer"].get(f"{ENV}/open/{session}").get_json()["properties"]
+    assert shown["infra"]["value"]["net"]["value"]["password"]["value"] == "[secret]"
+
+
+def test_pulumi_stacks_reads_with_the_callers_rights(stack_with_outputs, db):
+    dev = stack_with_outputs
+    # The outsider's own organization cannot name acme's stack.
+    text = STACK_REF.replace("proj/dev", "acme/proj/dev")
+    body = assert_error(yaml(dev["outsider"], "POST",
+                             f"{BASE}/globex/yaml/check", text), 400)
+    assert body["diagnostics"][0]["summary"].endswith('stack "acme/proj/dev" not found')
+    # A member with no permission on the stack (default none, no team) cannot read it either.
+    with db, db.cursor() as cur:
+        cur.execute("UPDATE organizations SET default_stack_permission = 0 WHERE name = 'acme'")
+    body = assert_error(yaml(dev["member"], "POST", f"{BASE}/acme/yaml/check", STACK_REF), 400)
+    assert 'stack "proj/dev" not found' in body["diagnostics"][0]["summary"]
+    assert yaml(dev["admin"], "POST", f"{BASE}/acme/yaml/check", STACK_REF).status_code == 200
+
+
+def test_other_providers_are_not_available_on_this_service(dev):
+    text = "values:\n  aws:\n    fn::open::aws-login:\n      oidc: {roleArn: x}\n"
+    body = assert_error(yaml(dev["member"], "POST", f"{BASE}/acme/yaml/check", text), 400)
+    assert "provider not available on this service" in body["diagnostics"][0]["summary"]
+    assert "aws-login" in body["diagnostics"][0]["summary"]

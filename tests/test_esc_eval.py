@@ -148,6 +148,9 @@ ERRORS = {
     "unknown function": ("values:\n  x: {fn::nope: 1}\n", {}, "unknown function fn::nope"),
     "providers are not available": ("values:\n  x: {fn::open::aws-login: {}}\n", {},
                                     "provider not available on this service"),
+    "providers are not available in the long form": (
+        "values:\n  x: {fn::open: {provider: vault-secrets, inputs: {}}}\n", {},
+        'provider not available on this service ("vault-secrets")'),
     "environment variables must be strings": (
         "values:\n  environmentVariables: {A: {b: 1}}\n", {}, "environmentVariables.A must be a string"),
     "deep nesting": ("values:\n  a: " + "[" * 100 + "]" * 100 + "\n", {}, "nests deeper"),
@@ -199,3 +202,32 @@ def test_seal_replaces_plaintext_secrets_and_keeps_the_rest():
     shown = syntax.unseal(sealed, lambda c: base64.b64decode(c).decode()[len("sealed:"):])
     assert opened(shown) == opened(sealed)
     assert "hunter2" in shown
+
+
+class StacksLoader(DictLoader):
+    """A provider "stacks" whose outputs hold a secret, one this service cannot open (None) and
+    a plain value; other providers are not available."""
+
+    def open(self, provider, inputs):
+        if provider != "stacks":
+            return None
+        if inputs.get("fail"):
+            raise evaluate.ProviderError('stack "x" not found')
+        return {"net": {"id": "vpc-1", "pw": evaluate.Secret("s3"),
+                        "foreign": evaluate.Secret(None), "tree": evaluate.Secret({"a": [1]})}}
+
+
+def test_provider_results_keep_their_secrets_and_flow_into_interpolation():
+    text = ("values:\n  s: {fn::open::stacks: {}}\n  id: ${s.net.id}\n"
+            "  both: ${s.net.id}-${s.net.pw}\n")
+    properties = evaluate.evaluate("default/test", text, StacksLoader({}))
+    wire = environment_to_wire(properties)["properties"]
+    assert {k: shape(v) for k, v in wire.items()} == {
+        "s": {"net": {"id": "vpc-1", "pw": {"secret": "s3"}, "foreign": {"unknown": True},
+                      "tree": {"a": [{"secret": 1}]}}},
+        "id": "vpc-1", "both": {"secret": "vpc-1-s3"}}
+    assert wire["s"]["value"]["net"]["value"]["foreign"]["secret"] is True
+    with pytest.raises(Diagnostics) as caught:
+        evaluate.evaluate("default/test", "values:\n  s: {fn::open::stacks: {fail: true}}\n",
+                          StacksLoader({}))
+    assert caught.value.diagnostics[0]["summary"] == 'fn::open::stacks: stack "x" not found'

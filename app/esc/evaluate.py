@@ -45,6 +45,25 @@ class Loader:
     def decrypt(self, ciphertext):
         raise ValueError("this document cannot hold ciphertexts")
 
+    def open(self, provider, inputs):
+        """What `fn::open::<provider>` gives for `inputs` (plain JSON): plain JSON in which
+        Secret(...) marks secret values; None when the provider is not available. Raises
+        ProviderError for inputs it refuses."""
+        return None
+
+
+class Secret:
+    """A secret value inside what a provider returns (None `value`: secret and unknown, such as
+    a ciphertext this service cannot open)."""
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+
+class ProviderError(Exception):
+    pass
+
 
 def evaluate(name, text, loader, chain=()):
     """The opened environment {"properties": ...}; raises Diagnostics."""
@@ -342,9 +361,7 @@ class _Evaluator:
                 self.error("the argument to fn::secret must be a string", arg.rng)
             return Value(value.value, rng, secret=True, unknown=value.unknown)
         if fn == "fn::open" or fn.startswith("fn::open::") or fn.startswith("fn::rotate"):
-            provider = fn.split("::", 2)[2] if fn.count("::") >= 2 else fn
-            self.error(f'{fn}: {PROVIDERS_UNAVAILABLE} ("{provider}")', rng)
-            return Value(None, rng, unknown=True)
+            return self.open(fn, arg, rng)
         handler = _FUNCTIONS.get(fn)
         if handler is None:
             self.error(f"unknown function {fn}", rng)
@@ -359,6 +376,39 @@ class _Evaluator:
             return Value(None, rng, unknown=True)
         secret = has_secret(value)
         return from_plain(result, rng, secret) if secret else from_plain(result, rng)
+
+    def open(self, fn, arg, rng):
+        """`fn::open::<provider>: inputs`, or `fn::open: {provider, inputs}`."""
+        provider = fn[len("fn::open::"):] if fn.startswith("fn::open::") else None
+        if fn == "fn::open" and arg.kind == "map" and "provider" in arg.value:
+            name = self.eval(arg.value["provider"])
+            provider = name.value if isinstance(name.value, str) else None
+            arg = arg.value.get("inputs")
+        inputs = self.eval(arg) if arg is not None else Value(None, rng)
+        if inputs.unknown:
+            return Value(None, rng, unknown=True)
+        try:
+            result = self.loader.open(provider, plain(inputs)) if provider else None
+        except ProviderError as err:
+            self.error(f"{fn}: {err}", rng)
+            return Value(None, rng, unknown=True)
+        if result is None:
+            self.error(f'{fn}: {PROVIDERS_UNAVAILABLE} ("{provider or fn}")', rng)
+            return Value(None, rng, unknown=True)
+        return _provided(result, rng, has_secret(inputs))
+
+
+def _provided(data, rng, secret):
+    """A provider's result as Values (Secret marks secret values)."""
+    if isinstance(data, Secret):
+        if data.value is None:
+            return Value(None, rng, secret=True, unknown=True)
+        return _provided(data.value, rng, True)
+    if isinstance(data, dict):
+        return Value({k: _provided(v, rng, secret) for k, v in data.items()}, rng)
+    if isinstance(data, list):
+        return Value([_provided(v, rng, secret) for v in data], rng)
+    return Value(data, rng, secret)
 
 
 def _is_call(node):

@@ -11,6 +11,9 @@ from yaml.constructor import SafeConstructor
 MAX_DEPTH = 64
 MAX_NODES = 100_000
 _BRACKETS = re.compile(r"[\[\]{}]")
+# libyaml's parser when PyYAML has it (its wheels do): parsing is nearly all of an open's time,
+# and the pure-Python one is some ten times slower. Both give marks in characters.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class SyntaxProblem(Exception):
@@ -50,7 +53,7 @@ def _check_depth(text):
         if depth > 4 * MAX_DEPTH:
             raise SyntaxProblem(f"the document nests deeper than {MAX_DEPTH} levels")
     depth = 0
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+    for event in yaml.parse(text, Loader=_LOADER):
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             depth += 1
             if depth > MAX_DEPTH:
@@ -65,7 +68,7 @@ def compose(text):
     """The YAML node tree of `text` (None for an empty document)."""
     try:
         _check_depth(text)
-        return yaml.compose(text, Loader=yaml.SafeLoader)
+        return yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         rng = None

@@ -5,7 +5,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from .. import audit, environments, secrets
 from ..api import actor, parse_body, parse_query
-from ..auth import ROLES, authenticated, requires_role
+from ..auth import ROLES, authenticated, caller_stack_permission, requires_role
 from ..db import reading, transaction
 from ..errors import ApiError
 from ..openapi import documented
@@ -160,7 +160,7 @@ def update_environment(org, project, env):
     expected = request.headers.get("If-Match") or request.headers.get("ETag")
     with transaction() as conn:
         number, etag = environments.update(conn, _keyring(), org, project, env, text, expected,
-                                           g.user["id"])
+                                           g.user["id"], caller_stack_permission)
         audit.record(conn, actor(), org, "environment.updated",
                      environments.env_ref(org, project, env),
                      f"saved revision {number} of environment "
@@ -184,15 +184,39 @@ def delete_environment(org, project, env):
     return jsonify({})
 
 
+@bp.post(ENV + "/clone")
+@requires_role("member")
+@documented(body=schemas.clone_environment, response=schemas.update_result, responses={
+    404: "Not Found: no such environment or revision",
+    409: "Conflict: the new environment exists"})
+def clone_environment(org, project, env):
+    """Copy an environment (its latest or `version`, or with preserveHistory every revision;
+    tags as asked) into a new one; secrets are re-sealed with the copy's key."""
+    body = parse_body(schemas.clone_environment)
+    target_project = body["project"] or project
+    target = environments.env_ref(org, target_project, body["name"])
+    with transaction() as conn:
+        source = environments.find(conn, org, project, env)
+        environments.clone(conn, _keyring(), org, source, target_project, body["name"],
+                           version=body["version"] or None,
+                           history=body["preserve_history"],
+                           revision_tags=body["preserve_revision_tags"],
+                           environment_tags=body["preserve_environment_tags"])
+        audit.record(conn, actor(), org, "environment.created", target,
+                     f"cloned environment {environments.env_ref(org, project, env)} "
+                     f"into {target}")
+    return jsonify({})
+
+
 @bp.get(ENV + "/versions")
 @requires_role("viewer")
 @documented(query=schemas.revisions_query, response=schemas.revisions)
 def list_revisions(org, project, env):
     """The revisions, newest first, with the tags naming each."""
-    before = parse_query(schemas.revisions_query)["before"]
+    query = parse_query(schemas.revisions_query)
     with reading() as conn:
         found = environments.find(conn, org, project, env)
-        rows = environments.list_revisions(conn, found, before)
+        rows = environments.list_revisions(conn, found, query["before"], query["count"])
     return jsonify(schemas.revisions.dump([
         {**r, "created": environments.utc(r["created_at"])} for r in rows]))
 
@@ -221,7 +245,7 @@ def _open(org, project, env, version):
         found = environments.find(conn, org, project, env)
         row = environments.revision(conn, found, version)
         properties = environments.evaluate_definition(
-            conn, _keyring(), org, f"{project}/{env}", row["yaml"], found)
+            conn, _keyring(), org, f"{project}/{env}", row["yaml"], found, caller_stack_permission)
         session = environments.open_session(conn, _keyring(), org, found["id"], properties,
                                             seconds)
     return jsonify({"id": session})
@@ -250,7 +274,8 @@ def check_yaml(org):
         _requires_decrypt()
     text = _yaml_body()
     with transaction() as conn:
-        properties = environments.evaluate_definition(conn, _keyring(), org, "<yaml>", text)
+        properties = environments.evaluate_definition(conn, _keyring(), org, "<yaml>", text,
+                                                      stack_permission=caller_stack_permission)
     return jsonify(environments.evaluate.environment_to_wire(properties, show_secrets=show))
 
 
@@ -263,7 +288,8 @@ def open_yaml(org):
     seconds = environments.parse_duration(parse_query(schemas.open_query)["duration"])
     text = _yaml_body()
     with transaction() as conn:
-        properties = environments.evaluate_definition(conn, _keyring(), org, "<yaml>", text)
+        properties = environments.evaluate_definition(conn, _keyring(), org, "<yaml>", text,
+                                                      stack_permission=caller_stack_permission)
         session = environments.open_session(conn, _keyring(), org, None, properties, seconds)
     return jsonify({"id": session})
 
@@ -358,3 +384,82 @@ def _audit_tag(conn, org, project, env, what):
     ref = environments.env_ref(org, project, env)
     audit.record(conn, actor(), org, "environment.revision_tag_changed", ref,
                  f"{what} of environment {ref}")
+
+
+# --- environment tags ---------------------------------------------------------------------------
+
+def _env_tag_body(row):
+    return schemas.environment_tag.dump({
+        **row, "created": environments.utc(row["created_at"]),
+        "modified": environments.utc(row["modified_at"])})
+
+
+@bp.get(ENV + "/tags")
+@requires_role("viewer")
+@documented(query=schemas.environment_tags_query, response=schemas.environment_tag_list)
+def list_environment_tags(org, project, env):
+    """The environment's tags by name (`count` of them after the token `after`; nextToken "0"
+    on the last page, as the ESC CLI expects)."""
+    query = parse_query(schemas.environment_tags_query)
+    with reading() as conn:
+        found = environments.find(conn, org, project, env)
+        rows, next_token = environments.list_tags(conn, found, query["after"], query["count"])
+    return jsonify({"tags": {r["name"]: _env_tag_body(r) for r in rows}, "nextToken": next_token})
+
+
+@bp.get(ENV + "/tags/<env_tag>")
+@requires_role("viewer")
+@documented(response=schemas.environment_tag)
+def get_environment_tag(org, project, env, env_tag):
+    """One tag of the environment."""
+    with reading() as conn:
+        found = environments.find(conn, org, project, env)
+        row = environments.get_tag(conn, found, env_tag)
+    return jsonify(_env_tag_body(row))
+
+
+@bp.post(ENV + "/tags")
+@requires_role("member")
+@documented(body=schemas.create_environment_tag, response=schemas.environment_tag,
+            responses={409: "Conflict: the tag exists"})
+def create_environment_tag(org, project, env):
+    """Tag the environment with a name and a value."""
+    body = parse_body(schemas.create_environment_tag)
+    with transaction() as conn:
+        found = environments.find(conn, org, project, env)
+        row = environments.create_tag(conn, found, body["name"], body["value"], g.user["id"])
+        _audit_env_tag(conn, org, project, env, f"set tag '{body['name']}'")
+    return jsonify(_env_tag_body(row))
+
+
+@bp.patch(ENV + "/tags/<env_tag>")
+@requires_role("member")
+@documented(body=schemas.update_environment_tag, response=schemas.environment_tag, responses={
+    409: "Conflict: the tag changed since read (currentTag.value), or the new name exists"})
+def update_environment_tag(org, project, env, env_tag):
+    """Rename a tag and/or change its value (empty newTag fields keep them)."""
+    body = parse_body(schemas.update_environment_tag)
+    new = body["new_tag"]
+    with transaction() as conn:
+        found = environments.find(conn, org, project, env)
+        row = environments.update_tag(conn, found, env_tag, body["current_tag"].get("value"),
+                                      new.get("name"), new.get("value"), g.user["id"])
+        _audit_env_tag(conn, org, project, env, f"changed tag '{env_tag}'")
+    return jsonify(_env_tag_body(row))
+
+
+@bp.delete(ENV + "/tags/<env_tag>")
+@requires_role("member")
+@documented(response=schemas.update_result)
+def delete_environment_tag(org, project, env, env_tag):
+    """Remove a tag from the environment."""
+    with transaction() as conn:
+        found = environments.find(conn, org, project, env)
+        environments.delete_tag(conn, found, env_tag)
+        _audit_env_tag(conn, org, project, env, f"deleted tag '{env_tag}'")
+    return jsonify({})
+
+
+def _audit_env_tag(conn, org, project, env, what):
+    ref = environments.env_ref(org, project, env)
+    audit.record(conn, actor(), org, "environment.tag_changed", ref, f"{what} of environment {ref}")

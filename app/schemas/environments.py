@@ -1,8 +1,9 @@
 """ESC environment shapes (the ESC CLI's and esc-sdk's JSON names). Definitions travel as YAML
 text, not through a schema; opened environments are free-form Values."""
-from marshmallow import fields
+from marshmallow import fields, validate
 
-from .common import Base, PROJECT_NAME, STACK_NAME, TAG_NAME, _Name, text_field
+from .common import (Base, MAX_TAG_VALUE, NO_NUL, PROJECT_NAME, STACK_NAME, TAG_NAME, _Name,
+                     text_field)
 
 ENV_NAME = STACK_NAME.with_error(
     "environment names may only contain alphanumerics, hyphens, underscores or periods")
@@ -40,7 +41,9 @@ class Revision(Base):
 
 
 class RevisionsQuery(Base):
-    before = fields.Integer(load_default=None, validate=lambda n: 0 < n < 2**31)
+    # 0 (what the ESC CLI sends for "from the latest") means no bound.
+    before = fields.Integer(load_default=None, validate=lambda n: 0 <= n < 2**31)
+    count = fields.Integer(load_default=None, validate=lambda n: 0 < n < 2**31)
 
 
 class OpenQuery(Base):
@@ -114,3 +117,63 @@ revision_tag_list = RevisionTagList()
 create_revision_tag = CreateRevisionTag()
 update_revision_tag = UpdateRevisionTag()
 revision_tags_query = RevisionTagsQuery()
+
+
+class CloneEnvironment(Base):
+    project = fields.String(load_default=None, validate=PROJECT_NAME.with_error(
+        "project names may only contain alphanumerics, hyphens, underscores or periods"))
+    name = fields.String(required=True, validate=ENV_NAME)
+    # 0 (the CLI's "not given") means the latest revision.
+    version = fields.Integer(load_default=0, validate=lambda n: 0 <= n < 2**31)
+    preserve_history = fields.Boolean(data_key="preserveHistory", load_default=False)
+    preserve_access = fields.Boolean(data_key="preserveAccess", load_default=False)
+    preserve_environment_tags = fields.Boolean(data_key="preserveEnvironmentTags",
+                                               load_default=False)
+    preserve_revision_tags = fields.Boolean(data_key="preserveRevisionTags", load_default=False)
+
+
+class EnvironmentTag(Base):
+    name = fields.String(required=True)
+    value = fields.String(required=True)
+    created = fields.String(required=True)
+    modified = fields.String(required=True)
+    editor_login = fields.String(data_key="editorLogin", required=True)
+    editor_name = fields.String(data_key="editorName", required=True)
+
+
+class EnvironmentTagList(Base):
+    # Keyed by tag name, as the CLI and the esc-sdk read it; nextToken "0" on the last page.
+    tags = fields.Dict(keys=fields.String(), values=fields.Nested(EnvironmentTag), required=True)
+    next_token = fields.String(data_key="nextToken", required=True)
+
+
+TAG_VALUE = [NO_NUL, validate.Length(max=MAX_TAG_VALUE)]
+
+
+class TagRequest(Base):
+    name = fields.String(load_default="", validate=_Name(r"^(?:[a-zA-Z0-9_.:-]{1,40})?$",
+                                                         error="invalid tag name"))
+    value = fields.String(load_default="", validate=TAG_VALUE)
+
+
+class CreateEnvironmentTag(Base):
+    name = fields.String(required=True, validate=TAG_NAME)
+    value = fields.String(required=True, validate=TAG_VALUE)
+
+
+class UpdateEnvironmentTag(Base):
+    current_tag = fields.Nested(TagRequest, data_key="currentTag", load_default=dict)
+    new_tag = fields.Nested(TagRequest, data_key="newTag", required=True)
+
+
+class EnvironmentTagsQuery(Base):
+    after = text_field(load_default="")
+    count = fields.Integer(load_default=None, validate=lambda n: 0 < n <= 500)
+
+
+clone_environment = CloneEnvironment()
+environment_tag = EnvironmentTag()
+environment_tag_list = EnvironmentTagList()
+create_environment_tag = CreateEnvironmentTag()
+update_environment_tag = UpdateEnvironmentTag()
+environment_tags_query = EnvironmentTagsQuery()

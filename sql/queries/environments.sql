@@ -150,3 +150,68 @@ RETURNING name;
 DELETE FROM environment_revision_tags
  WHERE environment_id = :environment_id AND name = :name
 RETURNING name;
+
+-- name: list_environment_tags
+SELECT t.name, t.value, t.created_at, t.modified_at,
+       COALESCE(u.login, '') AS editor_login, COALESCE(u.name, '') AS editor_name
+  FROM environment_tags t LEFT JOIN users u ON u.id = t.editor_id
+ WHERE t.environment_id = :environment_id AND t.name > :after
+ ORDER BY t.name
+ LIMIT :page_size;
+
+-- name: environment_tag^
+SELECT t.name, t.value, t.created_at, t.modified_at,
+       COALESCE(u.login, '') AS editor_login, COALESCE(u.name, '') AS editor_name
+  FROM environment_tags t LEFT JOIN users u ON u.id = t.editor_id
+ WHERE t.environment_id = :environment_id AND t.name = :name;
+
+-- name: insert_environment_tag^
+-- Nothing is returned when the tag exists.
+INSERT INTO environment_tags (environment_id, name, value, editor_id)
+VALUES (:environment_id, :name, :value, :editor_id)
+ON CONFLICT (environment_id, name) DO NOTHING
+RETURNING name;
+
+-- name: update_environment_tag^
+-- Rename and/or change the value of a tag; nothing is returned when it does not exist (a
+-- rename onto an existing name fails on the primary key, which the caller checks first).
+UPDATE environment_tags
+   SET name = :new_name, value = :value, editor_id = :editor_id, modified_at = now()
+ WHERE environment_id = :environment_id AND name = :name
+RETURNING name;
+
+-- name: delete_environment_tag^
+DELETE FROM environment_tags
+ WHERE environment_id = :environment_id AND name = :name
+RETURNING name;
+
+-- name: clone_environment_revisions!
+-- Revisions :sources of :source_id as revisions :numbers of :target_id (their creators and
+-- times kept), with the texts :yamls re-sealed under the target's key and their :etags.
+INSERT INTO environment_revisions (environment_id, number, yaml, etag, creator_id, created_at)
+SELECT :target_id, v.number, v.yaml, v.etag, r.creator_id, r.created_at
+  FROM environment_revisions r
+  JOIN unnest(CAST(:sources AS integer[]), CAST(:numbers AS integer[]),
+              CAST(:yamls AS text[]), CAST(:etags AS text[]))
+       AS v (source, number, yaml, etag) ON v.source = r.number
+ WHERE r.environment_id = :source_id;
+
+-- name: environment_revision_texts
+-- The texts of revisions :numbers of an environment (all of them when NULL), oldest first.
+SELECT number, yaml FROM environment_revisions
+ WHERE environment_id = :environment_id
+   AND (CAST(:numbers AS integer[]) IS NULL OR number = ANY(CAST(:numbers AS integer[])))
+ ORDER BY number;
+
+-- name: clone_environment_revision_tags!
+INSERT INTO environment_revision_tags (environment_id, name, revision, editor_id, created_at,
+                                       modified_at)
+SELECT :target_id, t.name, t.revision, t.editor_id, t.created_at, t.modified_at
+  FROM environment_revision_tags t
+ WHERE t.environment_id = :source_id;
+
+-- name: clone_environment_tags!
+INSERT INTO environment_tags (environment_id, name, value, editor_id, created_at, modified_at)
+SELECT :target_id, t.name, t.value, t.editor_id, t.created_at, t.modified_at
+  FROM environment_tags t
+ WHERE t.environment_id = :source_id;

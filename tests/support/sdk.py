@@ -1,5 +1,5 @@
-"""Pulumi's official REST client (PyPI `pulumi-cloud-sdk`) as tests use it against a real server
-(tests/test_cloud_sdk.py, tests/test_console_api.py).
+"""Pulumi's official REST clients (PyPI `pulumi-cloud-sdk`, `pulumi-esc-sdk`) as tests use them
+against a real server (tests/test_cloud_sdk.py, tests/test_console_api.py, tests/test_esc_sdk.py).
 
 Its generated operations send `Accept: application/json`; the service requires Pulumi's header,
 so the client gets the transport shim of the README (a per-call header would lose to the
@@ -8,6 +8,8 @@ from urllib.request import urlopen
 
 from pulumi_cloud_sdk import ApiClient, Configuration
 from pulumi_cloud_sdk.apis import MiscellaneousApi, OrganizationsApi, StacksApi, UsersApi
+from pulumi_esc_sdk import Configuration as EscConfiguration
+from pulumi_esc_sdk import EscClient
 
 from . import ACCEPT
 
@@ -28,3 +30,12 @@ class Client:
         self.login = login
         self.users, self.orgs, self.stacks = UsersApi(api), OrganizationsApi(api), StacksApi(api)
         self.misc = MiscellaneousApi(api)
+
+
+def esc_client(url, token):
+    """The esc-sdk's EscClient for one caller. It puts /api/esc in place of the URL's path (so a
+    service behind a path prefix cannot be reached with it), and its default headers win over
+    each operation's own, so Pulumi's Accept header goes there."""
+    client = EscClient(EscConfiguration(host=url, access_token=token))
+    client.esc_api.api_client.set_default_header("Accept", ACCEPT)
+    return client
