@@ -72,10 +72,14 @@ def test_losing_a_host_mid_up_of_500_resources_the_up_completes_with_the_right_s
     assert code == 0, output
     [served_by_first] = served_by_first
     assert served_by_first > 10  # the lost host had its share of the traffic
-    # ... and nginx found it gone, and went on to the other host.
-    refused = [line for line in nginx.error_log.read_text().splitlines()
-               if "Connection refused" in line and f"127.0.0.1:{first.port}" in line]
-    assert refused
+    # ... and nginx found it gone, and went on to the other host: a refused connection, or (when
+    # the rest of the up fits in the 10 s nginx then leaves the host out) a kept-alive connection
+    # the kill broke.
+    failed = [line for line in nginx.error_log.read_text().splitlines()
+              if f"127.0.0.1:{first.port}" in line and any(
+                  sign in line for sign in ("Connection refused", "reset by peer",
+                                            "prematurely closed", "Broken pipe"))]
+    assert failed
 
     state = export(cli, "dev")["deployment"]
     stashes = {r["urn"].rsplit("::", 1)[1]: r["outputs"] for r in state["resources"]
