@@ -191,8 +191,9 @@ def _authenticate_token(token, view):
     args = request.view_args or {}
     org = args.get("org") if role is not None else None
     stack = args.get("stack") if org is not None and "project" in args else None
+    token_hash = hash_token(token)
     found = queries.authenticate_token(
-        get_conn(), token_hash=hash_token(token), org_name=org,
+        get_conn(), token_hash=token_hash, org_name=org,
         project_name=args.get("project") if stack is not None else None, stack_name=stack,
         with_summary=stack is not None and getattr(view, "stack_summary", False),
         touch_seconds=TOKEN_TOUCH_SECONDS, **_failure_window())
@@ -200,7 +201,7 @@ def _authenticate_token(token, view):
     if found["token_id"] is None:
         raise ApiError(401, "Unauthorized: No credentials provided or are invalid.")
     kind = found["token_kind"]
-    g.token_hash = hash_token(token)
+    g.token_hash = token_hash
     g.token = {"kind": kind, "name": found["token_name"], "org": found["token_org"],
                "team": found["token_team"], "admin": found["token_admin"],
                "org_id": found["token_org_id"], "team_id": found["token_team_id"]}
