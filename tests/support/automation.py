@@ -16,6 +16,7 @@ from pulumi import automation as auto
 from pulumi.dynamic import CreateResult, Resource, ResourceProvider
 
 from . import REPO
+from .cli import GO_RUNTIME_ENV
 
 PROJECT = "proj"
 
@@ -139,6 +140,7 @@ def options(bin_dir, root, backend_url, token=None, env=None, work_dir=None):
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
         "PULUMI_PYTHON_CMD": sys.executable,
         "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK": "true",
+        **GO_RUNTIME_ENV,
     }
     if token is not None:
         env_vars["PULUMI_ACCESS_TOKEN"] = token
