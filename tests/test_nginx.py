@@ -2,7 +2,6 @@
 of gunicorn (gunicorn.conf.py, two workers) on a database of its own."""
 import base64
 import glob
-import gzip
 import hashlib
 import json
 import os
@@ -19,6 +18,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import pulumi_headers
+from tests.support.deployments import gzipped_pieces
 from tests.support.api import user_with_token
 from tests.support.postgres import throwaway_database
 from tests.support.servers import Nginx, Service, wait_until
@@ -101,7 +101,11 @@ def test_a_100_mb_gzip_body_reaches_the_service(served):
                  for i in range(100)]
     state = {"version": 3, "deployment": {"manifest": {}, "resources": resources}}
     text = json.dumps(state, separators=(",", ":")).encode()
-    body = gzip.compress(b'{"stackName":"big","state":' + text + b"}", compresslevel=1)
+    # Deflated at level 1 as gzip.compress would, the repeated megabyte once (12 s saved).
+    pieces, repeated = [b'{"stackName":"big","state":'], blob.encode()
+    for i, part in enumerate(text.split(repeated)):
+        pieces += [repeated, part] if i else [part]
+    body = gzipped_pieces(pieces + [b"}"])
     assert len(body) > 100 * 1024 * 1024
     response = served.nginx.session().post(
         served.nginx.url + "/api/stacks/acme/website", data=body,

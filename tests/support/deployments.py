@@ -1,6 +1,8 @@
 """Fixture states (untyped deployments as the CLI sends and exports them) and engine events."""
 import gzip
 import json
+import struct
+import zlib
 
 ORG, PROJECT, STACK_NAME = "acme", "proj", "dev"
 
@@ -46,6 +48,26 @@ def summary(sequence, **changes):
 
 def gzipped(obj):
     return gzip.compress(json.dumps(obj).encode(), compresslevel=1)
+
+
+def gzipped_pieces(pieces, level=1):
+    """One gzip member of b"".join(pieces) whose repeated pieces are deflated once each, not at
+    every repeat: each piece is a run of deflate blocks from a compressor of its own, ended by a
+    full flush (byte-aligned, not final, referring to nothing before it), so runs can be laid
+    side by side; a final empty block and the CRC-32 and size of the whole close the member.
+    A 100 MB body of one random megabyte repeated took 12 s to gzip.compress on a busy machine;
+    this deflates the megabyte once."""
+    runs, crc, size = {}, 0, 0
+    out = [b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"]  # no name or time, unknown OS
+    for piece in pieces:
+        if piece not in runs:
+            deflate = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
+            runs[piece] = deflate.compress(piece) + deflate.flush(zlib.Z_FULL_FLUSH)
+        out.append(runs[piece])
+        crc, size = zlib.crc32(piece, crc), size + len(piece)
+    out.append(zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS).flush())
+    out.append(struct.pack("<II", crc, size & 0xFFFFFFFF))
+    return b"".join(out)
 
 
 def pets(project, stack, resources=0):
