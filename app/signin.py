@@ -12,8 +12,10 @@ from .queries import queries
 
 _hasher = PasswordHasher()
 # Verified against when the login is unknown, so that a wrong login takes as long as a wrong
-# password and the answer's timing does not tell which logins exist.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+# password and the answer's timing does not tell which logins exist. Made by the process's first
+# password check, whatever its login (so that check is slower for every login alike), not at
+# import: hashing at argon2's cost took 0.6 s of every worker's and admin command's start-up.
+_dummy_hash = []
 MIN_PASSWORD_LENGTH = 12
 
 
@@ -27,13 +29,16 @@ def set_password(conn, login, password):
 
 def user_of_password(conn, login, password):
     """The user's id if `password` is theirs, else None (also for a login without one)."""
+    if not _dummy_hash:
+        _dummy_hash.append(_hasher.hash(secrets.token_hex(16)))
+    dummy = _dummy_hash[0]
     row = queries.password_of_login(conn, login=login)
-    stored = row["password_hash"] if row and row["password_hash"] else _DUMMY_HASH
+    stored = row["password_hash"] if row and row["password_hash"] else dummy
     try:
         _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):
         return None
-    return row["id"] if stored is not _DUMMY_HASH else None
+    return row["id"] if stored is not dummy else None
 
 
 def user_of_token(conn, token, client, failure_limit, window_seconds):
