@@ -79,6 +79,10 @@ EVENT_TYPES = {
                                                   "created, moved or deleted."),
     "environment.tag_changed": EventType("Environment Tag Changed", "A tag of an ESC "
                                          "environment was set, changed or deleted."),
+    "environment.permission_changed": EventType("Environment Permission Changed", "A team's "
+                                                "permission on an ESC environment was granted, "
+                                                "changed or removed.",
+                                                requires_org_admin=True, severity=5),
     "environment.deleted": EventType("Environment Deleted", "An ESC environment and its "
                                                           "revisions were deleted.",
                                      requires_org_admin=True, severity=5),

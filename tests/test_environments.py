@@ -200,7 +200,18 @@ def test_yaml_check_returns_values_with_secrets_hidden_unless_asked(dev):
     assert checked["properties"]["p"]["value"] == "[secret]" and checked["properties"]["j"]["value"] == "a-b"
     shown = yaml(dev["member"], "POST", f"{BASE}/acme/yaml/check?showSecrets=true", text).get_json()
     assert shown["properties"]["p"]["value"] == "pw"
-    assert_error(yaml(dev["viewer"], "POST", f"{BASE}/acme/yaml/check?showSecrets=true", text), 403)
+    # A viewer's own plaintext is theirs to see; an environment's secrets (imported, or its
+    # ciphertexts pasted) need the 'open' permission on it, which viewers lack.
+    own = yaml(dev["viewer"], "POST", f"{BASE}/acme/yaml/check?showSecrets=true", text)
+    assert own.get_json()["properties"]["p"]["value"] == "pw"
+    save(dev["member"], DEFINITION)
+    stored = dev["viewer"].get(ENV).get_data(as_text=True)
+    for document in ("imports: [proj/dev]\n", stored):
+        refused = assert_error(yaml(dev["viewer"], "POST",
+                                    f"{BASE}/acme/yaml/check?showSecrets=true", document), 403)
+        assert "'open' permission on proj/dev" in refused["message"]
+        hidden = yaml(dev["viewer"], "POST", f"{BASE}/acme/yaml/check", document).get_json()
+        assert hidden["properties"]["password"]["value"] == "[secret]"
 
 
 def test_yaml_open_with_errors_is_400_with_diagnostics(dev):

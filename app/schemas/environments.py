@@ -7,11 +7,12 @@ from .common import (Base, MAX_TAG_VALUE, NO_NUL, PROJECT_NAME, STACK_NAME, TAG_
 
 ENV_NAME = STACK_NAME.with_error(
     "environment names may only contain alphanumerics, hyphens, underscores or periods")
+ENV_PROJECT = PROJECT_NAME.with_error(
+    "project names may only contain alphanumerics, hyphens, underscores or periods")
 
 
 class CreateEnvironment(Base):
-    project = fields.String(load_default="default", validate=PROJECT_NAME.with_error(
-        "project names may only contain alphanumerics, hyphens, underscores or periods"))
+    project = fields.String(load_default="default", validate=ENV_PROJECT)
     name = fields.String(required=True, validate=ENV_NAME)
 
 

@@ -19,7 +19,10 @@
 -- the organization's default_stack_permission; viewer that default but at most read; an
 -- organization token 102 (103 when admin); a team token nothing but its team's grants. The
 -- organization's members_can_create/delete_stacks come along for the routes that need them.
--- And with :with_summary, the stack's summary (below).
+-- And with :with_summary, the stack's summary (below). With :env_name (and :project_name)
+-- instead, the caller's permission on that ESC environment (0 none or no such environment, 1
+-- read, 2 open, 3 write, 4 admin) by the rule of migration 0025's environment_permission,
+-- :viewer_env_cap being the most a viewer gets from the organization's default.
 WITH blocked AS (
     SELECT CAST(ceil(extract(epoch FROM window_start + make_interval(secs => :window_seconds)
                                         - now())) AS integer) AS retry_after
@@ -51,7 +54,7 @@ WITH blocked AS (
             OR t.last_used_at < now() - make_interval(secs => :touch_seconds))
 ), org AS (
     SELECT o.id, o.default_stack_permission, o.members_can_create_stacks,
-           o.members_can_delete_stacks
+           o.members_can_delete_stacks, o.default_environment_permission
       FROM organizations o
      WHERE o.name = :org_name
 ), held AS (
@@ -97,6 +100,21 @@ WITH blocked AS (
         OR (c.token_kind = 'personal' AND EXISTS (
                 SELECT 1 FROM team_members tm
                  WHERE tm.team_id = tsp.team_id AND tm.user_id = c.id))
+), env AS (
+    SELECT e.id
+      FROM org o
+      JOIN environments e ON e.org_id = o.id AND e.project = :project_name AND e.name = :env_name
+     WHERE CAST(:env_name AS text) IS NOT NULL
+), env_granted AS (
+    -- As `granted`, for the environment.
+    SELECT max(tep.permission) AS permission
+      FROM env
+      JOIN team_environment_permissions tep ON tep.environment_id = env.id
+      JOIN caller c ON true
+     WHERE (c.token_kind = 'team' AND tep.team_id = c.token_team_id)
+        OR (c.token_kind = 'personal' AND EXISTS (
+                SELECT 1 FROM team_members tm
+                 WHERE tm.team_id = tep.team_id AND tm.user_id = c.id))
 )
 SELECT (SELECT retry_after FROM blocked) AS retry_after,
        c.id, c.login, c.name, c.email, c.token_id, c.token_kind, c.token_name, c.token_admin,
@@ -109,6 +127,11 @@ SELECT (SELECT retry_after FROM blocked) AS retry_after,
                                ELSE least(o.default_stack_permission, 101) END,
                           coalesce((SELECT permission FROM granted), 0))
        END AS stack_permission,
+       CASE WHEN CAST(:env_name AS text) IS NULL THEN NULL
+            WHEN NOT EXISTS (SELECT 1 FROM env) THEN 0
+            ELSE environment_permission(h.role, c.token_kind, o.default_environment_permission,
+                                        :viewer_env_cap, (SELECT permission FROM env_granted))
+       END AS env_permission,
        o.members_can_create_stacks, o.members_can_delete_stacks,
        -- With :with_summary (GET stack), the stack as the API shows it (migration 0024's view),
        -- when the URL names it by its current name: the route then needs no second round trip.

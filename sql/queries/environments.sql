@@ -44,14 +44,35 @@ SELECT revision FROM environment_revision_tags
  WHERE environment_id = :environment_id AND name = :name;
 
 -- name: list_environments
--- The organizations' environments the caller belongs to (:org_name NULL: all of them), by
--- (org, project, name), after the continuation key.
+-- The environments the caller may read (migration 0025's rule, as the authentication
+-- statement's) in the organizations they belong to (:org_name NULL: all of them), by
+-- (org, project, name), after the continuation key. The caller: a user's token (:user_id), or
+-- an organization's or a team's (:token_org_id and, for a team, :token_team_id).
+WITH caller_orgs AS (
+    SELECT m.org_id, m.role
+      FROM memberships m
+     WHERE m.user_id = :user_id
+    UNION ALL
+    SELECT o.id, CASE WHEN :token_kind = 'organization' AND :token_admin THEN 'admin'
+                      ELSE 'member' END
+      FROM organizations o
+     WHERE o.id = :token_org_id AND :token_kind IN ('organization', 'team')
+), caller_teams AS (
+    SELECT tm.team_id FROM team_members tm WHERE tm.user_id = :user_id
+    UNION ALL
+    SELECT CAST(:token_team_id AS bigint) WHERE :token_kind = 'team'
+)
 SELECT o.name AS organization, e.project, e.name, e.created_at, e.modified_at
   FROM environments e
   JOIN organizations o ON o.id = e.org_id
-  JOIN memberships m ON m.org_id = o.id AND m.user_id = :user_id
+  JOIN caller_orgs co ON co.org_id = o.id
  WHERE (:org_name::text IS NULL OR o.name = :org_name)
    AND (o.name, e.project, e.name) > (:after_org, :after_project, :after_name)
+   AND environment_permission(
+           co.role, :token_kind, o.default_environment_permission, :viewer_env_cap,
+           (SELECT max(tep.permission) FROM team_environment_permissions tep
+             WHERE tep.environment_id = e.id
+               AND tep.team_id IN (SELECT team_id FROM caller_teams))) >= 1
  ORDER BY o.name, e.project, e.name
  LIMIT :page_size;
 
@@ -115,7 +136,7 @@ UPDATE environments e
 -- name: environment_key_by_key_id^
 -- The environment of the organization whose data key a ciphertext names (`env get` sends a
 -- stored definition, ciphertexts included, to yaml/check).
-SELECT e.key_id, e.master_key_id, e.wrapped_key
+SELECT e.project, e.name, e.key_id, e.master_key_id, e.wrapped_key
   FROM environments e JOIN organizations o ON o.id = e.org_id
  WHERE o.name = :org_name AND e.key_id = :key_id;
 
