@@ -134,7 +134,11 @@ def change_environment_grant(conn, org, name, project, env, permission, how):
     none) or "remove"; `permission` a name of ENV_LEVELS ("none" removes the grant)."""
     org_row = lock_org(conn, org)
     team = get(conn, org_row, name)
-    env_id = environments.find(conn, org, project, env)["id"]
+    # Locked, so that a delete of the environment waits for this grant (and takes it along).
+    found = queries.lock_environment(conn, org_name=org, project=project, name=env)
+    if found is None:
+        raise environments.not_found(org, project, env)
+    env_id = found["id"]
     ref = environments.env_ref(org, project, env)
     args = {"team_id": team["id"], "environment_id": env_id}
     if how == "remove" or permission == "none":
