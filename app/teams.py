@@ -131,7 +131,8 @@ def change_stack_grant(conn, org, name, project, stack, permission, how):
 
 def change_environment_grant(conn, org, name, project, env, permission, how):
     """`how`: "add" (409 when the team has a grant on the environment), "edit" (404 when it has
-    none) or "remove"; `permission` a name of ENV_LEVELS ("none" removes the grant)."""
+    none), "set" (either) or "remove"; `permission` a name of ENV_LEVELS ("none" removes the
+    grant)."""
     org_row = lock_org(conn, org)
     team = get(conn, org_row, name)
     # Locked, so that a delete of the environment waits for this grant (and takes it along).
@@ -143,12 +144,14 @@ def change_environment_grant(conn, org, name, project, env, permission, how):
     args = {"team_id": team["id"], "environment_id": env_id}
     if how == "remove" or permission == "none":
         done = queries.remove_team_environment_permission(conn, **args)
-        if done is None and how != "add":
+        if done is None and how in ("edit", "remove"):
             raise ApiError(404, f"Not Found: team '{name}' has no permission on environment "
                                 f"'{ref}'")
         return
     args["permission"] = ENV_LEVELS.index(permission)
-    if how == "add":
+    if how == "set":
+        queries.set_team_environment_permission(conn, org_id=org_row["id"], **args)
+    elif how == "add":
         if queries.add_team_environment_permission(conn, org_id=org_row["id"], **args) is None:
             raise ApiError(409, f"Conflict: team '{name}' already has a permission on "
                                 f"environment '{ref}'; edit it")

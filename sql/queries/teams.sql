@@ -128,6 +128,12 @@ VALUES (:team_id, :environment_id, :org_id, :permission)
 ON CONFLICT (team_id, environment_id) DO NOTHING
 RETURNING environment_id;
 
+-- name: set_team_environment_permission!
+-- Grant, or change, the team's permission on the environment.
+INSERT INTO team_environment_permissions (team_id, environment_id, org_id, permission)
+VALUES (:team_id, :environment_id, :org_id, :permission)
+ON CONFLICT (team_id, environment_id) DO UPDATE SET permission = excluded.permission;
+
 -- name: edit_team_environment_permission$
 UPDATE team_environment_permissions SET permission = :permission
  WHERE team_id = :team_id AND environment_id = :environment_id
