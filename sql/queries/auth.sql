@@ -15,9 +15,10 @@
 -- 'admin' or 'member' (its admin flag) in its own organization only; a team token's 'member'
 -- in its team's organization only. With :stack_name too, the caller's permission on that stack
 -- (Pulumi's 0 none, 101 read, 102 write, 103 admin): the union (the highest) of what the role
--- gives and the grants of the caller's teams on the stack. The role gives: admin 103; member
--- the organization's default_stack_permission; viewer that default but at most read; an
--- organization token 102 (103 when admin); a team token nothing but its team's grants. The
+-- gives and the grants of the caller's teams on the stack, by migration 0026's
+-- stack_permission. The role gives: admin 103; member the organization's
+-- default_stack_permission; viewer that default but at most read; an organization token 102
+-- (103 when admin); a team token nothing but its team's grants. The
 -- organization's members_can_create/delete_stacks come along for the routes that need them.
 -- And with :with_summary, the stack's summary (below). With :env_name (and :project_name)
 -- instead, the caller's permission on that ESC environment (0 none or no such environment, 1
@@ -119,13 +120,9 @@ WITH blocked AS (
 SELECT (SELECT retry_after FROM blocked) AS retry_after,
        c.id, c.login, c.name, c.email, c.token_id, c.token_kind, c.token_name, c.token_admin,
        c.token_org, c.token_team, c.token_org_id, c.token_team_id, h.role,
-       CASE WHEN h.role IS NULL OR CAST(:stack_name AS text) IS NULL THEN NULL
-            WHEN h.role = 'admin' THEN 103
-            WHEN c.token_kind = 'organization' THEN 102
-            ELSE greatest(CASE WHEN c.token_kind = 'team' THEN 0
-                               WHEN h.role = 'member' THEN o.default_stack_permission
-                               ELSE least(o.default_stack_permission, 101) END,
-                          coalesce((SELECT permission FROM granted), 0))
+       CASE WHEN CAST(:stack_name AS text) IS NOT NULL THEN
+            stack_permission(h.role, c.token_kind, o.default_stack_permission,
+                             (SELECT permission FROM granted))
        END AS stack_permission,
        CASE WHEN CAST(:env_name AS text) IS NULL THEN NULL
             WHEN NOT EXISTS (SELECT 1 FROM env) THEN 0
