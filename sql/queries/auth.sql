@@ -89,33 +89,31 @@ WITH blocked AS (
        JOIN stacks s ON s.id = a.stack_id AND s.deleted_at IS NULL
       WHERE CAST(:stack_name AS text) IS NOT NULL)
     LIMIT 1
+), caller_teams AS (
+    -- The teams whose grants the caller has: a user's teams, or a team token's team. Grants
+    -- and team members are of the team's organization only (app/teams.py, and the foreign
+    -- keys of team_members and team_environment_permissions).
+    SELECT c.token_team_id AS team_id FROM caller c WHERE c.token_kind = 'team'
+    UNION ALL
+    SELECT tm.team_id FROM caller c JOIN team_members tm ON tm.user_id = c.id
+     WHERE c.token_kind = 'personal'
 ), granted AS (
-    -- The highest grant on the stack of a team the caller is in (or, for a team token, of its
-    -- team). Grants and team members are of the stack's organization only (app/teams.py, and
-    -- team_members' foreign key to memberships).
+    -- The highest grant on the stack of the caller's teams.
     SELECT max(tsp.permission) AS permission
       FROM stack st
       JOIN team_stack_permissions tsp ON tsp.stack_id = st.id
-      JOIN caller c ON true
-     WHERE (c.token_kind = 'team' AND tsp.team_id = c.token_team_id)
-        OR (c.token_kind = 'personal' AND EXISTS (
-                SELECT 1 FROM team_members tm
-                 WHERE tm.team_id = tsp.team_id AND tm.user_id = c.id))
+     WHERE tsp.team_id IN (SELECT team_id FROM caller_teams)
 ), env AS (
     SELECT e.id
       FROM org o
       JOIN environments e ON e.org_id = o.id AND e.project = :project_name AND e.name = :env_name
      WHERE CAST(:env_name AS text) IS NOT NULL
 ), env_granted AS (
-    -- As `granted`, for the environment.
+    -- The highest grant on the environment of the caller's teams.
     SELECT max(tep.permission) AS permission
       FROM env
       JOIN team_environment_permissions tep ON tep.environment_id = env.id
-      JOIN caller c ON true
-     WHERE (c.token_kind = 'team' AND tep.team_id = c.token_team_id)
-        OR (c.token_kind = 'personal' AND EXISTS (
-                SELECT 1 FROM team_members tm
-                 WHERE tm.team_id = tep.team_id AND tm.user_id = c.id))
+     WHERE tep.team_id IN (SELECT team_id FROM caller_teams)
 )
 SELECT (SELECT retry_after FROM blocked) AS retry_after,
        c.id, c.login, c.name, c.email, c.token_id, c.token_kind, c.token_name, c.token_admin,
