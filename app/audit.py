@@ -79,6 +79,9 @@ EVENT_TYPES = {
                                                   "created, moved or deleted."),
     "environment.tag_changed": EventType("Environment Tag Changed", "A tag of an ESC "
                                          "environment was set, changed or deleted."),
+    "environment.revision_retracted": EventType("Environment Revision Retracted", "A revision "
+                                                "of an ESC environment was retracted (its tags "
+                                                "moved to its replacement).", severity=5),
     "environment.permission_changed": EventType("Environment Permission Changed", "A team's "
                                                 "permission on an ESC environment was granted, "
                                                 "changed or removed.",

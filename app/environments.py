@@ -114,7 +114,51 @@ def revision(conn, env, version=None):
     if row is None:
         raise ApiError(404, f"Not Found: revision '{version}' of environment "
                             f"'{env['project']}/{env['name']}' not found")
+    if row["retracted_at"] is not None:
+        raise _retracted(env, row)
     return row
+
+
+def _retracted(env, row):
+    return ApiError(410, f"Gone: revision {row['number']} of environment "
+                         f"'{env['project']}/{env['name']}' was retracted (replaced by "
+                         f"revision {row['replacement']})")
+
+
+def retract(conn, org, project, name, version, replacement, reason, user_id):
+    """Retract revision `version` (a number or a tag) of the environment: it can no longer be
+    read or opened, and the tags naming it name `replacement` instead (None: the latest
+    earlier revision not retracted). The latest revision cannot be retracted (save a new one
+    first); the replacement must be another revision, not retracted. The environment is locked,
+    so an edit cannot make the revision the latest meanwhile. Returns (number, replacement)."""
+    env = queries.lock_environment(conn, org_name=org, project=project, name=name)
+    if env is None:
+        raise not_found(org, project, name)
+    if version in ("", "latest"):
+        raise ApiError(400, "Bad Request: the latest revision cannot be retracted; save a new "
+                            "definition first")
+    row = revision(conn, env, version)
+    number = row["number"]
+    if number == env["latest"]:
+        raise ApiError(400, f"Bad Request: revision {number} is the latest and cannot be "
+                            "retracted; save a new definition first")
+    if replacement is None:
+        replacement = queries.unretracted_revision_before(conn, environment_id=env["id"],
+                                                          number=number)
+        if replacement is None:
+            raise ApiError(400, f"Bad Request: no earlier revision can replace revision "
+                                f"{number}: name a replacement")
+    elif replacement == number:
+        raise ApiError(400, "Bad Request: a revision cannot replace itself")
+    else:
+        try:
+            revision(conn, env, str(replacement))
+        except ApiError as err:
+            raise ApiError(400, f"Bad Request: the replacement {err.message.split(': ', 1)[1]}")
+    queries.retract_environment_revision(conn, environment_id=env["id"], number=number,
+                                         replacement=replacement, reason=reason or "",
+                                         user_id=user_id)
+    return number, replacement
 
 
 def cipher(keyring, env):
@@ -460,10 +504,14 @@ def _latest_tag(env):
 
 
 def _tag_revision(conn, env, number):
-    """The revision a tag is to name: `number`, or the latest; 400 for one that does not exist."""
+    """The revision a tag is to name: `number`, or the latest; 400 for one that does not exist
+    or was retracted."""
     number = env["latest"] if number is None else number
-    if queries.environment_revision(conn, environment_id=env["id"], number=number) is None:
+    row = queries.environment_revision(conn, environment_id=env["id"], number=number)
+    if row is None:
         raise ApiError(400, f"Bad Request: revision {number} does not exist")
+    if row["retracted_at"] is not None:
+        raise ApiError(400, f"Bad Request: revision {number} was retracted")
     return number
 
 

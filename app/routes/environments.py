@@ -220,8 +220,40 @@ def list_revisions(org, project, env):
     with reading() as conn:
         found = environments.find(conn, org, project, env)
         rows = environments.list_revisions(conn, found, query["before"], query["count"])
-    return jsonify(schemas.revisions.dump([
-        {**r, "created": environments.utc(r["created_at"])} for r in rows]))
+    return jsonify(schemas.revisions.dump([_revision_body(r) for r in rows]))
+
+
+def _revision_body(row):
+    body = {**row, "created": environments.utc(row["created_at"])}
+    if row["retracted_at"] is not None:
+        body["retracted"] = {"replacement": row["replacement"],
+                             "at": environments.utc(row["retracted_at"]),
+                             "by_login": row["retracted_by_login"],
+                             "by_name": row["retracted_by_name"],
+                             "reason": row["retraction_reason"]}
+    return body
+
+
+@bp.post(ENV + "/versions/<version>/retract")
+@requires_role("member")
+@documented(body=schemas.retract_revision, status=204, responses={
+    400: "Bad Request: the latest revision, or a replacement that is not another revision "
+         "still readable",
+    404: "Not Found: no such environment or revision",
+    410: "Gone: the revision was retracted already"})
+def retract_revision(org, project, env, version):
+    """Retract a revision (`pulumi env version retract`): it can no longer be read or opened,
+    and its tags name the replacement (given, or the latest earlier revision) instead."""
+    body = parse_body(schemas.retract_revision)
+    with transaction() as conn:
+        number, replacement = environments.retract(
+            conn, org, project, env, version, body["replacement"], body["reason"] or "",
+            g.user["id"])
+        ref = environments.env_ref(org, project, env)
+        audit.record(conn, actor(), org, "environment.revision_retracted", ref,
+                     f"retracted revision {number} of environment {ref} (replaced by revision "
+                     f"{replacement})" + (f": {body['reason']}" if body["reason"] else ""))
+    return "", 204
 
 
 # --- evaluation ---------------------------------------------------------------------------------

@@ -33,12 +33,29 @@ class ListQuery(Base):
     continuation_token = text_field(data_key="continuationToken", load_default=None)
 
 
+class Retraction(Base):
+    replacement = fields.Integer(required=True)
+    at = fields.String(required=True)
+    by_login = fields.String(data_key="byLogin")
+    by_name = fields.String(data_key="byName")
+    reason = fields.String()
+
+
 class Revision(Base):
     number = fields.Integer(required=True)
     created = fields.String(required=True)
     creator_login = fields.String(data_key="creatorLogin", required=True)
     creator_name = fields.String(data_key="creatorName", required=True)
     tags = fields.List(fields.String(), required=True)
+    retracted = fields.Nested(Retraction)
+
+
+class RetractRevision(Base):
+    """RetractEnvironmentRevisionRequest."""
+    replacement = fields.Integer(load_default=None, allow_none=True, strict=True,
+                                 validate=lambda n: 0 < n < 2**31)
+    reason = fields.String(load_default="", allow_none=True,
+                           validate=[NO_NUL, validate.Length(max=4096)])
 
 
 class RevisionsQuery(Base):
@@ -79,6 +96,7 @@ environment_list = EnvironmentList()
 list_query = ListQuery()
 revisions = Revision(many=True)
 revisions_query = RevisionsQuery()
+retract_revision = RetractRevision()
 open_query = OpenQuery()
 read_query = ReadQuery()
 check_query = CheckQuery()

@@ -35,9 +35,26 @@ SELECT e.id, e.project, e.name, e.key_id, e.master_key_id, e.wrapped_key,
    FOR UPDATE OF e;
 
 -- name: environment_revision^
-SELECT r.number, r.yaml, r.etag, r.created_at
+SELECT r.number, r.yaml, r.etag, r.created_at, r.retracted_at, r.replacement
   FROM environment_revisions r
  WHERE r.environment_id = :environment_id AND r.number = :number;
+
+-- name: unretracted_revision_before$
+-- The latest revision before :number that is not retracted (NULL: none).
+SELECT max(number) FROM environment_revisions
+ WHERE environment_id = :environment_id AND number < :number AND retracted_at IS NULL;
+
+-- name: retract_environment_revision!
+-- Retract a revision; the tags naming it name :replacement from now on.
+WITH retracted AS (
+    UPDATE environment_revisions
+       SET retracted_at = now(), retracted_by = :user_id, retraction_reason = :reason,
+           replacement = :replacement
+     WHERE environment_id = :environment_id AND number = :number
+)
+UPDATE environment_revision_tags
+   SET revision = :replacement, modified_at = now(), editor_id = :user_id
+ WHERE environment_id = :environment_id AND revision = :number;
 
 -- name: environment_revision_tag_number$
 SELECT revision FROM environment_revision_tags
@@ -82,13 +99,17 @@ DELETE FROM environments e USING organizations o
 RETURNING e.id;
 
 -- name: list_environment_revisions
--- Newest first, with the tags naming each revision (`latest` added by the caller).
+-- Newest first, with the tags naming each revision (`latest` added by the caller) and, for a
+-- retracted one, its retraction.
 SELECT r.number, r.created_at, COALESCE(u.login, '') AS creator_login,
        COALESCE(u.name, '') AS creator_name,
        COALESCE(ARRAY(SELECT t.name FROM environment_revision_tags t
                        WHERE t.environment_id = r.environment_id AND t.revision = r.number
-                       ORDER BY t.name), '{}') AS tags
+                       ORDER BY t.name), '{}') AS tags,
+       r.retracted_at, r.replacement, r.retraction_reason,
+       COALESCE(ru.login, '') AS retracted_by_login, COALESCE(ru.name, '') AS retracted_by_name
   FROM environment_revisions r LEFT JOIN users u ON u.id = r.creator_id
+  LEFT JOIN users ru ON ru.id = r.retracted_by
  WHERE r.environment_id = :environment_id
    AND (:before::integer IS NULL OR r.number < :before)
  ORDER BY r.number DESC
@@ -209,8 +230,12 @@ RETURNING name;
 -- name: clone_environment_revisions!
 -- Revisions :sources of :source_id as revisions :numbers of :target_id (their creators and
 -- times kept), with the texts :yamls re-sealed under the target's key and their :etags.
-INSERT INTO environment_revisions (environment_id, number, yaml, etag, creator_id, created_at)
-SELECT :target_id, v.number, v.yaml, v.etag, r.creator_id, r.created_at
+-- A retracted revision stays retracted in the copy (with history; then its replacement is
+-- copied too).
+INSERT INTO environment_revisions (environment_id, number, yaml, etag, creator_id, created_at,
+                                   retracted_at, retracted_by, retraction_reason, replacement)
+SELECT :target_id, v.number, v.yaml, v.etag, r.creator_id, r.created_at,
+       r.retracted_at, r.retracted_by, r.retraction_reason, r.replacement
   FROM environment_revisions r
   JOIN unnest(CAST(:sources AS integer[]), CAST(:numbers AS integer[]),
               CAST(:yamls AS text[]), CAST(:etags AS text[]))
