@@ -79,6 +79,9 @@ EVENT_TYPES = {
                                                   "created, moved or deleted."),
     "environment.tag_changed": EventType("Environment Tag Changed", "A tag of an ESC "
                                          "environment was set, changed or deleted."),
+    "environment.settings_changed": EventType("Environment Settings Changed", "An ESC "
+                                              "environment's settings (deletion protection) "
+                                              "changed.", requires_org_admin=True, severity=5),
     "environment.revision_retracted": EventType("Environment Revision Retracted", "A revision "
                                                 "of an ESC environment was retracted (its tags "
                                                 "moved to its replacement).", severity=5),

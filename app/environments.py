@@ -237,8 +237,25 @@ def definition(keyring, env, row, decrypt):
 
 
 def delete(conn, org, project, name):
-    if queries.delete_environment(conn, org_name=org, project=project, name=name) is None:
+    """Delete an environment with its revisions; 409 while its deletion protection is on."""
+    env = queries.lock_environment(conn, org_name=org, project=project, name=name)
+    if env is None:
         raise not_found(org, project, name)
+    if env["deletion_protected"]:
+        raise ApiError(409, f"Conflict: environment '{env_ref(org, project, name)}' is "
+                            "protected from deletion (deletionProtected); turn the setting off "
+                            "first")
+    queries.delete_environment(conn, environment_id=env["id"])
+
+
+def change_settings(conn, org, project, name, deletion_protected=None):
+    """Change the settings given (None: unchanged); returns the environment as it now is."""
+    env = queries.lock_environment(conn, org_name=org, project=project, name=name)
+    if env is None:
+        raise not_found(org, project, name)
+    queries.set_environment_settings(conn, environment_id=env["id"],
+                                     deletion_protected=deletion_protected)
+    return find(conn, org, project, name)
 
 
 def list_environments(conn, caller, org, continuation):

@@ -458,3 +458,19 @@ def test_a_retracted_revision_is_gone_and_its_tags_name_its_replacement(dev):
     events = dev["admin"].get("/api/orgs/acme/auditlogs/v2").get_json()["auditLogEvents"]
     assert "retracted revision 3 of environment acme/proj/dev (replaced by revision 2): " \
            "leaked a key" in [e["description"] for e in events]
+
+
+def test_deletion_protection_refuses_a_delete_until_turned_off(dev):
+    admin, settings = dev["admin"], f"{ENV}/settings"
+    assert dev["viewer"].get(settings).get_json() == {"deletionProtected": False}
+    assert_error(dev["member"].patch(settings, {"deletionProtected": True}), 403)
+    assert admin.patch(settings, {"deletionProtected": True}).status_code == 204
+    assert admin.patch(settings, {}).status_code == 204              # nothing given: unchanged
+    assert dev["viewer"].get(settings).get_json() == {"deletionProtected": True}
+    assert_error(admin.patch(settings, {"deletionProtected": "yes please"}), 400)
+    refused = assert_error(admin.delete(ENV), 409)
+    assert "protect" in refused["message"]      # what the CLI looks for to explain
+    assert dev["viewer"].get(ENV).status_code == 200
+    assert admin.patch(settings, {"deletionProtected": False}).status_code == 204
+    assert admin.delete(ENV).status_code == 200
+    assert_error(admin.get(settings), 404)

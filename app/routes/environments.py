@@ -174,15 +174,42 @@ def update_environment(org, project, env):
 
 @bp.delete(ENV)
 @requires_role("admin")
-@documented(response=schemas.update_result)
+@documented(response=schemas.update_result,
+            responses={409: "Conflict: the environment's deletion protection is on"})
 def delete_environment(org, project, env):
-    """Delete an environment with its revisions."""
+    """Delete an environment with its revisions (not while its deletion protection is on)."""
     with transaction() as conn:
         environments.delete(conn, org, project, env)
         audit.record(conn, actor(), org, "environment.deleted",
                      environments.env_ref(org, project, env),
                      f"deleted environment {environments.env_ref(org, project, env)}")
     return jsonify({})
+
+
+@bp.get(ENV + "/settings")
+@requires_role("viewer")
+@documented(response=schemas.environment_settings)
+def get_environment_settings(org, project, env):
+    """The environment's settings (`pulumi env settings get`)."""
+    with reading() as conn:
+        found = environments.find(conn, org, project, env)
+    return jsonify(schemas.environment_settings.dump(found))
+
+
+@bp.patch(ENV + "/settings")
+@requires_role("admin")
+@documented(body=schemas.environment_settings, status=204)
+def change_environment_settings(org, project, env):
+    """Change the settings given (`pulumi env settings set ... deletion-protected true`)."""
+    body = parse_body(schemas.environment_settings)
+    with transaction() as conn:
+        environments.change_settings(conn, org, project, env, body["deletion_protected"])
+        if body["deletion_protected"] is not None:
+            ref = environments.env_ref(org, project, env)
+            state = "on" if body["deletion_protected"] else "off"
+            audit.record(conn, actor(), org, "environment.settings_changed", ref,
+                         f"turned deletion protection {state} for environment {ref}")
+    return "", 204
 
 
 @bp.post(ENV + "/clone")

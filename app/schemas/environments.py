@@ -50,6 +50,13 @@ class Revision(Base):
     retracted = fields.Nested(Retraction)
 
 
+class EnvironmentSettings(Base):
+    """EnvironmentSettings (GET), PatchEnvironmentSettingsRequest (PATCH: null or absent
+    leaves a setting as it is)."""
+    deletion_protected = fields.Boolean(data_key="deletionProtected", load_default=None,
+                                        allow_none=True)
+
+
 class RetractRevision(Base):
     """RetractEnvironmentRevisionRequest."""
     replacement = fields.Integer(load_default=None, allow_none=True, strict=True,
@@ -97,6 +104,7 @@ list_query = ListQuery()
 revisions = Revision(many=True)
 revisions_query = RevisionsQuery()
 retract_revision = RetractRevision()
+environment_settings = EnvironmentSettings()
 open_query = OpenQuery()
 read_query = ReadQuery()
 check_query = CheckQuery()

@@ -22,13 +22,13 @@ UPDATE environments SET modified_at = now() WHERE id = :environment_id;
 -- An environment with its data key and latest revision number. :lock takes the row for an
 -- edit (two editors of one environment queue, and the second sees the first's revision).
 SELECT e.id, e.project, e.name, e.key_id, e.master_key_id, e.wrapped_key, e.tags,
-       e.created_at, e.modified_at,
+       e.created_at, e.modified_at, e.deletion_protected,
        (SELECT MAX(number) FROM environment_revisions r WHERE r.environment_id = e.id) AS latest
   FROM environments e JOIN organizations o ON o.id = e.org_id
  WHERE o.name = :org_name AND e.project = :project AND e.name = :name;
 
 -- name: lock_environment^
-SELECT e.id, e.project, e.name, e.key_id, e.master_key_id, e.wrapped_key,
+SELECT e.id, e.project, e.name, e.key_id, e.master_key_id, e.wrapped_key, e.deletion_protected,
        (SELECT MAX(number) FROM environment_revisions r WHERE r.environment_id = e.id) AS latest
   FROM environments e JOIN organizations o ON o.id = e.org_id
  WHERE o.name = :org_name AND e.project = :project AND e.name = :name
@@ -93,10 +93,14 @@ SELECT o.name AS organization, e.project, e.name, e.created_at, e.modified_at
  ORDER BY o.name, e.project, e.name
  LIMIT :page_size;
 
--- name: delete_environment$
-DELETE FROM environments e USING organizations o
- WHERE o.id = e.org_id AND o.name = :org_name AND e.project = :project AND e.name = :name
-RETURNING e.id;
+-- name: delete_environment!
+DELETE FROM environments WHERE id = :environment_id;
+
+-- name: set_environment_settings!
+-- NULL leaves a setting as it is.
+UPDATE environments
+   SET deletion_protected = coalesce(:deletion_protected, deletion_protected)
+ WHERE id = :environment_id;
 
 -- name: list_environment_revisions
 -- Newest first, with the tags naming each revision (`latest` added by the caller) and, for a
