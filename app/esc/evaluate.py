@@ -10,7 +10,7 @@ import binascii
 import json
 import re
 
-from . import syntax
+from . import schema, syntax
 
 MAX_IMPORT_DEPTH = 10
 PROVIDERS_UNAVAILABLE = "provider not available on this service"
@@ -491,6 +491,21 @@ def _from_base64(value):
         raise _ArgumentError("the argument is not base64 of UTF-8 text") from None
 
 
+def _conform(value):
+    """`fn::conform: {schema, value}`: the value, once it conforms to the JSON Schema (each
+    problem a diagnostic naming the part of the value it is about)."""
+    data = plain(value)
+    if not isinstance(data, dict) or set(data) != {"schema", "value"}:
+        raise _ArgumentError("the argument must be an object with exactly schema and value")
+    try:
+        found = schema.problems(data["schema"], data["value"])
+    except schema.SchemaError as err:
+        raise _ArgumentError(f"invalid schema: {err}") from None
+    if found:
+        raise _ArgumentError("; ".join(f"{path}: {message}" for path, message in found))
+    return data["value"]
+
+
 def _to_string(value):
     data = plain(value)
     return data if isinstance(data, str) else _as_text(value) if data is not None else "null"
@@ -506,4 +521,5 @@ _FUNCTIONS = {
     "fn::fromBase64": _from_base64,
     "fn::toString": _to_string,
     "fn::final": plain,
+    "fn::conform": _conform,
 }
