@@ -275,3 +275,23 @@ def test_provider_results_keep_their_secrets_and_flow_into_interpolation():
         evaluate.evaluate("default/test", "values:\n  s: {fn::open::stacks: {fail: true}}\n",
                           StacksLoader({}))
     assert caught.value.diagnostics[0]["summary"] == 'fn::open::stacks: stack "x" not found'
+
+
+class ContextLoader(DictLoader):
+    def context(self):
+        return {"pulumi": {"user": {"login": "mona"}, "organization": {"login": "acme"}}}
+
+
+def test_context_says_who_evaluates_even_in_imports():
+    text = ("imports: [a]\nvalues:\n  greeting: Hello, ${context.pulumi.organization.login}/"
+            "${context.pulumi.user.login}!\n")
+    found = evaluate.evaluate("default/test", text, ContextLoader(
+        {"default/a": "values:\n  who: ${context.pulumi.user.login}\n"}))
+    assert {k: v.value for k, v in found.items()} == {"greeting": "Hello, acme/mona!",
+                                                       "who": "mona"}
+    with pytest.raises(Diagnostics) as caught:
+        evaluate.evaluate("default/test", "values:\n  x: ${context.pulumi.nope}\n",
+                          ContextLoader({}))
+    assert 'unknown property "context.pulumi.nope"' in caught.value.diagnostics[0]["summary"]
+    # Without an evaluation context (no caller), `context` is unknown.
+    assert summaries("values:\n  x: ${context.pulumi.user.login}\n")

@@ -51,6 +51,11 @@ class Loader:
         ProviderError for inputs it refuses."""
         return None
 
+    def context(self):
+        """The built-in `context` property (plain JSON: who evaluates, in which organization),
+        or None when the evaluation has none."""
+        return None
+
 
 class Secret:
     """A secret value inside what a provider returns (None `value`: secret and unknown, such as
@@ -316,8 +321,12 @@ class _Evaluator:
         except ValueError as err:
             self.error(str(err), rng)
             return Value(None, rng, unknown=True)
-        # Walk the environment as merged: own expressions (evaluated on demand) over imports.
+        # `context` is the built-in property (who evaluates); everything else is the
+        # environment as merged: own expressions (evaluated on demand) over imports.
         node, value = self.values_node, self.base
+        context = self.loader.context() if path and path[0] == "context" else None
+        if context is not None:
+            node, value, path = None, from_plain(context, rng), path[1:]
         for step in path:
             if node is not None and node.kind == "map" and not _is_call(node) \
                     and isinstance(step, str):
