@@ -572,9 +572,12 @@ def update_revision_tag(conn, env, name, number, editor_id):
 
 
 def delete_revision_tag(conn, env, name):
+    """Delete the tag; returns the revision it named."""
     _not_latest(name)
-    if queries.delete_environment_revision_tag(conn, environment_id=env["id"], name=name) is None:
+    deleted = queries.delete_environment_revision_tag(conn, environment_id=env["id"], name=name)
+    if deleted is None:
         raise ApiError(404, f"Not Found: revision tag '{name}' not found")
+    return deleted["revision"]
 
 
 # --- environment tags -------------------------------------------------------------------------

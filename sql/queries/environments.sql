@@ -195,7 +195,7 @@ RETURNING name;
 -- name: delete_environment_revision_tag^
 DELETE FROM environment_revision_tags
  WHERE environment_id = :environment_id AND name = :name
-RETURNING name;
+RETURNING name, revision;
 
 -- name: list_environment_tags
 SELECT t.name, t.value, t.created_at, t.modified_at,
