@@ -1,7 +1,7 @@
 """Webhooks: organization, stack and ESC environment hooks (Pulumi's Webhook shapes, the secret
-sealed with the master key and never returned), the events the service emits into the outbox in the transaction
-of the change that makes them, their payloads and formats, and sending one event (the worker,
-ping and redeliver). Functions take the connection and never commit."""
+sealed with the master key and never returned), the events the service emits into the outbox in
+the transaction of the change that makes them, their payloads and formats, and sending one event
+(the worker, ping and redeliver). Functions take the connection and never commit."""
 import hashlib
 import hmac
 import json
@@ -84,10 +84,6 @@ class Owner:
         return org
 
 
-def _owner(stack, env):
-    return stack if isinstance(stack, Owner) else Owner(stack, env)
-
-
 def _checked(body, owner, keep_format="raw"):
     """The hook's settings from a Webhook body, or 400 naming what is wrong. A body without a
     format keeps `keep_format` (the ESC CLI's edit sends one only to change it)."""
@@ -143,10 +139,12 @@ def _check_owner(body, org, owner):
                                 f"match the URL ({value!r})")
 
 
-def create(conn, org_id, org, body, stack=None, env=None):
-    """A new hook of the organization, or of `stack` or `env` (its row), with a generated
+ORGANIZATION = Owner()
+
+
+def create(conn, org_id, org, body, owner=ORGANIZATION):
+    """A new hook of the organization, a stack or an environment (`owner`), with a generated
     name."""
-    owner = _owner(stack, env)
     _check_owner(body, org, owner)
     settings = _checked(body, owner)
     for _ in range(8):
@@ -161,27 +159,25 @@ def create(conn, org_id, org, body, stack=None, env=None):
     raise ApiError(409, "Conflict: could not generate a unique webhook name")
 
 
-def find(conn, org, name, stack=None, env=None):
+def find(conn, org, name, owner=ORGANIZATION):
     """The hook (locked), or 404."""
-    owner = _owner(stack, env)
     row = queries.lock_webhook(conn, org_name=org, name=name, **owner.ids)
     if row is None:
         raise ApiError(404, f"Not Found: webhook '{name}' not found on {owner.where(org)}")
     return row
 
 
-def list_hooks(conn, org, stack=None, env=None):
-    if env is not None:
-        return list(queries.environment_webhooks(conn, environment_id=env["id"]))
-    if stack is None:
-        return list(queries.org_webhooks(conn, org_name=org))
-    return list(queries.stack_webhooks(conn, stack_id=stack["id"]))
+def list_hooks(conn, org, owner=ORGANIZATION):
+    if owner.env is not None:
+        return list(queries.environment_webhooks(conn, environment_id=owner.env["id"]))
+    if owner.stack is not None:
+        return list(queries.stack_webhooks(conn, stack_id=owner.stack["id"]))
+    return list(queries.org_webhooks(conn, org_name=org))
 
 
-def update(conn, org, name, body, stack=None, env=None):
+def update(conn, org, name, body, owner=ORGANIZATION):
     """PATCH of the whole hook: a missing `secret` keeps it, REMOVE_SECRET clears it; a missing
     `format` keeps it."""
-    owner = _owner(stack, env)
     row = find(conn, org, name, owner)
     _check_owner(body, org, owner)
     settings = _checked(body, owner, keep_format=row["format"])
@@ -197,8 +193,8 @@ def update(conn, org, name, body, stack=None, env=None):
     return find(conn, org, name, owner)
 
 
-def delete(conn, org, name, stack=None, env=None):
-    row = find(conn, org, name, stack, env)
+def delete(conn, org, name, owner=ORGANIZATION):
+    row = find(conn, org, name, owner)
     queries.delete_webhook(conn, id=row["id"])
     return row
 

@@ -28,7 +28,7 @@ def _owner(conn, org, project, stack, env):
         return webhooks.Owner(stack=stacks.load_stack(conn, org, project, stack))
     if env is not None:
         return webhooks.Owner(env=environments.find(conn, org, project, env))
-    return webhooks.Owner()
+    return webhooks.ORGANIZATION
 
 
 # One view per operation serves the three scopes: project, stack and env are None on
@@ -48,7 +48,7 @@ def _list(org, project=None, stack=None, env=None):
     with transaction() as conn:
         orgs.find_org(conn, org)
         owner = _owner(conn, org, project, stack, env)
-        rows = webhooks.list_hooks(conn, org, owner.stack, owner.env)
+        rows = webhooks.list_hooks(conn, org, owner)
     return jsonify(schemas.webhooks.dump([webhooks.view(r) for r in rows]))
 
 
