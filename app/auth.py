@@ -266,6 +266,7 @@ class CallerRights:
 
     def __init__(self):
         self.token_hash = g.token_hash
+        self.login = g.user["login"]
         self.client = _client()
         self.viewer_env_cap = _viewer_env_cap()
         self.viewers_decrypt = current_app.config["SECRETS_VIEWERS_CAN_DECRYPT"]

@@ -309,6 +309,14 @@ class DatabaseLoader(evaluate.Loader):
         self.rights = rights
         self.hidden = [] if hidden is None else hidden
 
+    def context(self):
+        """`${context.pulumi.user.login}` and `${context.pulumi.organization.login}`: the
+        caller's login (an organization or team token's organization) and the organization."""
+        if self.rights is None:
+            return None
+        return {"pulumi": {"user": {"login": self.rights.login},
+                           "organization": {"login": self.org}}}
+
     def open(self, provider, inputs):
         if provider != "pulumi-stacks" or self.rights is None:
             return None

@@ -474,3 +474,10 @@ def test_deletion_protection_refuses_a_delete_until_turned_off(dev):
     assert admin.patch(settings, {"deletionProtected": False}).status_code == 204
     assert admin.delete(ENV).status_code == 200
     assert_error(admin.get(settings), 404)
+
+
+def test_context_is_the_caller_and_the_organization(dev):
+    text = "values:\n  who: ${context.pulumi.user.login}@${context.pulumi.organization.login}\n"
+    for role, login in (("member", "mona"), ("viewer", "vera")):
+        checked = yaml(dev[role], "POST", f"{BASE}/acme/yaml/check", text).get_json()
+        assert checked["properties"]["who"]["value"] == f"{login}@acme"
