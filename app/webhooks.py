@@ -260,16 +260,31 @@ def environment_changed(conn, org, project, name, event, login, revision=None, t
     organization's hooks and the environment's own. Its kind is the event without the action
     (environment_revision ...); the payload names the revision and the tag when there are."""
     kind, action = event.rsplit("_", 1)
+    fields = {"tagName": tag} if tag is not None else {}
+    fields["action"] = action
+    if revision is not None:
+        fields["revision"] = revision
+    return _environment_event(conn, org, project, name, login, kind, event, fields)
+
+
+def imported_environment_changed(conn, org, importer, project, name, revision, login):
+    """imported_environment_changed of environment `importer` (a row of
+    environments.importers), which imports `project/name`, whose revision `revision` was just
+    saved."""
+    event = "imported_environment_changed"
+    return _environment_event(conn, org, importer["project"], importer["name"], login, event,
+                              event, {"affectedRevisions": [importer["number"]],
+                                      "importedEnvironmentReference": {
+                                          "projectName": project, "environmentName": name,
+                                          "revision": revision}})
+
+
+def _environment_event(conn, org, project, name, login, kind, event, fields):
     context = queries.environment_event_context(conn, org_name=org, project=project, name=name,
                                                 login=login)
     user, organization = _who(context)
     payload = {"user": user, "organization": organization, "projectName": project,
-               "environmentName": name}
-    if tag is not None:
-        payload["tagName"] = tag
-    payload["action"] = action
-    if revision is not None:
-        payload["revision"] = revision
+               "environmentName": name, **fields}
     return _enqueue(conn, context, None, kind, event, payload,
                     environment_id=context["environment_id"])
 
@@ -333,6 +348,11 @@ def summary(kind, payload):
         return f"{who} {action} revision tag '{tag}' (revision {revision}) of environment {ref}"
     if kind == "environment_tag":
         return f"{who} {action} tag '{tag}' of environment {ref}"
+    if kind == "imported_environment_changed":
+        imported = payload.get("importedEnvironmentReference") or {}
+        return (f"environment {ref} imports {org}/{imported.get('projectName')}/"
+                f"{imported.get('environmentName')}, which {who} changed (revision "
+                f"{imported.get('revision')})")
     return payload.get("message") or f"{kind} event from the Pulumi service"
 
 

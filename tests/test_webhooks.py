@@ -563,3 +563,33 @@ def test_environment_hook_ping_deliveries_and_redeliver(acme, worker):
     listed = admin.get(path + "/deliveries").get_json()
     assert [(d["kind"], d["responseCode"]) for d in listed] == [
         ("environment_revision", 200), ("ping", 200), ("ping", 503)]
+
+
+def test_environments_importing_a_changed_one_get_imported_environment_changed(acme, worker):
+    """A new revision of `base` changes what `app` (importing it) and `top` (importing `app`)
+    evaluate to; not `pinned`, which imports one revision of it."""
+    admin = acme["admin"]
+    for env in ("base", "app", "top", "pinned"):
+        make_environment(admin, env)
+    save(admin, "app", "imports: [proj/base]\nvalues: {a: 1}")
+    save(admin, "top", "imports:\n  - proj/app: {merge: true}\n")
+    save(admin, "pinned", "imports: [proj/base@1]")
+    with Receiver() as receiver:
+        create(admin, ORG_HOOKS, receiver.url + "?org", filters=["imported_environment_changed"])
+        for env in ("base", "app", "top", "pinned"):
+            assert admin.post(f"{ENVS}/proj/{env}/hooks", body=env_hook_body(
+                f"{receiver.url}?{env}", env=env, filters=["imported_environment_changed"])
+            ).status_code == 201
+        assert save(admin, "base", "values: {b: 2}") == 2
+        drain(worker)
+        got = sorted((r["path"].split("?")[1], r["json"]["environmentName"])
+                     for r in receiver.requests)
+        app = next(r for r in receiver.requests if r["path"].endswith("?app"))
+    assert got == [("app", "app"), ("org", "app"), ("org", "top"), ("top", "top")]
+    assert app["kind"] == "imported_environment_changed"
+    assert app["json"] == {
+        "user": {"name": "adam", "githubLogin": "adam", "avatarUrl": ""},
+        "organization": {"name": "acme", "githubLogin": "acme", "avatarUrl": ""},
+        "projectName": "proj", "environmentName": "app", "affectedRevisions": [2],
+        "importedEnvironmentReference": {"projectName": "proj", "environmentName": "base",
+                                         "revision": 2}}

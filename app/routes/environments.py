@@ -169,6 +169,9 @@ def update_environment(org, project, env):
         number, etag = environments.update(conn, _keyring(), org, project, env, text, expected,
                                            g.user["id"], CallerRights())
         _event(conn, org, project, env, "environment_revision_created", revision=number)
+        for importer in environments.importers(conn, org, project, env):
+            webhooks.imported_environment_changed(conn, org, importer, project, env, number,
+                                                  g.user["login"])
         audit.record(conn, actor(), org, "environment.updated",
                      environments.env_ref(org, project, env),
                      f"saved revision {number} of environment "
