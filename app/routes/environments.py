@@ -51,6 +51,14 @@ def _event(conn, org, project, env, event, **fields):
     webhooks.environment_changed(conn, org, project, env, event, g.user["login"], **fields)
 
 
+def _revision_saved(conn, org, project, env, number):
+    """The events of a new revision: its own, and one for each environment importing it."""
+    _event(conn, org, project, env, "environment_revision_created", revision=number)
+    for importer in environments.importers(conn, org, project, env):
+        webhooks.imported_environment_changed(conn, org, importer, project, env, number,
+                                              g.user["login"])
+
+
 def _definition_response(env, row, decrypt):
     text = environments.definition(_keyring(), env, row, decrypt)
     response = Response(text, mimetype="application/x-yaml")
@@ -168,10 +176,7 @@ def update_environment(org, project, env):
     with transaction() as conn:
         number, etag = environments.update(conn, _keyring(), org, project, env, text, expected,
                                            g.user["id"], CallerRights())
-        _event(conn, org, project, env, "environment_revision_created", revision=number)
-        for importer in environments.importers(conn, org, project, env):
-            webhooks.imported_environment_changed(conn, org, importer, project, env, number,
-                                                  g.user["login"])
+        _revision_saved(conn, org, project, env, number)
         audit.record(conn, actor(), org, "environment.updated",
                      environments.env_ref(org, project, env),
                      f"saved revision {number} of environment "
