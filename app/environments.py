@@ -292,6 +292,47 @@ def list_revisions(conn, env, before=None, count=None):
     return rows
 
 
+def _imported(text):
+    """The environments a definition imports at their latest revision, as (project, name)."""
+    try:
+        root = syntax.parse("", text)
+    except syntax.SyntaxProblem:
+        return set()
+    node = root.value.get("imports") if root is not None and root.kind == "map" else None
+    found = set()
+    for item in node.value if node is not None and node.kind == "list" else ():
+        ref = item.value if item.kind == "scalar" else next(iter(item.value), None) \
+            if item.kind == "map" else None
+        if not isinstance(ref, str):
+            continue
+        name, _, version = ref.partition(TAG_SEP)
+        project, _, env_name = name.rpartition("/")
+        if version in ("", "latest"):
+            found.add((project or DEFAULT_PROJECT, env_name))
+    return found
+
+
+def importers(conn, org, project, name):
+    """The environments whose latest revision imports `project/name` at its latest revision,
+    directly or through others (up to the import depth limit), as rows {project, name,
+    number}: those a new revision of it changes."""
+    changed, seen, found = {(project, name)}, {(project, name)}, []
+    for _ in range(evaluate.MAX_IMPORT_DEPTH):
+        names = sorted({env_name for _, env_name in changed})
+        rows = queries.environments_mentioning(conn, org_name=org, names=names)
+        changed = set()
+        for row in rows:
+            key = (row["project"], row["name"])
+            if key not in seen and _imported(row["yaml"]) & seen:
+                seen.add(key)
+                changed.add(key)
+                found.append({"project": row["project"], "name": row["name"],
+                              "number": row["number"]})
+        if not changed:
+            break
+    return found
+
+
 # --- evaluation -------------------------------------------------------------------------------
 
 class DatabaseLoader(evaluate.Loader):
@@ -580,9 +621,12 @@ def update_revision_tag(conn, env, name, number, editor_id):
 
 
 def delete_revision_tag(conn, env, name):
+    """Delete the tag; returns the revision it named."""
     _not_latest(name)
-    if queries.delete_environment_revision_tag(conn, environment_id=env["id"], name=name) is None:
+    deleted = queries.delete_environment_revision_tag(conn, environment_id=env["id"], name=name)
+    if deleted is None:
         raise ApiError(404, f"Not Found: revision tag '{name}' not found")
+    return deleted["revision"]
 
 
 # --- environment tags -------------------------------------------------------------------------

@@ -244,7 +244,10 @@ class World:
 
     # The value of each path argument a route may have; a route with another one fails here.
     def path_value(self, name, caller=None, rule=""):
-        hook = self.hooks["stack" if rule.startswith("/api/stacks/") else "org"]
+        if rule.startswith("/api/esc/") and name in ("hook_name", "event_id"):
+            hook = self.environment_hook()
+        else:
+            hook = self.hooks["stack" if rule.startswith("/api/stacks/") else "org"]
         if name == "team" or (name == "token_id" and rule.startswith("/api/orgs/")):
             self.teams_and_tokens()
         values = {
@@ -287,6 +290,26 @@ class World:
             admin.post(f"{base}/{self.PROJECT}/dev/tags", {"name": "team", "value": "infra"})
             return "team"
         return "dev"
+
+    def environment_hook(self):
+        """A webhook of environment acme/proj/dev with one event: (hook name, event id), made on
+        first use, and again once a snapshot put the world back from before it."""
+        self.environment("env")
+        name, event_id = "e5c04001", "5e5c0000-0000-4000-8000-000000000001"
+        with self.db, self.db.cursor() as cur:
+            cur.execute(
+                """INSERT INTO webhooks (org_id, environment_id, name, display_name, payload_url)
+                   SELECT e.org_id, e.id, %s, 'hook', 'http://127.0.0.1:9/'
+                     FROM environments e JOIN organizations o ON o.id = e.org_id
+                    WHERE o.name = %s AND e.project = %s AND e.name = 'dev'
+                       ON CONFLICT (name) DO NOTHING RETURNING id""",
+                (name, self.ORG, self.PROJECT))
+            made = cur.fetchone()
+            if made is not None:
+                cur.execute("INSERT INTO webhook_events (id, webhook_id, kind, event, payload) "
+                            "VALUES (%s, %s, 'environment', 'environment_created', '{}')",
+                            (event_id, made["id"]))
+        return name, event_id
 
     def token_id(self, caller):
         token = self.tokens.get(caller)

@@ -4,7 +4,7 @@ permissions (app/auth.py): read to read and open (secrets shown as "[secret]"), 
 secrets in plain text, write to edit, admin to delete."""
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from .. import audit, environments, secrets
+from .. import audit, environments, secrets, webhooks
 from ..api import actor, parse_body, parse_query
 from ..auth import ENV_OPEN, CallerRights, authenticated, requires_role
 from ..db import reading, transaction
@@ -46,6 +46,19 @@ def _yaml_body():
         raise ApiError(400, "Bad Request: the definition is not UTF-8 text") from None
 
 
+def _event(conn, org, project, env, event, **fields):
+    """An `environments` webhook event of the change, queued in its transaction."""
+    webhooks.environment_changed(conn, org, project, env, event, g.user["login"], **fields)
+
+
+def _revision_saved(conn, org, project, env, number):
+    """The events of a new revision: its own, and one for each environment importing it."""
+    _event(conn, org, project, env, "environment_revision_created", revision=number)
+    for importer in environments.importers(conn, org, project, env):
+        webhooks.imported_environment_changed(conn, org, importer, project, env, number,
+                                              g.user["login"])
+
+
 def _definition_response(env, row, decrypt):
     text = environments.definition(_keyring(), env, row, decrypt)
     response = Response(text, mimetype="application/x-yaml")
@@ -66,6 +79,7 @@ def create_environment(org):
     project, name = body["project"], body["name"]
     with transaction() as conn:
         environments.create(conn, _keyring(), org, project, name, g.user["id"])
+        _event(conn, org, project, name, "environment_created")
         audit.record(conn, actor(), org, "environment.created",
                      environments.env_ref(org, project, name),
                      f"created environment {environments.env_ref(org, project, name)}")
@@ -162,6 +176,7 @@ def update_environment(org, project, env):
     with transaction() as conn:
         number, etag = environments.update(conn, _keyring(), org, project, env, text, expected,
                                            g.user["id"], CallerRights())
+        _revision_saved(conn, org, project, env, number)
         audit.record(conn, actor(), org, "environment.updated",
                      environments.env_ref(org, project, env),
                      f"saved revision {number} of environment "
@@ -180,6 +195,7 @@ def delete_environment(org, project, env):
     """Delete an environment with its revisions (not while its deletion protection is on)."""
     with transaction() as conn:
         environments.delete(conn, org, project, env)
+        _event(conn, org, project, env, "environment_deleted")
         audit.record(conn, actor(), org, "environment.deleted",
                      environments.env_ref(org, project, env),
                      f"deleted environment {environments.env_ref(org, project, env)}")
@@ -232,6 +248,7 @@ def clone_environment(org, project, env):
                            history=body["preserve_history"],
                            revision_tags=body["preserve_revision_tags"],
                            environment_tags=body["preserve_environment_tags"])
+        _event(conn, org, target_project, body["name"], "environment_created")
         audit.record(conn, actor(), org, "environment.created", target,
                      f"cloned environment {environments.env_ref(org, project, env)} "
                      f"into {target}")
@@ -276,6 +293,7 @@ def retract_revision(org, project, env, version):
         number, replacement = environments.retract(
             conn, org, project, env, version, body["replacement"], body["reason"] or "",
             g.user["id"])
+        _event(conn, org, project, env, "environment_revision_retracted", revision=number)
         ref = environments.env_ref(org, project, env)
         audit.record(conn, actor(), org, "environment.revision_retracted", ref,
                      f"retracted revision {number} of environment {ref} (replaced by revision "
@@ -414,6 +432,8 @@ def create_revision_tag(org, project, env):
         found = environments.find(conn, org, project, env)
         number = environments.create_revision_tag(conn, found, body["name"], body["revision"],
                                                   g.user["id"])
+        _event(conn, org, project, env, "environment_revision_tag_created", revision=number,
+               tag=body["name"])
         _audit_tag(conn, org, project, env, f"tagged revision {number} '{body['name']}'")
     return jsonify({})
 
@@ -429,6 +449,8 @@ def update_revision_tag(org, project, env, revision_tag):
         found = environments.find(conn, org, project, env)
         number = environments.update_revision_tag(conn, found, revision_tag, body["revision"],
                                                   g.user["id"])
+        _event(conn, org, project, env, "environment_revision_tag_updated", revision=number,
+               tag=revision_tag)
         _audit_tag(conn, org, project, env, f"moved tag '{revision_tag}' to revision {number}")
     return jsonify({})
 
@@ -441,7 +463,9 @@ def delete_revision_tag(org, project, env, revision_tag):
     """Delete a revision tag (the revision stays)."""
     with transaction() as conn:
         found = environments.find(conn, org, project, env)
-        environments.delete_revision_tag(conn, found, revision_tag)
+        number = environments.delete_revision_tag(conn, found, revision_tag)
+        _event(conn, org, project, env, "environment_revision_tag_deleted", revision=number,
+               tag=revision_tag)
         _audit_tag(conn, org, project, env, f"deleted tag '{revision_tag}'")
     return jsonify({})
 
@@ -494,6 +518,7 @@ def create_environment_tag(org, project, env):
     with transaction() as conn:
         found = environments.find(conn, org, project, env)
         row = environments.create_tag(conn, found, body["name"], body["value"], g.user["id"])
+        _event(conn, org, project, env, "environment_tag_created", tag=row["name"])
         _audit_env_tag(conn, org, project, env, f"set tag '{body['name']}'")
     return jsonify(_env_tag_body(row))
 
@@ -510,6 +535,7 @@ def update_environment_tag(org, project, env, env_tag):
         found = environments.find(conn, org, project, env)
         row = environments.update_tag(conn, found, env_tag, body["current_tag"].get("value"),
                                       new.get("name"), new.get("value"), g.user["id"])
+        _event(conn, org, project, env, "environment_tag_updated", tag=row["name"])
         _audit_env_tag(conn, org, project, env, f"changed tag '{env_tag}'")
     return jsonify(_env_tag_body(row))
 
@@ -522,6 +548,7 @@ def delete_environment_tag(org, project, env, env_tag):
     with transaction() as conn:
         found = environments.find(conn, org, project, env)
         environments.delete_tag(conn, found, env_tag)
+        _event(conn, org, project, env, "environment_tag_deleted", tag=env_tag)
         _audit_env_tag(conn, org, project, env, f"deleted tag '{env_tag}'")
     return jsonify({})
 

@@ -195,7 +195,7 @@ RETURNING name;
 -- name: delete_environment_revision_tag^
 DELETE FROM environment_revision_tags
  WHERE environment_id = :environment_id AND name = :name
-RETURNING name;
+RETURNING name, revision;
 
 -- name: list_environment_tags
 SELECT t.name, t.value, t.created_at, t.modified_at,
@@ -265,3 +265,16 @@ INSERT INTO environment_tags (environment_id, name, value, editor_id, created_at
 SELECT :target_id, t.name, t.value, t.editor_id, t.created_at, t.modified_at
   FROM environment_tags t
  WHERE t.environment_id = :source_id;
+
+-- name: environments_mentioning
+-- The latest definition of each environment of the organization whose text mentions one of
+-- :names: a cheap filter before their imports are parsed (environments.importers).
+SELECT e.project, e.name, r.number, r.yaml
+  FROM environments e
+  JOIN organizations o ON o.id = e.org_id
+  JOIN environment_revisions r ON r.environment_id = e.id
+   AND r.number = (SELECT max(number) FROM environment_revisions m
+                    WHERE m.environment_id = e.id)
+ WHERE o.name = :org_name
+   AND EXISTS (SELECT 1 FROM unnest(CAST(:names AS text[])) AS n (name)
+                WHERE strpos(r.yaml, n.name) > 0);
