@@ -79,6 +79,16 @@ EVENT_TYPES = {
                                                   "created, moved or deleted."),
     "environment.tag_changed": EventType("Environment Tag Changed", "A tag of an ESC "
                                          "environment was set, changed or deleted."),
+    "environment.settings_changed": EventType("Environment Settings Changed", "An ESC "
+                                              "environment's settings (deletion protection) "
+                                              "changed.", requires_org_admin=True, severity=5),
+    "environment.revision_retracted": EventType("Environment Revision Retracted", "A revision "
+                                                "of an ESC environment was retracted (its tags "
+                                                "moved to its replacement).", severity=5),
+    "environment.permission_changed": EventType("Environment Permission Changed", "A team's "
+                                                "permission on an ESC environment was granted, "
+                                                "changed or removed.",
+                                                requires_org_admin=True, severity=5),
     "environment.deleted": EventType("Environment Deleted", "An ESC environment and its "
                                                           "revisions were deleted.",
                                      requires_org_admin=True, severity=5),

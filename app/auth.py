@@ -19,6 +19,11 @@ from .errors import ApiError
 from .queries import queries
 
 ROLES = {"viewer": 1, "member": 2, "admin": 3}
+# Pulumi's environment permissions, stored as their index (migration 0025), and the one each
+# role stands for on an environment route.
+ENV_LEVELS = ("none", "read", "open", "write", "admin")
+ENV_READ, ENV_OPEN = 1, 2
+ENV_PERMISSION = {"viewer": 1, "member": 3, "admin": 4}
 
 _ACCEPT = re.compile(r"application/vnd\.pulumi\+(\d+)")
 # The first API level with paginated /api/user/stacks; every CLI since v3.9 sends 8 or newer.
@@ -40,7 +45,7 @@ def new_token():
 
 # --- route declarations -------------------------------------------------------------------------
 
-def requires_role(role, stack_action=None, stack_summary=False):
+def requires_role(role, stack_action=None, stack_summary=False, env_permission=None):
     """The caller needs at least `role` in the organization named by the URL's `org`.
 
     On a route about one stack (its URL names `org`, `project` and `stack`) the role stands for
@@ -50,14 +55,22 @@ def requires_role(role, stack_action=None, stack_summary=False):
     may not even read is not found (404). `stack_action`: "create" (the route creates a stack:
     members need the organization's membersCanCreateStacks) or "delete" (write is enough with
     membersCanDeleteStacks). `stack_summary`: the route answers with the stack's summary, which
-    the authentication statement then fetches too (see `stack_summary()`)."""
+    the authentication statement then fetches too (see `stack_summary()`).
+
+    On a route about one ESC environment (`org`, `project` and `env`) the role likewise stands
+    for Pulumi's environment permissions: viewer read, member write, admin admin, the caller's
+    being the union of what their role gives and their teams' grants (an environment they may
+    not read is not found). `env_permission` ("open" ...) asks for that permission instead,
+    the caller also needing `role` in the organization (a clone creates an environment)."""
     assert role in ROLES
     assert stack_action in (None, "create", "delete")
+    assert env_permission in (None, *ENV_LEVELS)
 
     def mark(view):
         view.auth = ("token", role)
         view.stack_action = stack_action
         view.stack_summary = stack_summary
+        view.env_permission = env_permission
         return view
 
     return mark
@@ -191,10 +204,12 @@ def _authenticate_token(token, view):
     args = request.view_args or {}
     org = args.get("org") if role is not None else None
     stack = args.get("stack") if org is not None and "project" in args else None
+    env = args.get("env") if org is not None and "project" in args else None
     token_hash = hash_token(token)
     found = queries.authenticate_token(
         get_conn(), token_hash=token_hash, org_name=org,
-        project_name=args.get("project") if stack is not None else None, stack_name=stack,
+        project_name=args.get("project") if stack is not None or env is not None else None,
+        stack_name=stack, env_name=env, viewer_env_cap=_viewer_env_cap(),
         with_summary=stack is not None and getattr(view, "stack_summary", False),
         touch_seconds=TOKEN_TOUCH_SECONDS, **_failure_window())
     _refuse_if_blocked(found)
@@ -223,6 +238,10 @@ def _authenticate_token(token, view):
         g.role = check_stack_permission(found, role, view, org, args["project"], stack)
         g.stack_summary = found["stack_summary"]
         return
+    if env is not None:
+        g.env_permission = check_env_permission(found, role, view, org, args["project"], env)
+        g.role = held
+        return
     if getattr(view, "stack_action", None) == "create":
         _check_create(found, held, org)
     elif ROLES[held] < ROLES[role]:
@@ -233,16 +252,52 @@ def _authenticate_token(token, view):
     g.role = held
 
 
-def caller_stack_permission(conn, org, project, stack):
-    """The caller's permission on a stack that a request names in its body rather than its URL
-    (ESC's `fn::open::pulumi-stacks`): 0 none, 101 read, 102 write, 103 admin, by the one rule
-    of the stack routes (the same statement); whether the stack exists is the caller's to
-    check."""
-    found = queries.authenticate_token(
-        conn, token_hash=g.token_hash, org_name=org, project_name=project, stack_name=stack,
-        with_summary=False,
-        touch_seconds=TOKEN_TOUCH_SECONDS, client=_client(), failure_limit=0, window_seconds=0)
-    return found["stack_permission"] or 0
+def _viewer_env_cap():
+    """The most a viewer's role gives on an environment: read, or open (plaintext secrets) when
+    the service lets viewers decrypt."""
+    return ENV_OPEN if current_app.config["SECRETS_VIEWERS_CAN_DECRYPT"] else ENV_READ
+
+
+class CallerRights:
+    """The caller's rights on the stacks and environments a request names in its body rather
+    than its URL (ESC imports, `fn::open::pulumi-stacks`, ciphertexts of other environments),
+    by the one rule of the stack and environment routes (the same statement). Made by a route
+    for the domain (app/environments.py), which knows nothing of the request."""
+
+    def __init__(self):
+        self.token_hash = g.token_hash
+        self.login = g.user["login"]
+        self.client = _client()
+        self.viewer_env_cap = _viewer_env_cap()
+        self.viewers_decrypt = current_app.config["SECRETS_VIEWERS_CAN_DECRYPT"]
+
+    def _found(self, conn, org, project, stack=None, env=None):
+        return queries.authenticate_token(
+            conn, token_hash=self.token_hash, org_name=org, project_name=project,
+            stack_name=stack, env_name=env, viewer_env_cap=self.viewer_env_cap,
+            with_summary=False, touch_seconds=TOKEN_TOUCH_SECONDS, client=self.client,
+            failure_limit=0, window_seconds=0)
+
+    def stack_permission(self, conn, org, project, stack):
+        """0 none, 101 read, 102 write, 103 admin; whether the stack exists is the caller's to
+        check."""
+        return self._found(conn, org, project, stack=stack)["stack_permission"] or 0
+
+    def may_decrypt_stack(self, permission):
+        """Whether this permission on a stack shows its secrets in plain text (as the stack
+        routes' plaintext rule: write, or read when viewers may decrypt)."""
+        needed = STACK_PERMISSION["viewer" if self.viewers_decrypt else "member"]
+        return permission >= needed
+
+    def environment_permission(self, conn, org, project, env):
+        """An index of ENV_LEVELS; 0 also when there is no such environment."""
+        return self._found(conn, org, project, env=env)["env_permission"] or 0
+
+    def caller(self):
+        """Who the caller is, as the environment list's query takes it."""
+        return {"user_id": g.user["id"], "token_kind": g.token["kind"],
+                "token_org_id": g.token["org_id"], "token_team_id": g.token["team_id"],
+                "token_admin": bool(g.token["admin"]), "viewer_env_cap": self.viewer_env_cap}
 
 
 def check_stack_permission(found, role, view, org, project, stack):
@@ -261,6 +316,25 @@ def check_stack_permission(found, role, view, org, project, stack):
                             f"permission on stack '{ref}'; you have "
                             f"'{PERMISSION_ROLE[permission]}'")
     return PERMISSION_ROLE[permission]
+
+
+def check_env_permission(found, role, view, org, project, env):
+    """The caller's permission on the environment (an index of ENV_LEVELS, what the route reads
+    as g.env_permission), or the refusal: 404 when they may not read it, 403 when they may not
+    do this to it."""
+    permission = found["env_permission"]
+    ref = f"{org}/{project}/{env}"
+    if permission < ENV_READ:
+        raise ApiError(404, f"Not Found: environment '{ref}' not found")
+    declared = getattr(view, "env_permission", None)
+    if declared is not None and ROLES[found["role"]] < ROLES[role]:
+        raise ApiError(403, f"Forbidden: this requires the '{role}' role in organization "
+                            f"'{org}'; you are '{found['role']}'")
+    needed = ENV_LEVELS.index(declared) if declared else ENV_PERMISSION[role]
+    if permission < needed:
+        raise ApiError(403, f"Forbidden: this requires the '{ENV_LEVELS[needed]}' permission on "
+                            f"environment '{ref}'; you have '{ENV_LEVELS[permission]}'")
+    return permission
 
 
 def stack_summary():

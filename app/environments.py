@@ -11,6 +11,7 @@ import re
 import secrets as token_secrets
 
 from . import history, secrets
+from .auth import ENV_LEVELS, ENV_OPEN, ENV_READ
 from .errors import ApiError
 from .esc import evaluate, syntax
 from .queries import queries
@@ -113,7 +114,51 @@ def revision(conn, env, version=None):
     if row is None:
         raise ApiError(404, f"Not Found: revision '{version}' of environment "
                             f"'{env['project']}/{env['name']}' not found")
+    if row["retracted_at"] is not None:
+        raise _retracted(env, row)
     return row
+
+
+def _retracted(env, row):
+    return ApiError(410, f"Gone: revision {row['number']} of environment "
+                         f"'{env['project']}/{env['name']}' was retracted (replaced by "
+                         f"revision {row['replacement']})")
+
+
+def retract(conn, org, project, name, version, replacement, reason, user_id):
+    """Retract revision `version` (a number or a tag) of the environment: it can no longer be
+    read or opened, and the tags naming it name `replacement` instead (None: the latest
+    earlier revision not retracted). The latest revision cannot be retracted (save a new one
+    first); the replacement must be another revision, not retracted. The environment is locked,
+    so an edit cannot make the revision the latest meanwhile. Returns (number, replacement)."""
+    env = queries.lock_environment(conn, org_name=org, project=project, name=name)
+    if env is None:
+        raise not_found(org, project, name)
+    if version in ("", "latest"):
+        raise ApiError(400, "Bad Request: the latest revision cannot be retracted; save a new "
+                            "definition first")
+    row = revision(conn, env, version)
+    number = row["number"]
+    if number == env["latest"]:
+        raise ApiError(400, f"Bad Request: revision {number} is the latest and cannot be "
+                            "retracted; save a new definition first")
+    if replacement is None:
+        replacement = queries.unretracted_revision_before(conn, environment_id=env["id"],
+                                                          number=number)
+        if replacement is None:
+            raise ApiError(400, f"Bad Request: no earlier revision can replace revision "
+                                f"{number}: name a replacement")
+    elif replacement == number:
+        raise ApiError(400, "Bad Request: a revision cannot replace itself")
+    else:
+        try:
+            revision(conn, env, str(replacement))
+        except ApiError as err:
+            raise ApiError(400, f"Bad Request: the replacement {err.message.split(': ', 1)[1]}")
+    queries.retract_environment_revision(conn, environment_id=env["id"], number=number,
+                                         replacement=replacement, reason=reason or "",
+                                         user_id=user_id)
+    return number, replacement
 
 
 def cipher(keyring, env):
@@ -141,8 +186,7 @@ def _decrypt_with(env_cipher):
     return decrypt
 
 
-def update(conn, keyring, org, project, name, text, expected_etag, creator_id,
-           stack_permission=None):
+def update(conn, keyring, org, project, name, text, expected_etag, creator_id, rights=None):
     """Save `text` as the environment's next revision: (number, etag). A stale `expected_etag`
     (another edit landed since the caller read) is 409; a definition with errors is 400 with
     its diagnostics, and nothing is saved."""
@@ -159,7 +203,7 @@ def update(conn, keyring, org, project, name, text, expected_etag, creator_id,
         sealed = syntax.seal(text, _encrypt_with(env_cipher))
     except syntax.SyntaxProblem as problem:
         raise diagnostics_error([_diag(problem, f"{project}/{name}")]) from None
-    loader = DatabaseLoader(conn, keyring, org, project, env_cipher, stack_permission)
+    loader = DatabaseLoader(conn, keyring, org, project, env_cipher, rights)
     try:
         evaluate.evaluate(f"{project}/{name}", sealed, loader)
     except evaluate.Diagnostics as err:
@@ -193,13 +237,30 @@ def definition(keyring, env, row, decrypt):
 
 
 def delete(conn, org, project, name):
-    if queries.delete_environment(conn, org_name=org, project=project, name=name) is None:
+    """Delete an environment with its revisions; 409 while its deletion protection is on."""
+    env = queries.lock_environment(conn, org_name=org, project=project, name=name)
+    if env is None:
         raise not_found(org, project, name)
+    if env["deletion_protected"]:
+        raise ApiError(409, f"Conflict: environment '{env_ref(org, project, name)}' is "
+                            "protected from deletion (deletionProtected); turn the setting off "
+                            "first")
+    queries.delete_environment(conn, environment_id=env["id"])
 
 
-def list_environments(conn, user_id, org, continuation):
-    """One page of the environments of `org` (None: every organization of the caller) and the
-    next page's token (None on the last)."""
+def change_settings(conn, org, project, name, deletion_protected=None):
+    """Change the settings given (None: unchanged); returns the environment as it now is."""
+    env = queries.lock_environment(conn, org_name=org, project=project, name=name)
+    if env is None:
+        raise not_found(org, project, name)
+    queries.set_environment_settings(conn, environment_id=env["id"],
+                                     deletion_protected=deletion_protected)
+    return find(conn, org, project, name)
+
+
+def list_environments(conn, caller, org, continuation):
+    """One page of the environments the caller (CallerRights.caller()) may read in `org` (None:
+    every organization of theirs) and the next page's token (None on the last)."""
     after = ["", "", ""]
     if continuation:
         try:
@@ -207,7 +268,7 @@ def list_environments(conn, user_id, org, continuation):
             assert isinstance(after, list) and len(after) == 3 and all(isinstance(a, str) for a in after)
         except Exception:  # noqa: BLE001 -- any malformed token is the caller's
             raise ApiError(400, "Bad Request: invalid continuationToken") from None
-    rows = queries.list_environments(conn, user_id=user_id, org_name=org, after_org=after[0],
+    rows = queries.list_environments(conn, **caller, org_name=org, after_org=after[0],
                                      after_project=after[1], after_name=after[2],
                                      page_size=PAGE_SIZE + 1)
     rows = list(rows)
@@ -231,29 +292,93 @@ def list_revisions(conn, env, before=None, count=None):
     return rows
 
 
+def _imported(text):
+    """The environments a definition imports at their latest revision, as (project, name)."""
+    try:
+        root = syntax.parse("", text)
+    except syntax.SyntaxProblem:
+        return set()
+    node = root.value.get("imports") if root is not None and root.kind == "map" else None
+    found = set()
+    for item in node.value if node is not None and node.kind == "list" else ():
+        ref = item.value if item.kind == "scalar" else next(iter(item.value), None) \
+            if item.kind == "map" else None
+        if not isinstance(ref, str):
+            continue
+        name, _, version = ref.partition(TAG_SEP)
+        project, _, env_name = name.rpartition("/")
+        if version in ("", "latest"):
+            found.add((project or DEFAULT_PROJECT, env_name))
+    return found
+
+
+def importers(conn, org, project, name):
+    """The environments whose latest revision imports `project/name` at its latest revision,
+    directly or through others (up to the import depth limit), as rows {project, name,
+    number}: those a new revision of it changes."""
+    changed, seen, found = {(project, name)}, {(project, name)}, []
+    for _ in range(evaluate.MAX_IMPORT_DEPTH):
+        names = sorted({env_name for _, env_name in changed})
+        rows = queries.environments_mentioning(conn, org_name=org, names=names)
+        changed = set()
+        for row in rows:
+            key = (row["project"], row["name"])
+            if key not in seen and _imported(row["yaml"]) & seen:
+                seen.add(key)
+                changed.add(key)
+                found.append({"project": row["project"], "name": row["name"],
+                              "number": row["number"]})
+        if not changed:
+            break
+    return found
+
+
 # --- evaluation -------------------------------------------------------------------------------
 
 class DatabaseLoader(evaluate.Loader):
     """Imports from the organization's environments: `name` (in the default project),
     `project/name`, either with `@version` (a revision number or tag); and the provider
-    `pulumi-stacks` when `stack_permission` (conn, org, project, stack -> the caller's
-    permission, app/auth.py) says whose rights it reads stacks with."""
+    `pulumi-stacks`. With `rights` (app/auth.py's CallerRights), everything is read with the
+    caller's: an environment they may not read is not found, and the references whose secrets
+    they may not see in plain text (an environment they may read but not open, a stack whose
+    secrets they may not decrypt) are noted in `hidden`, shared with the inner loaders: the
+    result's secrets are then shown to them as "[secret]" (see `evaluate_definition`)."""
 
-    def __init__(self, conn, keyring, org, project, env_cipher=None, stack_permission=None):
+    def __init__(self, conn, keyring, org, project, env_cipher=None, rights=None, hidden=None):
         self.conn, self.keyring, self.org, self.project = conn, keyring, org, project
         self.env_cipher = env_cipher
-        self.stack_permission = stack_permission
+        self.rights = rights
+        self.hidden = [] if hidden is None else hidden
+
+    def context(self):
+        """`${context.pulumi.user.login}` and `${context.pulumi.organization.login}`: the
+        caller's login (an organization or team token's organization) and the organization."""
+        if self.rights is None:
+            return None
+        return {"pulumi": {"user": {"login": self.rights.login},
+                           "organization": {"login": self.org}}}
 
     def open(self, provider, inputs):
-        if provider != "pulumi-stacks" or self.stack_permission is None:
+        if provider != "pulumi-stacks" or self.rights is None:
             return None
-        return pulumi_stacks(self.conn, self.keyring, self.org, inputs, self.stack_permission)
+        return pulumi_stacks(self.conn, self.keyring, self.org, inputs, self.rights,
+                             self.hidden)
+
+    def _permission(self, project, name):
+        """The caller's permission on an environment of the organization (admin without
+        `rights`: the service's own evaluations, such as a clone's)."""
+        if self.rights is None:
+            return len(ENV_LEVELS) - 1
+        return self.rights.environment_permission(self.conn, self.org, project, name)
 
     def load(self, ref):
         name, _, version = ref.partition(TAG_SEP)
         project, _, env_name = name.rpartition("/")
         project = project or DEFAULT_PROJECT
         if "/" in project or not env_name:
+            return None
+        permission = self._permission(project, env_name)
+        if permission < ENV_READ:
             return None
         env = queries.environment(self.conn, org_name=self.org, project=project, name=env_name)
         if env is None:
@@ -262,14 +387,17 @@ class DatabaseLoader(evaluate.Loader):
             row = revision(self.conn, env, version or None)
         except ApiError:
             return None
+        if permission < ENV_OPEN:
+            self.hidden.append(f"{project}/{env_name}")
         inner = DatabaseLoader(self.conn, self.keyring, self.org, project,
-                               cipher(self.keyring, env), self.stack_permission)
+                               cipher(self.keyring, env), self.rights, self.hidden)
         return f"{project}/{env_name}", row["yaml"], inner
 
     def decrypt(self, ciphertext):
         """With the key the ciphertext names: this environment's, or another environment's of
         the same organization (definitions are copied between environments, and `env get`
-        checks a stored definition as an anonymous document)."""
+        checks a stored definition as an anonymous document) that the caller may read (and
+        open, or its secrets are hidden)."""
         try:
             raw = base64.b64decode(ciphertext, validate=True)
         except (binascii.Error, ValueError):
@@ -278,8 +406,12 @@ class DatabaseLoader(evaluate.Loader):
         env_cipher = self.env_cipher
         if env_cipher is None or env_cipher.key_id != key_id:
             row = queries.environment_key_by_key_id(self.conn, org_name=self.org, key_id=key_id)
-            if row is None:
+            permission = row and self._permission(row["project"], row["name"])
+            if not permission:
                 raise secrets.SecretError("no environment of this organization made it")
+            if permission < ENV_OPEN:
+                self.hidden.append(f"{row['project']}/{row['name']}")
+                return evaluate.SECRET_SHOWN
             env_cipher = cipher(self.keyring, row)
         return env_cipher.decrypt(raw).decode("utf-8")
 
@@ -289,11 +421,12 @@ SECRET_SIG, SECRET_KIND = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac
 READ = 101  # Pulumi's stack permission to read a stack
 
 
-def pulumi_stacks(conn, keyring, org, inputs, stack_permission):
+def pulumi_stacks(conn, keyring, org, inputs, rights, hidden):
     """`fn::open::pulumi-stacks: {stacks: {key: {stack: project/stack}}}`: each stack's outputs
-    under its key, read with the caller's rights (a stack they may not read is not found, as on
-    the stack routes); secret outputs stay secret (decrypted when the stack uses this service's
-    secrets, else secret and unknown)."""
+    under its key, read with the caller's `rights` (a stack they may not read is not found, as
+    on the stack routes); secret outputs stay secret (decrypted when the stack uses this
+    service's secrets, else secret and unknown), and a stack whose secrets the caller may not
+    decrypt is noted in `hidden`."""
     stacks = inputs.get("stacks") if isinstance(inputs, dict) else None
     if not isinstance(stacks, dict):
         raise evaluate.ProviderError("the inputs must be {stacks: {name: {stack: project/stack}}}")
@@ -306,11 +439,14 @@ def pulumi_stacks(conn, keyring, org, inputs, stack_permission):
         if len(parts) != 3 or not all(parts):
             raise evaluate.ProviderError(f"stacks.{key}.stack must name a stack as project/stack")
         row = None
-        if stack_permission(conn, *parts) >= READ:
+        permission = rights.stack_permission(conn, *parts)
+        if permission >= READ:
             row = queries.get_stack(conn, org_name=parts[0], project_name=parts[1],
                                     stack_name=parts[2])
         if row is None:
             raise evaluate.ProviderError(f'stack "{name}" not found')
+        if not rights.may_decrypt_stack(permission):
+            hidden.append("/".join(parts))
         outputs, _ = history.stack_outputs(conn, row["id"])
         stack_cipher = secrets.stack_cipher(conn, keyring, *parts, create=False)
         result[key] = _stack_output(outputs or {}, stack_cipher)
@@ -335,15 +471,16 @@ def _stack_output(value, stack_cipher):
     return evaluate.Secret(_stack_output(inner, stack_cipher))
 
 
-def evaluate_definition(conn, keyring, org, name, text, env=None, stack_permission=None):
-    """The opened properties of a definition (`env`'s, or an anonymous one when None); raises
-    ApiError 400 with the diagnostics. With `stack_permission`, `fn::open::pulumi-stacks` reads
-    stacks with the caller's rights."""
+def evaluate_definition(conn, keyring, org, name, text, env=None, rights=None):
+    """(the opened properties of a definition: `env`'s, or an anonymous one when None; the
+    references whose secrets the caller may not see in plain text, empty when they may see
+    all); raises ApiError 400 with the diagnostics. Imports, ciphertexts of other environments
+    and `fn::open::pulumi-stacks` are read with the caller's `rights` (see DatabaseLoader)."""
     project = env["project"] if env is not None else DEFAULT_PROJECT
     loader = DatabaseLoader(conn, keyring, org, project,
-                            cipher(keyring, env) if env is not None else None, stack_permission)
+                            cipher(keyring, env) if env is not None else None, rights)
     try:
-        return evaluate.evaluate(name, text, loader)
+        return evaluate.evaluate(name, text, loader), loader.hidden
     except evaluate.Diagnostics as err:
         raise diagnostics_error(err.diagnostics) from None
 
@@ -363,11 +500,15 @@ def parse_duration(text):
     return min(total, MAX_SESSION_SECONDS) if total > 0 else DEFAULT_SESSION_SECONDS
 
 
-def open_session(conn, keyring, org, env_id, properties, seconds):
-    """Store an opened environment for `seconds`; its session id."""
+def open_session(conn, keyring, org, env_id, properties, seconds, hide_secrets=False):
+    """Store an opened environment for `seconds` (with `hide_secrets`, its secrets as
+    "[secret]": what its opener may see); its session id."""
     queries.delete_expired_environment_sessions(conn)
     session_id = token_secrets.token_hex(16)
-    wire = json.dumps(evaluate.environment_to_wire(properties)).encode("utf-8")
+    opened = evaluate.environment_to_wire(properties)
+    if hide_secrets:
+        opened = redact(opened)
+    wire = json.dumps(opened).encode("utf-8")
     master_key_id, sealed = secrets.seal_session(keyring, session_id, wire)
     queries.insert_environment_session(conn, id=session_id, org_name=org, environment_id=env_id,
                                        master_key_id=master_key_id, sealed=sealed,
@@ -429,10 +570,14 @@ def _latest_tag(env):
 
 
 def _tag_revision(conn, env, number):
-    """The revision a tag is to name: `number`, or the latest; 400 for one that does not exist."""
+    """The revision a tag is to name: `number`, or the latest; 400 for one that does not exist
+    or was retracted."""
     number = env["latest"] if number is None else number
-    if queries.environment_revision(conn, environment_id=env["id"], number=number) is None:
+    row = queries.environment_revision(conn, environment_id=env["id"], number=number)
+    if row is None:
         raise ApiError(400, f"Bad Request: revision {number} does not exist")
+    if row["retracted_at"] is not None:
+        raise ApiError(400, f"Bad Request: revision {number} was retracted")
     return number
 
 
@@ -476,9 +621,12 @@ def update_revision_tag(conn, env, name, number, editor_id):
 
 
 def delete_revision_tag(conn, env, name):
+    """Delete the tag; returns the revision it named."""
     _not_latest(name)
-    if queries.delete_environment_revision_tag(conn, environment_id=env["id"], name=name) is None:
+    deleted = queries.delete_environment_revision_tag(conn, environment_id=env["id"], name=name)
+    if deleted is None:
         raise ApiError(404, f"Not Found: revision tag '{name}' not found")
+    return deleted["revision"]
 
 
 # --- environment tags -------------------------------------------------------------------------

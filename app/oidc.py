@@ -63,15 +63,17 @@ def check_jwks(document):
         raise ApiError(400, f"Bad Request: jwks: {err}") from None
 
 
-def resolve_issuer(fetcher, url, jwks):
+def resolve_issuer(fetcher, url, jwks, thumbprints=()):
     """The `iss` of the issuer registered at `url`: with a static key set, the URL itself
-    (nothing is fetched: air-gapped setups); else its discovery document's `issuer`, fetched now,
-    so that a URL that serves no OIDC issuer is refused at registration."""
+    (nothing is fetched: air-gapped setups); else its discovery document's `issuer`, fetched now
+    (from a server whose certificate is among `thumbprints`, when given), so that a URL that
+    serves no OIDC issuer, or one whose certificate the thumbprints do not name, is refused at
+    registration."""
     if jwks is not None:
         check_jwks(jwks)
         return url
     try:
-        issuer, _ = fetcher.discover(url)
+        issuer, _ = fetcher.discover(url, thumbprints or ())
     except oidc_keys.KeysUnavailable as err:
         raise ApiError(400, f"Bad Request: url: {err}") from None
     return issuer
@@ -105,12 +107,17 @@ def issuer(conn, org, issuer_id):
                   issuer_id)
 
 
-def update_issuer(conn, org, issuer_id, changes):
+def update_issuer(conn, fetcher, org, issuer_id, changes):
     """`changes`: name, jwks, thumbprints, max_expiration (None or absent: unchanged). An
-    issuer registered without a static key set keeps using discovery until one is given."""
+    issuer registered without a static key set keeps using discovery until one is given; new
+    thumbprints of such an issuer must name its certificate (checked by fetching its discovery
+    document, 400 otherwise)."""
     jwks = changes.get("jwks")
     if jwks:
         check_jwks(jwks)
+    thumbprints = changes.get("thumbprints")
+    if thumbprints and not jwks and issuer(conn, org, issuer_id)["jwks"] is None:
+        resolve_issuer(fetcher, issuer(conn, org, issuer_id)["url"], None, thumbprints)
     try:
         row = queries.update_oidc_issuer(
             conn, org_name=org, issuer_id=str(issuer_id), name=changes.get("name"),
@@ -367,7 +374,7 @@ def verify(issuer_row, header, request, keys, leeway):
         if issuer_row["jwks"] is not None:
             key = oidc_keys.pick(oidc_keys.key_set(issuer_row["jwks"]), kid)
         else:
-            key = keys.key(issuer_row["url"], kid)
+            key = keys.key(issuer_row["url"], kid, issuer_row["thumbprints"] or ())
     except oidc_keys.KeysUnavailable as err:
         raise OAuthError(503, "temporarily_unavailable",
                          f"the issuer's keys cannot be had: {err}") from None

@@ -63,11 +63,14 @@ class Fetcher:
     def _allowed(self):
         return outbound.EVERYWHERE if self.allow_private else []
 
-    def get_json(self, url):
+    def get_json(self, url, thumbprints=()):
+        """The JSON object at `url`; with `thumbprints`, from a server whose certificate is one
+        of them (app/outbound.py)."""
         self.check_url(url)
         response = outbound.request(
             "GET", url, None, {"Accept": "application/json"}, timeout=self.timeout,
-            allowed=self._allowed(), max_body=MAX_DOCUMENT_BYTES + 1, hint=HINT, what=WHAT)
+            allowed=self._allowed(), max_body=MAX_DOCUMENT_BYTES + 1, hint=HINT, what=WHAT,
+            thumbprints=thumbprints)
         if response.status == 0:
             raise KeysUnavailable(response.error.removeprefix("refused: ")
                                   if response.error.startswith("refused: ")
@@ -85,10 +88,10 @@ class Fetcher:
             raise KeysUnavailable(f"{url} did not answer a JSON object")
         return document
 
-    def discover(self, url):
+    def discover(self, url, thumbprints=()):
         """The issuer's discovery document: (its `issuer`, its `jwks_uri`). The `issuer` must be
         the URL it was found at (OpenID Connect Discovery 1.0, section 4.3)."""
-        document = self.get_json(url.rstrip("/") + DISCOVERY_PATH)
+        document = self.get_json(url.rstrip("/") + DISCOVERY_PATH, thumbprints)
         issuer, jwks_uri = document.get("issuer"), document.get("jwks_uri")
         if not isinstance(issuer, str) or not isinstance(jwks_uri, str):
             raise KeysUnavailable("the discovery document has no issuer or jwks_uri")
@@ -96,10 +99,11 @@ class Fetcher:
             raise KeysUnavailable(f"the discovery document names another issuer ({issuer})")
         return issuer, jwks_uri
 
-    def key_set(self, url):
-        """The JWK Set of the issuer at `url`, found through its discovery document."""
-        _, jwks_uri = self.discover(url)
-        return key_set(self.get_json(jwks_uri))
+    def key_set(self, url, thumbprints=()):
+        """The JWK Set of the issuer at `url`, found through its discovery document (both
+        fetched from servers whose certificates are among `thumbprints`, when given)."""
+        _, jwks_uri = self.discover(url, thumbprints)
+        return key_set(self.get_json(jwks_uri, thumbprints))
 
 
 def key_set(document):
@@ -135,26 +139,29 @@ class KeyCache:
         self.ttl = ttl
         self.refresh_interval = refresh_interval
         self.clock = clock
-        self._sets = {}  # issuer url -> (fetched at, {kid: PyJWK})
+        # (issuer url, its thumbprints) -> (fetched at, {kid: PyJWK}): a set fetched under other
+        # thumbprints than the issuer now has is not used.
+        self._sets = {}
         self._lock = threading.Lock()
 
-    def _fetch(self, url):
-        keys = self.fetcher.key_set(url)
+    def _fetch(self, url, thumbprints):
+        keys = self.fetcher.key_set(url, thumbprints)
         with self._lock:
-            self._sets[url] = (self.clock(), keys)
+            self._sets[(url, thumbprints)] = (self.clock(), keys)
         return keys
 
-    def key(self, url, kid):
+    def key(self, url, kid, thumbprints=()):
         """The key `kid` of the issuer at `url` (a token without `kid`: the set's only key),
         or None when the issuer has no such key, even after fetching its set again."""
+        thumbprints = frozenset(outbound.thumbprint(t) for t in thumbprints)
         with self._lock:
-            cached = self._sets.get(url)
+            cached = self._sets.get((url, thumbprints))
         now = self.clock()
         if cached is None or now - cached[0] > self.ttl:
-            return pick(self._fetch(url), kid)
+            return pick(self._fetch(url, thumbprints), kid)
         found = pick(cached[1], kid)
         if found is None and now - cached[0] >= self.refresh_interval:
-            found = pick(self._fetch(url), kid)
+            found = pick(self._fetch(url, thumbprints), kid)
         return found
 
 

@@ -1,6 +1,7 @@
 """Organizations: their settings and metadata, the built-in roles as Pulumi role records, and
 each user's default organization. Functions take the request's connection and never commit;
 each change is one function, the one place its audit record will be written."""
+from .auth import ENV_LEVELS
 from .errors import ApiError
 from .queries import queries
 
@@ -46,6 +47,9 @@ def update_settings(conn, org, actor, settings):
     queries.update_org_settings(
         conn, org_id=row["id"],
         default_stack_permission=settings.get("default_stack_permission"),
+        default_environment_permission=(
+            ENV_LEVELS.index(settings["default_environment_permission"])
+            if settings.get("default_environment_permission") is not None else None),
         members_can_create_stacks=settings.get("members_can_create_stacks"),
         members_can_delete_stacks=settings.get("members_can_delete_stacks"),
     )

@@ -4,6 +4,7 @@ resolves to must be public (or in an allowed network), and the request goes to t
 was checked (no second lookup a DNS rebinding could answer differently), with a timeout and
 without following redirects."""
 import dataclasses
+import hashlib
 import ipaddress
 import socket
 import time
@@ -120,10 +121,44 @@ def post(url, body, headers, *, timeout, allowed, max_body):
                    max_body=max_body)
 
 
+def thumbprint(text):
+    """A certificate thumbprint as compared: hex digits in lower case, without colons."""
+    return text.replace(":", "").strip().lower()
+
+
+def certificate_thumbprints(der):
+    """The SHA-1 and SHA-256 thumbprints of a DER certificate."""
+    return {hashlib.sha1(der).hexdigest(), hashlib.sha256(der).hexdigest()}
+
+
+class NotPinned(Exception):
+    """The server's certificate is none of the thumbprints given."""
+
+
+class _PinnedHTTPSConnection(urllib3.connection.HTTPSConnection):
+    """An HTTPS connection that, once its TLS handshake is done (the certificate trusted and
+    the host matched), also requires the certificate to be one of `pins`: before a byte of the
+    request is sent."""
+
+    def __init__(self, *args, pins=frozenset(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.pins = pins
+
+    def connect(self):
+        super().connect()
+        der = self.sock.getpeercert(binary_form=True)
+        if der is None or not certificate_thumbprints(der) & self.pins:
+            self.close()
+            raise NotPinned("the server's TLS certificate matches none of the registered "
+                            "thumbprints")
+
+
 def request(method, url, body, headers, *, timeout, allowed, max_body, hint=WEBHOOK_HINT,
-            what="the payload URL's host"):
+            what="the payload URL's host", thumbprints=()):
     """`method` `url` through the guard (a Response whose status is 0 when it was refused or
-    failed, and whose error says why); never raises for the remote side's failures."""
+    failed, and whose error says why); never raises for the remote side's failures. With
+    `thumbprints` (SHA-1 or SHA-256, hex), the URL must be https and the server's certificate
+    one of them (as well as trusted): nothing is sent to any other."""
     started = time.monotonic()
 
     def failed(message):
@@ -134,6 +169,9 @@ def request(method, url, body, headers, *, timeout, allowed, max_body, hint=WEBH
         address = resolve(parts.hostname, port, allowed, hint, what)[0]
     except Refused as err:
         return failed(f"refused: {err}")
+    pins = {thumbprint(t) for t in thumbprints}
+    if pins and parts.scheme != "https":
+        return failed("refused: certificate thumbprints need an https URL")
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     host_header = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
     if parts.port:
@@ -143,6 +181,9 @@ def request(method, url, body, headers, *, timeout, allowed, max_body, hint=WEBH
     if parts.scheme == "https":
         pool = urllib3.HTTPSConnectionPool(server_hostname=parts.hostname,
                                            assert_hostname=parts.hostname, **options)
+        if pins:
+            pool.ConnectionCls = _PinnedHTTPSConnection
+            pool.conn_kw["pins"] = frozenset(pins)
     else:
         pool = urllib3.HTTPConnectionPool(**options)
     try:
@@ -157,6 +198,8 @@ def request(method, url, body, headers, *, timeout, allowed, max_body, hint=WEBH
             "\n".join(f"{name}: {value}" for name, value in response.headers.items()),
             data.decode("utf-8", "replace").replace("\x00", "\ufffd"),
             int((time.monotonic() - started) * 1000), data=data)
+    except NotPinned as err:
+        return failed(f"refused: {err}")
     except (urllib3.exceptions.HTTPError, OSError) as err:
         return failed(f"{type(err).__name__}: {err}")
     finally:

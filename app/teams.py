@@ -1,9 +1,11 @@
 """Teams of an organization: creating, describing and deleting them, their members, and their
-grants on stacks (Pulumi's stack permissions). Functions take the request's connection and never
+grants on stacks (Pulumi's stack permissions) and on ESC environments (Pulumi's environment
+permissions, app/auth.py's ENV_LEVELS). Functions take the request's connection and never
 commit; each change is one function, the one place its audit record is written from. Changes
 lock the organization row first (app/orgs.py), as member changes do."""
-from . import stacks
+from . import environments, stacks
 from .api import stack_ref
+from .auth import ENV_LEVELS
 from .errors import ApiError
 from .orgs import lock_org
 from .queries import queries
@@ -54,6 +56,8 @@ def find(conn, org_row, name):
     team = dict(get(conn, org_row, name))
     team["members"] = list(queries.team_members(conn, team_id=team["id"]))
     team["stacks"] = list(queries.team_stacks(conn, team_id=team["id"]))
+    team["environments"] = [{**row, "permission": ENV_LEVELS[row["permission"]]}
+                            for row in queries.team_environments(conn, team_id=team["id"])]
     return team
 
 
@@ -123,6 +127,43 @@ def change_stack_grant(conn, org, name, project, stack, permission, how):
                                 f"'{ref}'; edit it")
     elif queries.edit_team_stack_permission(conn, **args) is None:
         raise ApiError(404, f"Not Found: team '{name}' has no permission on stack '{ref}'")
+
+
+def change_environment_grant(conn, org, name, project, env, permission, how):
+    """`how`: "add" (409 when the team has a grant on the environment), "edit" (404 when it has
+    none), "set" (either) or "remove"; `permission` a name of ENV_LEVELS ("none" removes the
+    grant)."""
+    org_row = lock_org(conn, org)
+    team = get(conn, org_row, name)
+    # Locked, so that a delete of the environment waits for this grant (and takes it along).
+    found = queries.lock_environment(conn, org_name=org, project=project, name=env)
+    if found is None:
+        raise environments.not_found(org, project, env)
+    env_id = found["id"]
+    ref = environments.env_ref(org, project, env)
+    args = {"team_id": team["id"], "environment_id": env_id}
+    if how == "remove" or permission == "none":
+        done = queries.remove_team_environment_permission(conn, **args)
+        if done is None and how in ("edit", "remove"):
+            raise ApiError(404, f"Not Found: team '{name}' has no permission on environment "
+                                f"'{ref}'")
+        return
+    args["permission"] = ENV_LEVELS.index(permission)
+    if how == "set":
+        queries.set_team_environment_permission(conn, org_id=org_row["id"], **args)
+    elif how == "add":
+        if queries.add_team_environment_permission(conn, org_id=org_row["id"], **args) is None:
+            raise ApiError(409, f"Conflict: team '{name}' already has a permission on "
+                                f"environment '{ref}'; edit it")
+    elif queries.edit_team_environment_permission(conn, **args) is None:
+        raise ApiError(404, f"Not Found: team '{name}' has no permission on environment '{ref}'")
+
+
+def environment_grant_record(org, name, project, env, permission):
+    """(target, description) of the audit record of a change to a team's grant on an
+    environment."""
+    ref = environments.env_ref(org, project, env)
+    return ref, f"team {name} now has permission {permission} on environment {ref}"
 
 
 def grant_new_stack(conn, stack_id, names, permission=WRITE):

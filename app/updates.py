@@ -132,11 +132,14 @@ def store_checkpoint(conn, update_id, stored):
 
 def store_journal_entries(conn, update_id, sequence_ids, entries):
     """A batch of journal entries, each stored as sent under its (validated) sequence id; a
-    repeated batch is stored once."""
-    queries.insert_journal_entries(
+    repeated batch is stored once. Refused once the update is over (a cancel or an abandon that
+    ended it meanwhile has stored its version's state without this batch)."""
+    stored = queries.insert_journal_entries(
         conn, update_id=str(update_id), sequence_ids=sequence_ids,
         entries=[json.dumps(e, separators=(",", ":")) for e in entries],
     )
+    if stored is None:
+        raise ApiError(403, LEASE_OVER)
 
 
 def record_events(conn, update_id, events, resource_changes=None):

@@ -1,7 +1,7 @@
-"""Webhooks: organization and stack hooks (Pulumi's Webhook shapes, the secret sealed with the
-master key and never returned), the events the service emits into the outbox in the transaction
-of the change that makes them, their payloads and formats, and sending one event (the worker,
-ping and redeliver). Functions take the connection and never commit."""
+"""Webhooks: organization, stack and ESC environment hooks (Pulumi's Webhook shapes, the secret
+sealed with the master key and never returned), the events the service emits into the outbox in
+the transaction of the change that makes them, their payloads and formats, and sending one event
+(the worker, ping and redeliver). Functions take the connection and never commit."""
 import hashlib
 import hmac
 import json
@@ -14,6 +14,7 @@ from flask import current_app
 
 from . import outbound, secrets
 from .api import stack_ref
+from .environments import env_ref
 from .errors import ApiError
 from .queries import queries
 
@@ -42,7 +43,8 @@ GROUPS = {
         "created", "updated", "approved", "unapproved", "closed", "applied", "submitted")],
 }
 STACK_HOOK_GROUPS = ("stacks", "deployments", "policies")
-ORG_ONLY_EVENTS = {"stack_created", "stack_deleted"}
+ENVIRONMENT_HOOK_GROUPS = ("environments", "change_requests")
+ORG_ONLY_EVENTS = {"stack_created", "stack_deleted", "environment_created", "environment_deleted"}
 GROUP_OF = {event: group for group, events in GROUPS.items() for event in events}
 
 
@@ -52,20 +54,52 @@ def _allowed_networks():
     return outbound.parse_networks(current_app.config["WEBHOOK_ALLOWED_NETWORKS"])
 
 
-def _checked(body, stack_hook):
-    """The hook's settings from a Webhook body, or 400 naming what is wrong."""
-    scope = "stack" if stack_hook else "organization"
+class Owner:
+    """Whose hooks: the organization's (no row), a stack's or an environment's (its row)."""
+
+    def __init__(self, stack=None, env=None):
+        self.stack, self.env = stack, env
+        self.scope = "stack" if stack else "environment" if env else "organization"
+        self.ids = {"stack_id": stack["id"] if stack else None,
+                    "environment_id": env["id"] if env else None}
+
+    def path(self):
+        """(project, stack or environment name) as the URL names them; () for the organization."""
+        if self.stack:
+            return self.stack["project_name"], self.stack["stack_name"]
+        if self.env:
+            return self.env["project"], self.env["name"]
+        return ()
+
+    def groups(self):
+        return {"stack": STACK_HOOK_GROUPS, "environment": ENVIRONMENT_HOOK_GROUPS}.get(
+            self.scope, tuple(GROUPS))
+
+    def where(self, org):
+        """The owner as a reader names it (messages, audit records)."""
+        if self.stack:
+            return stack_ref(org, *self.path())
+        if self.env:
+            return f"environment {env_ref(org, *self.path())}"
+        return org
+
+
+def _checked(body, owner, keep_format="raw"):
+    """The hook's settings from a Webhook body, or 400 naming what is wrong. A body without a
+    format keeps `keep_format` (the ESC CLI's edit sends one only to change it)."""
+    scope = owner.scope
     groups = list(dict.fromkeys(body.get("groups") or []))
     filters = list(dict.fromkeys(body.get("filters") or []))
-    allowed_groups = STACK_HOOK_GROUPS if stack_hook else tuple(GROUPS)
+    allowed_groups = owner.groups()
     for group in groups:
         if group not in allowed_groups:
             raise ApiError(400, f"Bad Request: unknown event group {group!r} for {scope} hooks; "
                                 f"valid groups: {', '.join(allowed_groups)}")
     for event in filters:
-        if GROUP_OF.get(event) not in allowed_groups or (stack_hook and event in ORG_ONLY_EVENTS):
+        if GROUP_OF.get(event) not in allowed_groups or (
+                scope != "organization" and event in ORG_ONLY_EVENTS):
             raise ApiError(400, f"Bad Request: unknown event filter {event!r} for {scope} hooks")
-    fmt = body.get("format") or "raw"
+    fmt = body.get("format") or keep_format
     if fmt == "pulumi_deployments":
         raise ApiError(400, "Bad Request: the pulumi_deployments format needs Pulumi Deployments, "
                             "which this service does not run")
@@ -91,56 +125,62 @@ def _sealed_secret(conn, name, secret):
     return {"secret_sealed": sealed, "secret_master_key_id": key_id}
 
 
-def _check_owner(body, org, project=None, stack=None):
-    """The body's organization (and stack) must be the URL's, as Pulumi answers."""
+def _check_owner(body, org, owner):
+    """The body's organization (and stack or environment) must be the URL's, as Pulumi
+    answers."""
     if body.get("organization_name") not in (None, "", org):
         raise ApiError(400, f"Bad Request: organizationName {body['organization_name']!r} does not "
                             f"match the organization in the URL ({org!r})")
-    for field, value in (("project_name", project), ("stack_name", stack)):
+    named = zip(("project_name", "env_name" if owner.env else "stack_name"), owner.path())
+    for field, value in named:
         given = body.get(field)
-        if value is not None and given not in (None, "", value):
+        if given not in (None, "", value):
             raise ApiError(400, f"Bad Request: {field.replace('_n', 'N')} {given!r} does not "
                                 f"match the URL ({value!r})")
 
 
-def create(conn, org_id, org, body, stack=None):
-    """A new hook of the organization, or of `stack` (its row), with a generated name."""
-    _check_owner(body, org, *(stack and (stack["project_name"], stack["stack_name"]) or ()))
-    settings = _checked(body, stack is not None)
+ORGANIZATION = Owner()
+
+
+def create(conn, org_id, org, body, owner=ORGANIZATION):
+    """A new hook of the organization, a stack or an environment (`owner`), with a generated
+    name."""
+    _check_owner(body, org, owner)
+    settings = _checked(body, owner)
     for _ in range(8):
         name = random_secrets.token_hex(4)
         secret = body.get("secret") or ""
         sealed = _sealed_secret(conn, name, secret) if secret and secret != REMOVE_SECRET else \
             {"secret_sealed": None, "secret_master_key_id": None}
-        created = queries.insert_webhook(conn, org_id=org_id,
-                                         stack_id=stack["id"] if stack else None, name=name,
+        created = queries.insert_webhook(conn, org_id=org_id, name=name, **owner.ids,
                                          **settings, **sealed)
         if created is not None:
-            return find(conn, org, name, stack)
+            return find(conn, org, name, owner)
     raise ApiError(409, "Conflict: could not generate a unique webhook name")
 
 
-def find(conn, org, name, stack=None):
+def find(conn, org, name, owner=ORGANIZATION):
     """The hook (locked), or 404."""
-    row = queries.lock_webhook(conn, org_name=org, name=name,
-                               stack_id=stack["id"] if stack else None)
+    row = queries.lock_webhook(conn, org_name=org, name=name, **owner.ids)
     if row is None:
-        where = stack_ref(org, stack["project_name"], stack["stack_name"]) if stack else org
-        raise ApiError(404, f"Not Found: webhook '{name}' not found on {where}")
+        raise ApiError(404, f"Not Found: webhook '{name}' not found on {owner.where(org)}")
     return row
 
 
-def list_hooks(conn, org, stack=None):
-    if stack is None:
-        return list(queries.org_webhooks(conn, org_name=org))
-    return list(queries.stack_webhooks(conn, stack_id=stack["id"]))
+def list_hooks(conn, org, owner=ORGANIZATION):
+    if owner.env is not None:
+        return list(queries.environment_webhooks(conn, environment_id=owner.env["id"]))
+    if owner.stack is not None:
+        return list(queries.stack_webhooks(conn, stack_id=owner.stack["id"]))
+    return list(queries.org_webhooks(conn, org_name=org))
 
 
-def update(conn, org, name, body, stack=None):
-    """PATCH of the whole hook: a missing `secret` keeps it, REMOVE_SECRET clears it."""
-    row = find(conn, org, name, stack)
-    _check_owner(body, org, *(stack and (stack["project_name"], stack["stack_name"]) or ()))
-    settings = _checked(body, stack is not None)
+def update(conn, org, name, body, owner=ORGANIZATION):
+    """PATCH of the whole hook: a missing `secret` keeps it, REMOVE_SECRET clears it; a missing
+    `format` keeps it."""
+    row = find(conn, org, name, owner)
+    _check_owner(body, org, owner)
+    settings = _checked(body, owner, keep_format=row["format"])
     secret = body.get("secret")
     if secret == REMOVE_SECRET:
         sealed = {"secret_sealed": None, "secret_master_key_id": None}
@@ -150,11 +190,11 @@ def update(conn, org, name, body, stack=None):
         sealed = {"secret_sealed": row["secret_sealed"],
                   "secret_master_key_id": row["secret_master_key_id"]}
     queries.update_webhook(conn, id=row["id"], **settings, **sealed)
-    return find(conn, org, name, stack)
+    return find(conn, org, name, owner)
 
 
-def delete(conn, org, name, stack=None):
-    row = find(conn, org, name, stack)
+def delete(conn, org, name, owner=ORGANIZATION):
+    row = find(conn, org, name, owner)
     queries.delete_webhook(conn, id=row["id"])
     return row
 
@@ -175,9 +215,10 @@ def view(row):
     found = {key: row[key] for key in ("name", "display_name", "payload_url", "active", "format",
                                        "filters", "groups", "has_secret")}
     found["organization_name"] = row["org_name"]
-    if row["stack_name"] is not None:
-        found["project_name"] = row["project_name"]
-        found["stack_name"] = row["stack_name"]
+    for field in ("stack_name", "env_name"):
+        if row[field] is not None:
+            found["project_name"] = row["project_name"]
+            found[field] = row[field]
     # The CLI's `get` prints this field; the secret itself never leaves the service, so this is
     # a fingerprint of the sealed value (it changes when the secret does), not a ciphertext.
     found["secret_ciphertext"] = (hashlib.sha256(bytes(row["secret_sealed"])).hexdigest()[:16]
@@ -193,10 +234,11 @@ def _who(context):
             {"name": context["org_name"], "githubLogin": context["org_name"], "avatarUrl": ""})
 
 
-def _enqueue(conn, context, stack_id, kind, event, payload):
+def _enqueue(conn, context, stack_id, kind, event, payload, environment_id=None):
     queued = queries.enqueue_webhook_events(
-        conn, org_id=context["org_id"], stack_id=stack_id, org_hooks_only=event in ORG_ONLY_EVENTS,
-        kind=kind, event=event, event_group=GROUP_OF[event],
+        conn, org_id=context["org_id"], stack_id=stack_id, environment_id=environment_id,
+        org_hooks_only=event in ORG_ONLY_EVENTS, kind=kind, event=event,
+        event_group=GROUP_OF[event],
         payload=json.dumps(payload, separators=(",", ":")))
     if queued["queued"]:
         queries.notify_webhook_workers(conn)
@@ -210,6 +252,41 @@ def stack_changed(conn, org, project, stack, action, login):
     return _enqueue(conn, context, None, "stack", f"stack_{action}", {
         "user": user, "organization": organization, "action": action,
         "projectName": project, "stackName": stack})
+
+
+def environment_changed(conn, org, project, name, event, login, revision=None, tag=None):
+    """An ESC environment event (group `environments`: environment_created,
+    environment_revision_created, environment_tag_deleted ...) of `org/project/name`, for the
+    organization's hooks and the environment's own. Its kind is the event without the action
+    (environment_revision ...); the payload names the revision and the tag when there are."""
+    kind, action = event.rsplit("_", 1)
+    fields = {"tagName": tag} if tag is not None else {}
+    fields["action"] = action
+    if revision is not None:
+        fields["revision"] = revision
+    return _environment_event(conn, org, project, name, login, kind, event, fields)
+
+
+def imported_environment_changed(conn, org, importer, project, name, revision, login):
+    """imported_environment_changed of environment `importer` (a row of
+    environments.importers), which imports `project/name`, whose revision `revision` was just
+    saved."""
+    event = "imported_environment_changed"
+    return _environment_event(conn, org, importer["project"], importer["name"], login, event,
+                              event, {"affectedRevisions": [importer["number"]],
+                                      "importedEnvironmentReference": {
+                                          "projectName": project, "environmentName": name,
+                                          "revision": revision}})
+
+
+def _environment_event(conn, org, project, name, login, kind, event, fields):
+    context = queries.environment_event_context(conn, org_name=org, project=project, name=name,
+                                                login=login)
+    user, organization = _who(context)
+    payload = {"user": user, "organization": organization, "projectName": project,
+               "environmentName": name, **fields}
+    return _enqueue(conn, context, None, kind, event, payload,
+                    environment_id=context["environment_id"])
 
 
 def _update_url(org, project, stack, update):
@@ -250,7 +327,8 @@ def update_finished(conn, update_id):
 def summary(kind, payload):
     """One line saying what happened, for chat formats."""
     who = payload.get("user", {}).get("githubLogin") or "someone"
-    where = "/".join(payload[k] for k in ("projectName", "stackName") if payload.get(k))
+    where = "/".join(payload[k] for k in ("projectName", "stackName", "environmentName")
+                     if payload.get(k))
     org = payload.get("organization", {}).get("name", "")
     ref = f"{org}/{where}" if where else org
     if kind == "stack":
@@ -261,6 +339,20 @@ def summary(kind, payload):
         what = "preview" if payload.get("isPreview") else payload.get("kind")
         return (f"{what} of {ref} {payload.get('result')} (by {who})"
                 + (f": {changes}" if changes else ""))
+    action, revision, tag = payload.get("action"), payload.get("revision"), payload.get("tagName")
+    if kind == "environment":
+        return f"{who} {action} environment {ref}"
+    if kind == "environment_revision":
+        return f"{who} {action} revision {revision} of environment {ref}"
+    if kind == "environment_revision_tag":
+        return f"{who} {action} revision tag '{tag}' (revision {revision}) of environment {ref}"
+    if kind == "environment_tag":
+        return f"{who} {action} tag '{tag}' of environment {ref}"
+    if kind == "imported_environment_changed":
+        imported = payload.get("importedEnvironmentReference") or {}
+        return (f"environment {ref} imports {org}/{imported.get('projectName')}/"
+                f"{imported.get('environmentName')}, which {who} changed (revision "
+                f"{imported.get('revision')})")
     return payload.get("message") or f"{kind} event from the Pulumi service"
 
 

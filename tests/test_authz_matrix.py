@@ -9,12 +9,13 @@ An allowed caller must get past authorization: any status but 401/403/404 (a 400
 minimal `{}` body is fine), and never a 5xx. A refused caller must get exactly the status its
 kind is due, never a 2xx.
 
-A second table (`TEAM_CALLERS`) puts the organization under defaultStackPermission "none" and
-calls every token route as members with each team grant on the stack of the URL, a viewer whose
-team may write, organization tokens (plain and admin), team tokens (with and without a grant)
-and an expired token. On a route whose URL names a stack, what each may do follows from its
-permission on that stack alone: a stack route that checked the organization role instead of
-the stack permission (or forgot the teams) fails it.
+A second table (`TEAM_CALLERS`) puts the organization under defaultStackPermission and
+defaultEnvironmentPermission "none" and calls every token route as members with each team grant
+on the stack and the environment of the URL, a viewer whose team may write, organization tokens
+(plain and admin), team tokens (with and without a grant) and an expired token. On a route whose
+URL names a stack (an environment), what each may do follows from its permission on that stack
+(environment) alone: a route that checked the organization role instead of the permission (or
+forgot the teams) fails it.
 """
 import copy
 import datetime
@@ -27,7 +28,8 @@ from flask import Blueprint, jsonify
 
 from app import create_app
 from app.state.stored import EMPTY_DEPLOYMENT, StoredDeployment
-from app.auth import ROLES, STACK_PERMISSION, authenticated, hash_token, new_token, requires_lease
+from app.auth import (ENV_LEVELS, ENV_PERMISSION, ROLES, STACK_PERMISSION, authenticated,
+                      hash_token, new_token, requires_lease)
 from app.db import connect
 from app.tokens import create_token
 from tests.support.apps import make_config
@@ -242,7 +244,10 @@ class World:
 
     # The value of each path argument a route may have; a route with another one fails here.
     def path_value(self, name, caller=None, rule=""):
-        hook = self.hooks["stack" if rule.startswith("/api/stacks/") else "org"]
+        if rule.startswith("/api/esc/") and name in ("hook_name", "event_id"):
+            hook = self.environment_hook()
+        else:
+            hook = self.hooks["stack" if rule.startswith("/api/stacks/") else "org"]
         if name == "team" or (name == "token_id" and rule.startswith("/api/orgs/")):
             self.teams_and_tokens()
         values = {
@@ -286,6 +291,26 @@ class World:
             return "team"
         return "dev"
 
+    def environment_hook(self):
+        """A webhook of environment acme/proj/dev with one event: (hook name, event id), made on
+        first use, and again once a snapshot put the world back from before it."""
+        self.environment("env")
+        name, event_id = "e5c04001", "5e5c0000-0000-4000-8000-000000000001"
+        with self.db, self.db.cursor() as cur:
+            cur.execute(
+                """INSERT INTO webhooks (org_id, environment_id, name, display_name, payload_url)
+                   SELECT e.org_id, e.id, %s, 'hook', 'http://127.0.0.1:9/'
+                     FROM environments e JOIN organizations o ON o.id = e.org_id
+                    WHERE o.name = %s AND e.project = %s AND e.name = 'dev'
+                       ON CONFLICT (name) DO NOTHING RETURNING id""",
+                (name, self.ORG, self.PROJECT))
+            made = cur.fetchone()
+            if made is not None:
+                cur.execute("INSERT INTO webhook_events (id, webhook_id, kind, event, payload) "
+                            "VALUES (%s, %s, 'environment', 'environment_created', '{}')",
+                            (event_id, made["id"]))
+        return name, event_id
+
     def token_id(self, caller):
         token = self.tokens.get(caller)
         if token is None:
@@ -311,20 +336,23 @@ class World:
 
 
 # --- team grants and token kinds ---------------------------------------------------------------
-# Each caller: (the organization role it holds, its permission on the stack of the URL) with the
-# organization's defaultStackPermission at 0 ("none"); the expired token is refused whatever.
+# Each caller: (the organization role it holds, its permission on the stack of the URL, its
+# permission on the environment of the URL) with the organization's defaultStackPermission and
+# defaultEnvironmentPermission at none; the expired token is refused whatever. The teams' grants
+# on the environment: readers read, writers open, admins admin.
 TEAM_CALLERS = {
-    "member in no team": ("member", 0),
-    "member, team read": ("member", 101),
-    "member, team write": ("member", 102),
-    "member, team admin": ("member", 103),
-    "viewer, team write": ("viewer", 102),
-    "org token": ("member", 102),
-    "admin org token": ("admin", 103),
-    "team token": ("member", 102),
-    "team token without grant": ("member", 0),
+    "member in no team": ("member", 0, "none"),
+    "member, team read": ("member", 101, "read"),
+    "member, team write": ("member", 102, "open"),
+    "member, team admin": ("member", 103, "admin"),
+    "viewer, team write": ("viewer", 102, "open"),
+    "org token": ("member", 102, "write"),
+    "admin org token": ("admin", 103, "admin"),
+    "team token": ("member", 102, "open"),
+    "team token without grant": ("member", 0, "none"),
     "expired token": None,
 }
+TEAM_ENV_GRANTS = {"readers": "read", "writers": "open", "admins": "admin"}
 NOT_PERSONAL = ("org token", "admin org token", "team token", "team token without grant")
 
 
@@ -344,13 +372,18 @@ def add_team_callers(world, people):
             assert admin.patch(stack_teams + team, body={"permissions": permission}).status_code == 204
         assert admin.patch(f"/api/orgs/{org}/teams/{team}",
                            body={"memberAction": "add", "member": login}).status_code == 204
+    world.environment("env")
+    for team, permission in TEAM_ENV_GRANTS.items():
+        assert admin.patch(f"/api/orgs/{org}/teams/{team}", body={"addEnvironmentPermission": {
+            "projectName": World.PROJECT, "envName": "dev", "permission": permission}}
+        ).status_code == 204
     world.tokens["member in no team"] = people.user("nick", {org: "member"}).token
     expired = people.user("ezra", {org: "admin"}).token
     with world.db, world.db.cursor() as cur:
         cur.execute("UPDATE access_tokens SET expires_at = now() - interval '1 second' "
                     "WHERE token_hash = %s", (hash_token(expired),))
-        cur.execute("UPDATE organizations SET default_stack_permission = 0 WHERE name = %s",
-                    (org,))
+        cur.execute("UPDATE organizations SET default_stack_permission = 0, "
+                    "default_environment_permission = 0 WHERE name = %s", (org,))
     world.tokens["expired token"] = expired
     with world.db:
         org_row = queries.org_by_name(world.db, name=org)
@@ -373,7 +406,15 @@ def expected_for_team_caller(view, rule, caller, settings):
         return 403
     if role is None:
         return ALLOW
-    held, permission = TEAM_CALLERS[caller]
+    held, permission, env_permission = TEAM_CALLERS[caller]
+    if {"org", "project", "env"} <= set(rule.arguments):
+        declared = getattr(view, "env_permission", None)
+        needed = ENV_LEVELS.index(declared) if declared else ENV_PERMISSION[role]
+        if ENV_LEVELS.index(env_permission) < 1:
+            return 404
+        if declared and ROLES[held] < ROLES[role]:
+            return 403
+        return ALLOW if ENV_LEVELS.index(env_permission) >= needed else 403
     plaintext_role = getattr(view, "plaintext_role", None)
     if plaintext_role and not settings.get(plaintext_role[1]) \
             and ROLES[plaintext_role[0]] > ROLES[role]:

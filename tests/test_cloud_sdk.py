@@ -18,6 +18,7 @@ from pulumi_cloud_sdk.models import (
     CreatePersonalAccessTokenRequest,
     CreatePulumiTeamRequest,
     CreateTeamAccessTokenRequest,
+    EnvironmentPermission,
     MemberAction,
     OidcIssuerRegistrationRequest,
     OidcIssuerUpdateRequest,
@@ -26,12 +27,14 @@ from pulumi_cloud_sdk.models import (
     RestoreDeletedStackRequest,
     StackPermission,
     StackTag,
+    TeamEnvironmentSettings,
     TeamKind,
     TeamRole,
     TeamStackPermission,
     UpdateOrganizationMemberRequest,
     UpdateOrganizationRequest,
     UpdateTeamRequest,
+    RemoveEnvironmentIdentifier,
     UpdateTeamStackPermissionsRequest,
     Webhook,
     WebhookDelivery,
@@ -41,7 +44,7 @@ from pulumi_cloud_sdk.models import (
 from app.db import connect
 from tests.support.api import user_with_token
 from tests.support.oidc import Issuer, exchange_fields
-from tests.support.sdk import Client
+from tests.support.sdk import Client, status_of
 
 
 @pytest.fixture(scope="module")
@@ -330,6 +333,32 @@ def test_teams_and_team_stack_permissions(org):
     admin.orgs.delete_team(name, "ops")
     refused(lambda: org["viewer"].stacks.add_stack_tag(name, "proj", "dev",
                                                       StackTag(name="again", value="x")), 403)
+
+
+def test_team_environment_permissions_and_the_default(org):
+    name, admin, member = org["name"], org["admin"], org["member"]
+    esc = f"/api/esc/environments/{name}"
+    assert status_of(admin, "POST", esc, {"project": "proj", "name": "dev"}) == 200
+    admin.orgs.update_organization_settings(name, UpdateOrganizationRequest(
+        set_default_environment_permission=EnvironmentPermission.None_))
+    assert admin.orgs.get_organization_metadata(name).default_environment_permission == \
+        EnvironmentPermission.None_
+    admin.orgs.create_pulumi_team(name, CreatePulumiTeamRequest(name="ops", display_name="Ops",
+                                                                description=""))
+    admin.orgs.update_team(name, "ops", UpdateTeamRequest(member_action=MemberAction.Add,
+                                                          member=member.login))
+    assert status_of(member, "GET", f"{esc}/proj/dev") == 404
+    admin.orgs.update_team(name, "ops", UpdateTeamRequest(
+        add_environment_permission=TeamEnvironmentSettings(
+            project_name="proj", env_name="dev", permission=EnvironmentPermission.Open)))
+    team = member.orgs.get_team(name, "ops")
+    assert [(e.project_name, e.env_name, e.permission) for e in team.environments] == [
+        ("proj", "dev", EnvironmentPermission.Open)]
+    assert status_of(member, "GET", f"{esc}/proj/dev/decrypt") == 200
+    admin.orgs.update_team(name, "ops", UpdateTeamRequest(
+        remove_environment=RemoveEnvironmentIdentifier(project_name="proj", env_name="dev")))
+    assert member.orgs.get_team(name, "ops").environments == []
+    assert status_of(member, "GET", f"{esc}/proj/dev") == 404
 
 
 def test_org_and_team_tokens(org, served):

@@ -195,6 +195,42 @@ def test_admins_make_teams_with_members_and_stack_grants_that_the_api_sees(app, 
     assert acme["admin"].get("/api/orgs/acme/teams/ops").status_code == 404
 
 
+def test_admins_grant_teams_environments_on_the_team_page(app, acme):
+    api = acme["admin"]
+    for name in ("dev", "prod"):
+        assert api.post("/api/esc/environments/acme", {"project": "shared", "name": name}
+                        ).status_code == 200
+    assert api.post("/api/orgs/acme/teams/pulumi", body={"name": "ops"}).status_code == 201
+    admin = signed_in(app, api.token)
+    page = admin.get("/acme/settings/teams/ops")
+    text = page.get_data(as_text=True)
+    assert "no permission on any environment" in text
+    assert '<option value="shared/dev">' in text and '<option value="shared/prod">' in text
+    token = csrf_of(page)
+    assert admin.post("/acme/settings/teams/ops/environments", data={
+        "csrf_token": token, "environment": "shared/dev", "permission": "open"}).status_code == 303
+    assert admin.post("/acme/settings/teams/ops/environments", data={
+        "csrf_token": token, "environment": "shared/dev", "permission": "write"}).status_code == 303
+    assert admin.post("/acme/settings/teams/ops/environments", data={
+        "csrf_token": token, "environment": "shared/dev", "permission": "root"}).status_code == 400
+    assert admin.post("/acme/settings/teams/ops/environments", data={
+        "csrf_token": token, "environment": "shared/gone", "permission": "read"}).status_code == 404
+    found = api.get("/api/orgs/acme/teams/ops").get_json()["environments"]
+    assert found == [{"projectName": "shared", "envName": "dev", "permission": "write"}]
+    text = admin.get("/acme/settings/teams/ops").get_data(as_text=True)
+    assert '<option value="shared/dev">' not in text and "shared/dev</td>" in text
+    # Members read the grants and get no form; the change is the admins'.
+    member = signed_in(app, acme["member"].token)
+    seen = member.get("/acme/settings/teams/ops").get_data(as_text=True)
+    assert "shared/dev" in seen and "/environments" not in seen
+    assert member.post("/acme/settings/teams/ops/environments", data={
+        "csrf_token": csrf_of(member.get("/acme")), "environment": "shared/dev",
+        "permission": "admin"}).status_code == 403
+    assert admin.post("/acme/settings/teams/ops/environments", data={
+        "csrf_token": token, "environment": "shared/dev", "permission": "none"}).status_code == 303
+    assert api.get("/api/orgs/acme/teams/ops").get_json()["environments"] == []
+
+
 def test_a_stacks_admins_grant_and_remove_team_permissions_on_its_settings_page(app, acme):
     make_stack(acme["admin"], name="dev")
     assert acme["admin"].post("/api/orgs/acme/teams/pulumi", body={"name": "ops"}

@@ -200,7 +200,18 @@ def test_yaml_check_returns_values_with_secrets_hidden_unless_asked(dev):
     assert checked["properties"]["p"]["value"] == "[secret]" and checked["properties"]["j"]["value"] == "a-b"
     shown = yaml(dev["member"], "POST", f"{BASE}/acme/yaml/check?showSecrets=true", text).get_json()
     assert shown["properties"]["p"]["value"] == "pw"
-    assert_error(yaml(dev["viewer"], "POST", f"{BASE}/acme/yaml/check?showSecrets=true", text), 403)
+    # A viewer's own plaintext is theirs to see; an environment's secrets (imported, or its
+    # ciphertexts pasted) need the 'open' permission on it, which viewers lack.
+    own = yaml(dev["viewer"], "POST", f"{BASE}/acme/yaml/check?showSecrets=true", text)
+    assert own.get_json()["properties"]["p"]["value"] == "pw"
+    save(dev["member"], DEFINITION)
+    stored = dev["viewer"].get(ENV).get_data(as_text=True)
+    for document in ("imports: [proj/dev]\n", stored):
+        refused = assert_error(yaml(dev["viewer"], "POST",
+                                    f"{BASE}/acme/yaml/check?showSecrets=true", document), 403)
+        assert "'open' permission on proj/dev" in refused["message"]
+        hidden = yaml(dev["viewer"], "POST", f"{BASE}/acme/yaml/check", document).get_json()
+        assert hidden["properties"]["password"]["value"] == "[secret]"
 
 
 def test_yaml_open_with_errors_is_400_with_diagnostics(dev):
@@ -405,3 +416,68 @@ def test_other_providers_are_not_available_on_this_service(dev):
     body = assert_error(yaml(dev["member"], "POST", f"{BASE}/acme/yaml/check", text), 400)
     assert "provider not available on this service" in body["diagnostics"][0]["summary"]
     assert "aws-login" in body["diagnostics"][0]["summary"]
+
+
+def test_a_retracted_revision_is_gone_and_its_tags_name_its_replacement(dev):
+    member = dev["member"]
+    for text in ("values: {a: 1}\n", "values: {a: 2}\n", "values: {a: 3}\n"):   # 2, 3, 4
+        save(member, text)
+    assert member.post(f"{ENV}/versions/tags", {"name": "stable", "revision": 3}).status_code == 200
+    retract = lambda api, version, **body: api.post(f"{ENV}/versions/{version}/retract", body)
+
+    assert_error(retract(dev["viewer"], 3), 403)
+    assert_error(retract(member, 4), 400, "latest")
+    assert_error(retract(member, "latest"), 400, "latest")
+    assert_error(retract(member, 9), 404)
+    assert retract(member, "stable", reason="leaked a key").status_code == 204
+    assert_error(member.get(f"{ENV}/versions/3"), 410, "replaced by revision 2")
+    assert_error(member.post(f"{ENV}/versions/3/open"), 410)
+    assert member.get(f"{BASE}/acme/proj/dev/versions/tags/stable").get_json()["revision"] == 2
+    assert member.get(f"{ENV}/versions/stable").get_data(as_text=True) == "values: {a: 1}\n"
+    listed = {r["number"]: r for r in member.get(f"{ENV}/versions").get_json()}
+    assert listed[3]["retracted"]["replacement"] == 2
+    assert (listed[3]["retracted"]["byLogin"], listed[3]["retracted"]["reason"]) == (
+        "mona", "leaked a key")
+    assert "retracted" not in listed[2] and "retracted" not in listed[4]
+    # Nothing reaches it any more: not a tag, not an import, not a second retraction.
+    assert_error(member.post(f"{ENV}/versions/tags", {"name": "again", "revision": 3}), 400)
+    body = assert_error(yaml(member, "POST", f"{BASE}/acme/yaml/open", "imports: [proj/dev@3]\n"),
+                        400)
+    assert "proj/dev@3" in body["diagnostics"][0]["summary"]
+    assert_error(retract(member, 3), 410)
+    # Replacements must be other, readable revisions; revision 1 has no earlier one.
+    assert_error(retract(member, 2, replacement=3), 400, "retracted")
+    assert_error(retract(member, 2, replacement=2), 400)
+    assert_error(retract(member, 2, replacement=99), 400)
+    assert_error(retract(member, 1), 400, "name a replacement")
+    assert retract(member, 1, replacement=4).status_code == 204
+    # A clone with its history keeps what was retracted retracted.
+    assert member.post(f"{ENV}/clone", {"name": "copy", "preserveHistory": True}).status_code == 200
+    assert_error(member.get(f"{BASE}/acme/proj/copy/versions/3"), 410)
+    assert member.get(f"{BASE}/acme/proj/copy/versions/2").get_data(as_text=True) == "values: {a: 1}\n"
+    events = dev["admin"].get("/api/orgs/acme/auditlogs/v2").get_json()["auditLogEvents"]
+    assert "retracted revision 3 of environment acme/proj/dev (replaced by revision 2): " \
+           "leaked a key" in [e["description"] for e in events]
+
+
+def test_deletion_protection_refuses_a_delete_until_turned_off(dev):
+    admin, settings = dev["admin"], f"{ENV}/settings"
+    assert dev["viewer"].get(settings).get_json() == {"deletionProtected": False}
+    assert_error(dev["member"].patch(settings, {"deletionProtected": True}), 403)
+    assert admin.patch(settings, {"deletionProtected": True}).status_code == 204
+    assert admin.patch(settings, {}).status_code == 204              # nothing given: unchanged
+    assert dev["viewer"].get(settings).get_json() == {"deletionProtected": True}
+    assert_error(admin.patch(settings, {"deletionProtected": "yes please"}), 400)
+    refused = assert_error(admin.delete(ENV), 409)
+    assert "protect" in refused["message"]      # what the CLI looks for to explain
+    assert dev["viewer"].get(ENV).status_code == 200
+    assert admin.patch(settings, {"deletionProtected": False}).status_code == 204
+    assert admin.delete(ENV).status_code == 200
+    assert_error(admin.get(settings), 404)
+
+
+def test_context_is_the_caller_and_the_organization(dev):
+    text = "values:\n  who: ${context.pulumi.user.login}@${context.pulumi.organization.login}\n"
+    for role, login in (("member", "mona"), ("viewer", "vera")):
+        checked = yaml(dev[role], "POST", f"{BASE}/acme/yaml/check", text).get_json()
+        assert checked["properties"]["who"]["value"] == f"{login}@acme"

@@ -110,6 +110,17 @@ CASES = {
     "functions of secrets are secret": (
         "values:\n  e: {fn::toBase64: {fn::secret: pw}}\n", {}, {"e": {"secret": "cHc="}}),
     "fn::final passes its value": ("values:\n  f: {fn::final: v}\n", {}, {"f": "v"}),
+    "fn::conform passes a conforming value": (
+        "values:\n  port:\n    fn::conform:\n      schema: {type: integer, minimum: 1, maximum: 65535}\n"
+        "      value: 8080\n  user:\n    fn::conform:\n      schema:\n        type: object\n"
+        "        properties: {name: {type: string, minLength: 1}, tags: {type: array, items: "
+        "{enum: [a, b]}}}\n        required: [name]\n        additionalProperties: false\n"
+        "      value: {name: mona, tags: [a, b]}\n", {},
+        {"port": 8080, "user": {"name": "mona", "tags": ["a", "b"]}}),
+    "fn::conform with a schema from a reference, of a secret": (
+        "values:\n  s: {type: string, pattern: '^pw'}\n"
+        "  v: {fn::conform: {schema: '${s}', value: {fn::secret: pw1}}}\n", {},
+        {"s": {"type": "string", "pattern": "^pw"}, "v": {"secret": "pw1"}}),
     "reserved keys": (
         "values:\n  pulumiConfig: {aws:region: us-west-2}\n"
         "  environmentVariables: {TOKEN: t}\n  files: {KEY: k}\n", {},
@@ -153,6 +164,39 @@ ERRORS = {
         'provider not available on this service ("vault-secrets")'),
     "environment variables must be strings": (
         "values:\n  environmentVariables: {A: {b: 1}}\n", {}, "environmentVariables.A must be a string"),
+    "fn::conform, wrong type": ("values:\n  x: {fn::conform: {schema: {type: string}, value: 42}}\n",
+                                {}, "value: expected string, got number"),
+    "fn::conform, missing required": (
+        "values:\n  x: {fn::conform: {schema: {type: object, required: [name]}, value: {a: 1}}}\n",
+        {}, "value: missing required properties: name"),
+    "fn::conform, bounds": (
+        "values:\n  x: {fn::conform: {schema: {type: string, minLength: 5}, value: hi}}\n", {},
+        "expected a string of at least length 5"),
+    "fn::conform, minimum": (
+        "values:\n  x: {fn::conform: {schema: {minimum: 10}, value: 5}}\n", {},
+        "expected a number greater than or equal to 10"),
+    "fn::conform, nested path": (
+        "values:\n  x:\n    fn::conform:\n      schema: {properties: {user: {properties: {age: "
+        "{type: number}}}}}\n      value: {user: {age: old}}\n", {},
+        "value.user.age: expected number, got string"),
+    "fn::conform, array items": (
+        "values:\n  x: {fn::conform: {schema: {items: {type: string}}, value: [a, 1]}}\n", {},
+        "value[1]: expected string, got number"),
+    "fn::conform, unknown property": (
+        "values:\n  x: {fn::conform: {schema: {additionalProperties: false}, value: {a: 1}}}\n",
+        {}, 'value.a: unknown property "a"'),
+    "fn::conform, enum": ("values:\n  x: {fn::conform: {schema: {enum: [a, b]}, value: c}}\n",
+                          {}, 'expected one of "a", "b"'),
+    "fn::conform, a bad schema": ("values:\n  x: {fn::conform: {schema: [1], value: 1}}\n", {},
+                                  "invalid schema: a schema must be an object"),
+    "fn::conform, a bad pattern": (
+        "values:\n  x: {fn::conform: {schema: {pattern: '('}, value: a}}\n", {},
+        "invalid schema: invalid pattern"),
+    "fn::conform, a pattern that backtracks without end": (
+        "values:\n  x: {fn::conform: {schema: {pattern: '^(a|a)*$'}, value: " + "a" * 40 + "b}}\n",
+        {}, "took too long to match"),
+    "fn::conform without a value": ("values:\n  x: {fn::conform: {schema: {}}}\n", {},
+                                    "exactly schema and value"),
     "deep nesting": ("values:\n  a: " + "[" * 100 + "]" * 100 + "\n", {}, "nests deeper"),
     "very deep nesting": ("values:\n  a: " + "[" * 5000 + "]" * 5000 + "\n", {}, "nests deeper"),
 }
@@ -231,3 +275,23 @@ def test_provider_results_keep_their_secrets_and_flow_into_interpolation():
         evaluate.evaluate("default/test", "values:\n  s: {fn::open::stacks: {fail: true}}\n",
                           StacksLoader({}))
     assert caught.value.diagnostics[0]["summary"] == 'fn::open::stacks: stack "x" not found'
+
+
+class ContextLoader(DictLoader):
+    def context(self):
+        return {"pulumi": {"user": {"login": "mona"}, "organization": {"login": "acme"}}}
+
+
+def test_context_says_who_evaluates_even_in_imports():
+    text = ("imports: [a]\nvalues:\n  greeting: Hello, ${context.pulumi.organization.login}/"
+            "${context.pulumi.user.login}!\n")
+    found = evaluate.evaluate("default/test", text, ContextLoader(
+        {"default/a": "values:\n  who: ${context.pulumi.user.login}\n"}))
+    assert {k: v.value for k, v in found.items()} == {"greeting": "Hello, acme/mona!",
+                                                       "who": "mona"}
+    with pytest.raises(Diagnostics) as caught:
+        evaluate.evaluate("default/test", "values:\n  x: ${context.pulumi.nope}\n",
+                          ContextLoader({}))
+    assert 'unknown property "context.pulumi.nope"' in caught.value.diagnostics[0]["summary"]
+    # Without an evaluation context (no caller), `context` is unknown.
+    assert summaries("values:\n  x: ${context.pulumi.user.login}\n")

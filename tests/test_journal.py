@@ -2,10 +2,13 @@
 checkpointdelta), driven the way the CLI drives them."""
 import hashlib
 import json
+import threading
+import time
 
 import pytest
 
 from app.state.journal import BEGIN, SUCCESS
+from tests.support.api import Api
 from tests.support.deployments import text_edit, untyped
 from tests.support.updates import STACK, Operation, export_json, make_stack, run
 
@@ -84,6 +87,38 @@ def test_cancelled_journaled_update_keeps_its_pending_operations(member, acme):
     state = export_json(member, f"{STACK}/export/1")["deployment"]
     assert [r["urn"] for r in state["resources"]] == [resource("done")["urn"]]
     assert state["pending_operations"][0]["type"] == "creating"
+
+
+def test_a_batch_still_on_its_way_when_the_update_is_cancelled_is_refused_not_lost(
+        member, app, db):
+    """A batch that passed the lease check and reaches the database only once a cancel (or an
+    abandon) has ended the update and stored its version's state is refused, as a checkpoint
+    would be: a batch the service acknowledges is always in the state."""
+    op = journaled(member)
+    send(op, entry(SUCCESS, 1, 1, state=resource("a")))
+    late = {}
+    with db.cursor() as cur:
+        # The batch's insert waits behind this lock until the cancel is over.
+        cur.execute("LOCK TABLE journal_entries IN SHARE MODE")
+        sender = Api(app.test_client(), member.token)
+        thread = threading.Thread(target=lambda: late.update(response=op.lease_call(
+            "PATCH", "/journalentries", {"entries": [entry(SUCCESS, 2, 2, state=resource("b"))]})))
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not waiting_journal_inserts(cur):
+            assert time.monotonic() < deadline and thread.is_alive(), late
+            time.sleep(0.01)
+        assert op.cancel(sender).status_code == 204
+        db.commit()
+    thread.join()
+    assert late["response"].status_code == 403, late["response"].get_json()
+    assert names(export_json(member, f"{STACK}/export/1")) == ["a"]
+
+
+def waiting_journal_inserts(cur):
+    cur.execute("SELECT count(*) AS n FROM pg_locks"
+                " WHERE relation = 'journal_entries'::regclass AND NOT granted")
+    return cur.fetchone()["n"]
 
 
 def test_batches_over_the_limit_get_413(member, app, monkeypatch):

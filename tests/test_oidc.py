@@ -10,7 +10,7 @@ from app import create_app, oidc
 from app.oidc_keys import Fetcher, KeyCache
 from tests.support.api import People
 from tests.support.apps import make_config
-from tests.support.oidc import Issuer, allow, audience, exchange_fields, trust
+from tests.support.oidc import DISCOVERY, Issuer, allow, audience, exchange_fields, trust
 
 TOKEN = "/api/oauth/token"
 ISSUERS = "/api/orgs/acme/oidc/issuers"
@@ -361,12 +361,11 @@ def test_invalid_policies_are_refused(org, issuer, policy, message):
 
 def test_issuer_lifecycle_is_admin_only_and_audited(org, issuer, db):
     admin = org["admin"]
-    created = admin.post(ISSUERS, body={"name": "ci", "url": issuer.url, "maxExpiration": 3600,
-                                        "thumbprints": ["ab" * 20]})
+    created = admin.post(ISSUERS, body={"name": "ci", "url": issuer.url, "maxExpiration": 3600})
     assert created.status_code == 200, created.get_json()
     found = created.get_json()
     assert (found["name"], found["url"], found["issuer"], found["maxExpiration"],
-            found["thumbprints"]) == ("ci", issuer.url, issuer.url, 3600, ["ab" * 20])
+            found["thumbprints"]) == ("ci", issuer.url, issuer.url, 3600, [])
     assert "jwks" not in found and "lastUsed" not in found
     assert admin.post(ISSUERS, body={"name": "ci", "url": issuer.url}).status_code == 409
     assert admin.get(ISSUERS).get_json()["oidcIssuers"] == [found]
@@ -381,6 +380,54 @@ def test_issuer_lifecycle_is_admin_only_and_audited(org, issuer, db):
     assert admin.get(f"/api/orgs/acme/auth/policies/oidcissuers/{found['id']}").status_code == 404
     assert [e for e, _, _ in audit_events(db)] == [
         "oidc.issuer_registered", "auth.forbidden", "oidc.issuer_updated", "oidc.issuer_deleted"]
+
+
+def test_thumbprints_pin_the_issuers_tls_certificate(oidc_app, org, db, monkeypatch):
+    """An issuer registered with thumbprints is fetched only from a server presenting one of
+    those certificates (besides a trusted one: here the test's own authority, through
+    SSL_CERT_FILE): at registration, at a change of the thumbprints, and at every key fetch."""
+    admin = org["admin"]
+    with Issuer(tls=True) as idp:
+        monkeypatch.setenv("SSL_CERT_FILE", idp.cert_file)
+        wrong = "00" * 20
+        refused_registration = admin.post(ISSUERS, body={"name": "tls", "url": idp.url,
+                                                         "thumbprints": [wrong]})
+        assert refused_registration.status_code == 400
+        assert "matches none of the registered thumbprints" in \
+            refused_registration.get_json()["message"]
+        assert idp.served[DISCOVERY] == 0   # the handshake, and no request after it
+        sha256 = idp.thumbprint("sha256").upper()
+        pinned = ":".join(sha256[i:i + 2] for i in range(0, len(sha256), 2))
+        found = trust(admin, idp, [allow("personal", userLogin="mona")], name="tls",
+                      thumbprints=[wrong, pinned])
+        assert found["thumbprints"] == [wrong, pinned]
+        granted = exchange(oidc_app, idp.mint(), token_type="personal", scope="user:mona")
+        assert granted.status_code == 200, granted.get_json()
+
+        changed = admin.patch(f"{ISSUERS}/{found['id']}", body={"thumbprints": [wrong]})
+        assert changed.status_code == 400
+        assert admin.get(f"{ISSUERS}/{found['id']}").get_json()["thumbprints"] == [wrong, pinned]
+        assert admin.patch(f"{ISSUERS}/{found['id']}", body={
+            "thumbprints": [idp.thumbprint("sha1")]}).status_code == 200
+        # The certificate changes under the issuer (here: its pins, behind the API's back): the
+        # keys are fetched again for the new pins, and refused.
+        with db, db.cursor() as cur:
+            cur.execute("UPDATE oidc_issuers SET thumbprints = %s WHERE id = %s",
+                        ([wrong], found["id"]))
+        refused(exchange(oidc_app, idp.mint(), token_type="personal", scope="user:mona"),
+                503, "temporarily_unavailable", "thumbprints")
+
+
+@pytest.mark.parametrize("thumbprints,status", [
+    (["ab" * 20], 400),           # over http: a certificate cannot be pinned
+    (["xyz"], 400), (["ab" * 19], 400), (["ab" * 33], 400),
+])
+def test_thumbprints_need_https_and_hex_of_a_certificates_digest(org, issuer, thumbprints,
+                                                                  status):
+    response = org["admin"].post(ISSUERS, body={"name": "x", "url": issuer.url,
+                                                "thumbprints": thumbprints})
+    assert response.status_code == status, response.get_json()
+    assert org["admin"].get(ISSUERS).get_json()["oidcIssuers"] == []
 
 
 def test_issuers_of_another_organization_are_not_found(org, issuer):

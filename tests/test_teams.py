@@ -54,7 +54,8 @@ def test_team_lifecycle(acme):
     admin = acme["admin"]
     created = team(admin, "ops", description="on call")
     assert created == {"kind": "pulumi", "name": "ops", "displayName": "Ops",
-                       "description": "on call", "members": [], "stacks": []}
+                       "description": "on call", "members": [], "stacks": [],
+                       "environments": []}
     stack(admin)
     patch(admin, "ops", {"memberAction": "add", "member": "mona"})
     patch(admin, "ops", {"memberAction": "promote", "member": "mona"})

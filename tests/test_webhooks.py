@@ -1,6 +1,6 @@
-"""Webhooks over the API: organization and stack hooks (Pulumi's shapes, generated names, the
-secret rules of PATCH), who may manage them, bad input, the events changes queue in their own
-transaction, and delivery to a real local receiver that checks the signature (retries, ping,
+"""Webhooks over the API: organization, stack and ESC environment hooks (Pulumi's shapes,
+generated names, the secret rules of PATCH), who may manage them, bad input, the events changes
+(stacks' and environments') queue in their own transaction, and delivery to a real local receiver that checks the signature (retries, ping,
 redeliver, the SSRF guard at send time). The worker's sending runs in-process here
 (Worker.deliver_one); tests/test_webhook_worker.py runs the real `pulumi-service worker`."""
 import base64
@@ -23,6 +23,8 @@ from tests.support.updates import STACK, Operation, make_stack, run
 
 ORG_HOOKS = "/api/orgs/acme/hooks"
 STACK_HOOKS = STACK + "/hooks"
+ENVS = "/api/esc/environments/acme"
+ENV_HOOKS = ENVS + "/proj/dev/hooks"
 
 
 @pytest.fixture(scope="module")
@@ -395,3 +397,199 @@ def test_a_failing_hook_defers_its_other_events(acme, database_url, db):
         cur.execute("SELECT count(*) AS n FROM webhook_events "
                     "WHERE state = 'pending' AND next_attempt_at > now() + interval '9 minutes'")
         assert cur.fetchone()["n"] == 3
+
+
+# --- environment hooks and events -----------------------------------------------------------------
+
+def make_environment(api, name="dev"):
+    assert api.post(ENVS, body={"project": "proj", "name": name}).status_code == 200
+
+
+def env_hook_body(url, env="dev", **extra):
+    """What `pulumi env webhook new` sends."""
+    return {**hook_body(url), "projectName": "proj", "envName": env, **extra}
+
+
+def save(api, env, text):
+    response = api.call("PATCH", f"{ENVS}/proj/{env}", data=text.encode())
+    assert response.status_code == 200, response.get_json()
+    return int(response.headers["Pulumi-ESC-Revision"])
+
+
+def test_environment_hook_lifecycle_in_the_esc_clis_shapes(acme):
+    admin = acme["admin"]
+    make_environment(admin)
+    made = admin.post(ENV_HOOKS, body=env_hook_body("http://127.0.0.1:9/", format="ms_teams",
+                                                    groups=["environments"]))
+    assert made.status_code == 201, made.get_json()
+    made = made.get_json()
+    name = made["name"]
+    assert len(name) == 8 and int(name, 16) >= 0
+    assert (made["organizationName"], made["projectName"], made["envName"]) == (
+        "acme", "proj", "dev")
+    assert "stackName" not in made and made["format"] == "ms_teams"
+    assert admin.get(ENV_HOOKS).get_json() == [made]
+    assert admin.get(ORG_HOOKS).get_json() == []
+    assert_error(admin.get(f"{ORG_HOOKS}/{name}"), 404)
+    # The ESC CLI's edit: the whole state back, without the names, and a format only to change it.
+    edited = admin.patch(f"{ENV_HOOKS}/{name}", body={
+        "active": False, "displayName": "renamed", "payloadUrl": "http://127.0.0.1:9/x",
+        "filters": ["environment_revision_created"], "secret": "s"})
+    assert edited.status_code == 200, edited.get_json()
+    assert admin.get(f"{ENV_HOOKS}/{name}").get_json() == {
+        **made, "active": False, "displayName": "renamed", "payloadUrl": "http://127.0.0.1:9/x",
+        "filters": ["environment_revision_created"], "groups": [], "hasSecret": True,
+        "secretCiphertext": edited.get_json()["secretCiphertext"]}
+    assert admin.delete(f"{ENV_HOOKS}/{name}").status_code == 204
+    assert_error(admin.get(f"{ENV_HOOKS}/{name}"), 404)
+    events = admin.get("/api/orgs/acme/auditlogs/v2").get_json()["auditLogEvents"]
+    assert [e["description"].split(" posting")[0] for e in events
+            if e["event"] in ("webhook.created", "webhook.deleted")] == [
+        f"deleted webhook {name} (renamed) of environment acme/proj/dev",
+        f"created webhook {name} (ci) on environment acme/proj/dev"]
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"envName": "prod"}, "envName 'prod' does not match"),
+    ({"projectName": "other"}, "projectName 'other' does not match"),
+    ({"organizationName": "globex"}, "organizationName"),
+    ({"groups": ["stacks"]}, "unknown event group 'stacks' for environment hooks"),
+    ({"filters": ["environment_created"]}, "unknown event filter 'environment_created'"),
+    ({"filters": ["update_succeeded"]}, "unknown event filter 'update_succeeded'"),
+])
+def test_environment_hooks_refuse_a_body_that_is_not_theirs(acme, change, message):
+    make_environment(acme["admin"])
+    assert_error(acme["admin"].post(ENV_HOOKS, body=env_hook_body("http://127.0.0.1:9/",
+                                                                  **change)), 400, message)
+    assert acme["admin"].get(ENV_HOOKS).get_json() == []
+
+
+def test_environment_hooks_need_the_environments_admin_permission(acme):
+    make_environment(acme["admin"])
+    for role in ("viewer", "member"):  # read, write: not admin
+        caller = acme[role]
+        assert_error(caller.post(ENV_HOOKS, body=env_hook_body("http://127.0.0.1:9/")), 403)
+        assert_error(caller.get(ENV_HOOKS), 403)
+    assert_error(acme["outsider"].get(ENV_HOOKS), 404)
+    assert_error(acme["admin"].get(f"{ENVS}/proj/nowhere/hooks"), 404)
+
+
+def test_a_deleted_environments_hooks_go_with_it(acme, db):
+    admin = acme["admin"]
+    make_environment(admin)
+    name = admin.post(ENV_HOOKS, body=env_hook_body("http://127.0.0.1:9/")).get_json()["name"]
+    assert admin.delete(f"{ENVS}/proj/dev").status_code == 200
+    with db.cursor() as cur:
+        cur.execute("SELECT count(*) AS n FROM webhooks WHERE name = %s", (name,))
+        assert cur.fetchone()["n"] == 0
+    make_environment(admin)  # the same name again: a new environment, without hooks
+    assert admin.get(ENV_HOOKS).get_json() == []
+
+
+def test_environment_events_reach_the_hooks_that_select_them(acme, worker):
+    """Every change of an environment queues its event for the organization's hooks that want
+    it and for the environment's own hooks; another environment's hooks get nothing."""
+    admin = acme["admin"]
+    make_environment(admin)
+    make_environment(admin, "prod")
+    with Receiver(secret="k3y") as receiver:
+        url = receiver.url
+        create(admin, ORG_HOOKS, url + "?org-all", groups=["environments"], secret="k3y")
+        create(admin, ORG_HOOKS, url + "?org-revisions",
+               filters=["environment_revision_created"], secret="k3y")
+        create(admin, ORG_HOOKS, url + "?org-stacks", groups=["stacks"], secret="k3y")
+        create(admin, ORG_HOOKS, url + "?org-teams", format="ms_teams",
+               filters=["environment_tag_created"])
+        for env in ("dev", "prod"):
+            assert admin.post(f"{ENVS}/proj/{env}/hooks", body=env_hook_body(
+                f"{url}?env-{env}", env=env, secret="k3y")).status_code == 201
+        assert save(admin, "dev", "values: {a: 1}") == 2
+        assert save(admin, "dev", "values: {a: 2}") == 3
+        assert admin.post(f"{ENVS}/proj/dev/versions/2/retract", body={}).status_code == 204
+        assert admin.post(f"{ENVS}/proj/dev/versions/tags",
+                          body={"name": "stable", "revision": 3}).status_code == 200
+        assert admin.delete(f"{ENVS}/proj/dev/versions/tags/stable").status_code == 200
+        assert admin.post(f"{ENVS}/proj/dev/tags",
+                          body={"name": "owner", "value": "infra"}).status_code == 200
+        assert admin.post(f"{ENVS}/proj/dev/clone", body={"name": "copy"}).status_code == 200
+        assert admin.delete(f"{ENVS}/proj/copy").status_code == 200
+        drain(worker)
+        got = {}
+        for request in receiver.requests:
+            got.setdefault(request["path"].split("?")[1], []).append(request)
+    assert "org-stacks" not in got and "env-prod" not in got
+    assert all(r["signed"] for hook in ("org-all", "org-revisions", "env-dev")
+               for r in got[hook])
+
+    def seen(hook):
+        return sorted((r["kind"], r["json"].get("environmentName"), r["json"]["action"],
+                       r["json"].get("revision"), r["json"].get("tagName")) for r in got[hook])
+
+    dev_events = [
+        ("environment_revision", "dev", "created", 2, None),
+        ("environment_revision", "dev", "created", 3, None),
+        ("environment_revision", "dev", "retracted", 2, None),
+        ("environment_revision_tag", "dev", "created", 3, "stable"),
+        ("environment_revision_tag", "dev", "deleted", 3, "stable"),
+        ("environment_tag", "dev", "created", None, "owner")]
+    assert seen("env-dev") == dev_events  # not the organization-only created/deleted
+    assert seen("org-all") == sorted(dev_events + [
+        ("environment", "copy", "created", None, None),
+        ("environment", "copy", "deleted", None, None)])
+    assert seen("org-revisions") == dev_events[:2]
+    first = min(got["org-revisions"], key=lambda r: r["json"]["revision"])
+    assert first["json"] == {
+        "user": {"name": "adam", "githubLogin": "adam", "avatarUrl": ""},
+        "organization": {"name": "acme", "githubLogin": "acme", "avatarUrl": ""},
+        "projectName": "proj", "environmentName": "dev", "action": "created", "revision": 2}
+    assert first["headers"]["Pulumi-Webhook-Kind"] == "environment_revision"
+    [teams] = got["org-teams"]
+    assert teams["json"]["text"] == "adam created tag 'owner' of environment acme/proj/dev"
+
+
+def test_environment_hook_ping_deliveries_and_redeliver(acme, worker):
+    admin = acme["admin"]
+    make_environment(admin)
+    with Receiver(statuses=[503]) as receiver:
+        name = admin.post(ENV_HOOKS, body=env_hook_body(receiver.url)).get_json()["name"]
+        path = f"{ENV_HOOKS}/{name}"
+        ping = admin.post(path + "/ping").get_json()
+        assert (ping["kind"], ping["responseCode"]) == ("ping", 503)
+        again = admin.post(f"{path}/deliveries/{ping['id']}/redeliver").get_json()
+        assert (again["id"], again["responseCode"]) == (ping["id"], 200)
+        save(admin, "dev", "values: {a: 1}")
+        drain(worker)
+        assert [r["kind"] for r in receiver.requests] == ["ping", "ping", "environment_revision"]
+    listed = admin.get(path + "/deliveries").get_json()
+    assert [(d["kind"], d["responseCode"]) for d in listed] == [
+        ("environment_revision", 200), ("ping", 200), ("ping", 503)]
+
+
+def test_environments_importing_a_changed_one_get_imported_environment_changed(acme, worker):
+    """A new revision of `base` changes what `app` (importing it) and `top` (importing `app`)
+    evaluate to; not `pinned`, which imports one revision of it."""
+    admin = acme["admin"]
+    for env in ("base", "app", "top", "pinned"):
+        make_environment(admin, env)
+    save(admin, "app", "imports: [proj/base]\nvalues: {a: 1}")
+    save(admin, "top", "imports:\n  - proj/app: {merge: true}\n")
+    save(admin, "pinned", "imports: [proj/base@1]")
+    with Receiver() as receiver:
+        create(admin, ORG_HOOKS, receiver.url + "?org", filters=["imported_environment_changed"])
+        for env in ("base", "app", "top", "pinned"):
+            assert admin.post(f"{ENVS}/proj/{env}/hooks", body=env_hook_body(
+                f"{receiver.url}?{env}", env=env, filters=["imported_environment_changed"])
+            ).status_code == 201
+        assert save(admin, "base", "values: {b: 2}") == 2
+        drain(worker)
+        got = sorted((r["path"].split("?")[1], r["json"]["environmentName"])
+                     for r in receiver.requests)
+        app = next(r for r in receiver.requests if r["path"].endswith("?app"))
+    assert got == [("app", "app"), ("org", "app"), ("org", "top"), ("top", "top")]
+    assert app["kind"] == "imported_environment_changed"
+    assert app["json"] == {
+        "user": {"name": "adam", "githubLogin": "adam", "avatarUrl": ""},
+        "organization": {"name": "acme", "githubLogin": "acme", "avatarUrl": ""},
+        "projectName": "proj", "environmentName": "app", "affectedRevisions": [2],
+        "importedEnvironmentReference": {"projectName": "proj", "environmentName": "base",
+                                         "revision": 2}}

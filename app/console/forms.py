@@ -5,6 +5,8 @@ from wtforms import (BooleanField, HiddenField, PasswordField, SelectField, Sele
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, Regexp
 
+from ..auth import ENV_LEVELS
+
 
 class PasswordSignIn(FlaskForm):
     login = StringField("Login", validators=[DataRequired(), Length(max=100)])
@@ -93,6 +95,13 @@ class TeamGrant(FlaskForm):
     stack = SelectField("Stack", validate_choice=False)
     permission = SelectField("Permission", choices=[SelectChoice("0", "none")]
                              + PERMISSION_CHOICES)
+
+
+class TeamEnvironmentGrant(FlaskForm):
+    """A team's permission on one of the organization's ESC environments ("none": taken
+    away)."""
+    environment = SelectField("Environment", validate_choice=False)
+    permission = SelectField("Permission", choices=[SelectChoice(p, p) for p in ENV_LEVELS])
 
 
 class StackTeamGrant(FlaskForm):

@@ -1,12 +1,13 @@
 """Teams in the console: an organization's teams (everyone in it reads them, as over the API),
-and for its admins creating and deleting teams, their members and their grants on stacks; a
+and for its admins creating and deleting teams, their members and their grants on stacks and
+ESC environments; a
 stack's teams and their permissions on its settings page (the stack's admins, as the API's
 `PATCH /api/console/stacks/.../teams/{team}`). Every rule is app/teams.py's."""
 from flask import abort, g, redirect, render_template, url_for
 
-from .. import audit, orgs, teams
+from .. import audit, environments, orgs, teams
 from ..api import actor
-from ..auth import console_page
+from ..auth import ENV_LEVELS, ENV_READ, console_page
 from ..db import transaction
 from ..queries import queries
 from ..schemas import teams as schemas
@@ -68,13 +69,25 @@ def team_page(org, team):
             if m["login"] not in in_team]
         granted = {f"{s['project_name']}/{s['stack_name']}" for s in found["stacks"]}
         stacks = [s for s in visible_stacks(conn, org) if s not in granted]
+        env_granted = {f"{e['project_name']}/{e['env_name']}" for e in found["environments"]}
+        envs = [e for e in visible_environments(conn, org) if e not in env_granted]
     member_form = forms.TeamMember(formdata=None)
     member_form.login.choices = candidates
     grant_form = forms.TeamGrant(formdata=None, permission="102")
     grant_form.stack.choices = stacks
+    env_form = forms.TeamEnvironmentGrant(formdata=None, permission="read")
+    env_form.environment.choices = envs
     return render_template("team.html", org=org, team=found, member_form=member_form,
-                           grant_form=grant_form, grants=teams.GRANTS,
+                           grant_form=grant_form, grants=teams.GRANTS, env_form=env_form,
                            confirm_form=forms.Confirm())
+
+
+def visible_environments(conn, org):
+    """The organization's environments the signed-in person may read, as "project/name"."""
+    caller = {"user_id": g.person["id"], "token_kind": "personal", "token_org_id": None,
+              "token_team_id": None, "token_admin": False, "viewer_env_cap": ENV_READ}
+    rows, _ = environments.list_environments(conn, caller, org, None)
+    return [f"{r['project']}/{r['name']}" for r in rows]
 
 
 @bp.post(TEAM + "/members")
@@ -104,6 +117,21 @@ def change_team_grant(org, team):
     if not project or not stack:
         abort(400, "Choose a stack.")
     _set_grant(org, team, project, stack, int(form.permission.data))
+    return redirect(url_for("console.team_page", org=org, team=team), 303)
+
+
+@bp.post(TEAM + "/environments")
+@console_page("admin")
+def change_team_environment_grant(org, team):
+    form = _checked(forms.TeamEnvironmentGrant())
+    project, _, env = (form.environment.data or "").partition("/")
+    if not project or not env:
+        abort(400, "Choose an environment.")
+    permission = form.permission.data
+    with transaction() as conn:
+        teams.change_environment_grant(conn, org, team, project, env, permission, "set")
+        audit.record(conn, actor(), org, "environment.permission_changed",
+                     *teams.environment_grant_record(org, team, project, env, permission))
     return redirect(url_for("console.team_page", org=org, team=team), 303)
 
 

@@ -26,7 +26,10 @@ def _base(org, project, stack):
 
 
 def _stack(conn, org, project, stack):
-    return stacks.load_stack(conn, org, project, stack) if stack is not None else None
+    """Whose hooks the page is about: the stack's, or the organization's."""
+    if stack is None:
+        return webhooks.ORGANIZATION
+    return webhooks.Owner(stack=stacks.load_stack(conn, org, project, stack))
 
 
 def _where(org, project, stack):

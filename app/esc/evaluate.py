@@ -10,7 +10,7 @@ import binascii
 import json
 import re
 
-from . import syntax
+from . import schema, syntax
 
 MAX_IMPORT_DEPTH = 10
 PROVIDERS_UNAVAILABLE = "provider not available on this service"
@@ -49,6 +49,11 @@ class Loader:
         """What `fn::open::<provider>` gives for `inputs` (plain JSON): plain JSON in which
         Secret(...) marks secret values; None when the provider is not available. Raises
         ProviderError for inputs it refuses."""
+        return None
+
+    def context(self):
+        """The built-in `context` property (plain JSON: who evaluates, in which organization),
+        or None when the evaluation has none."""
         return None
 
 
@@ -316,8 +321,12 @@ class _Evaluator:
         except ValueError as err:
             self.error(str(err), rng)
             return Value(None, rng, unknown=True)
-        # Walk the environment as merged: own expressions (evaluated on demand) over imports.
+        # `context` is the built-in property (who evaluates); everything else is the
+        # environment as merged: own expressions (evaluated on demand) over imports.
         node, value = self.values_node, self.base
+        context = self.loader.context() if path and path[0] == "context" else None
+        if context is not None:
+            node, value, path = None, from_plain(context, rng), path[1:]
         for step in path:
             if node is not None and node.kind == "map" and not _is_call(node) \
                     and isinstance(step, str):
@@ -491,6 +500,21 @@ def _from_base64(value):
         raise _ArgumentError("the argument is not base64 of UTF-8 text") from None
 
 
+def _conform(value):
+    """`fn::conform: {schema, value}`: the value, once it conforms to the JSON Schema (each
+    problem a diagnostic naming the part of the value it is about)."""
+    data = plain(value)
+    if not isinstance(data, dict) or set(data) != {"schema", "value"}:
+        raise _ArgumentError("the argument must be an object with exactly schema and value")
+    try:
+        found = schema.problems(data["schema"], data["value"])
+    except schema.SchemaError as err:
+        raise _ArgumentError(f"invalid schema: {err}") from None
+    if found:
+        raise _ArgumentError("; ".join(f"{path}: {message}" for path, message in found))
+    return data["value"]
+
+
 def _to_string(value):
     data = plain(value)
     return data if isinstance(data, str) else _as_text(value) if data is not None else "null"
@@ -506,4 +530,5 @@ _FUNCTIONS = {
     "fn::fromBase64": _from_base64,
     "fn::toString": _to_string,
     "fn::final": plain,
+    "fn::conform": _conform,
 }

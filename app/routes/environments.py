@@ -1,11 +1,12 @@
 """ESC environments (`pulumi env`, `environment:` imports of stacks, pulumi-esc-sdk): the
-definitions and their revisions, and evaluation (check, open, read). Viewers read and open
-(secrets shown as "[secret]" unless they may decrypt), members edit, admins delete."""
+definitions and their revisions, and evaluation (check, open, read). By Pulumi's environment
+permissions (app/auth.py): read to read and open (secrets shown as "[secret]"), open to see
+secrets in plain text, write to edit, admin to delete."""
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from .. import audit, environments, secrets
+from .. import audit, environments, secrets, webhooks
 from ..api import actor, parse_body, parse_query
-from ..auth import ROLES, authenticated, caller_stack_permission, requires_role
+from ..auth import ENV_OPEN, CallerRights, authenticated, requires_role
 from ..db import reading, transaction
 from ..errors import ApiError
 from ..openapi import documented
@@ -22,15 +23,15 @@ def _keyring():
     return secrets.keyring_of(current_app)
 
 
-def _may_decrypt():
-    return (ROLES[g.role] >= ROLES["member"]
-            or current_app.config["SECRETS_VIEWERS_CAN_DECRYPT"])
+def _may_open():
+    """Whether the caller may see the secrets of the URL's environment in plain text."""
+    return g.env_permission >= ENV_OPEN
 
 
-def _requires_decrypt():
-    if not _may_decrypt():
-        raise ApiError(403, "Forbidden: plaintext secrets need the 'member' role (viewers too "
-                            f"with SECRETS_VIEWERS_CAN_DECRYPT); you are '{g.role}'")
+def _hidden_error(hidden):
+    return ApiError(403, "Forbidden: plaintext secrets need the 'open' permission on "
+                         + ", ".join(sorted(set(hidden))) + " (or, for a stack's outputs, the "
+                         "right to decrypt its secrets)")
 
 
 def _yaml_body():
@@ -43,6 +44,19 @@ def _yaml_body():
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ApiError(400, "Bad Request: the definition is not UTF-8 text") from None
+
+
+def _event(conn, org, project, env, event, **fields):
+    """An `environments` webhook event of the change, queued in its transaction."""
+    webhooks.environment_changed(conn, org, project, env, event, g.user["login"], **fields)
+
+
+def _revision_saved(conn, org, project, env, number):
+    """The events of a new revision: its own, and one for each environment importing it."""
+    _event(conn, org, project, env, "environment_revision_created", revision=number)
+    for importer in environments.importers(conn, org, project, env):
+        webhooks.imported_environment_changed(conn, org, importer, project, env, number,
+                                              g.user["login"])
 
 
 def _definition_response(env, row, decrypt):
@@ -65,6 +79,7 @@ def create_environment(org):
     project, name = body["project"], body["name"]
     with transaction() as conn:
         environments.create(conn, _keyring(), org, project, name, g.user["id"])
+        _event(conn, org, project, name, "environment_created")
         audit.record(conn, actor(), org, "environment.created",
                      environments.env_ref(org, project, name),
                      f"created environment {environments.env_ref(org, project, name)}")
@@ -90,7 +105,8 @@ def list_environments(org):
 def _list(org):
     token = parse_query(schemas.list_query)["continuation_token"]
     with reading() as conn:
-        rows, next_token = environments.list_environments(conn, g.user["id"], org, token)
+        rows, next_token = environments.list_environments(conn, CallerRights().caller(), org,
+                                                          token)
     body = {"environments": [
         {"organization": r["organization"], "project": r["project"], "name": r["name"],
          "created": environments.utc(r["created_at"]),
@@ -117,31 +133,30 @@ def get_environment_at(org, project, env, version):
 
 
 @bp.get(ENV + "/decrypt")
-@requires_role("viewer")
+@requires_role("viewer", env_permission="open")
 @documented(response=schemas.YAML_BODY, content_type="application/x-yaml",
-            responses={403: "Forbidden: plaintext secrets need the 'member' role"})
+            responses={403: "Forbidden: plaintext secrets need the 'open' permission"})
 def get_environment_decrypted(org, project, env):
     """The latest definition with plaintext secrets (`env get --show-secrets`)."""
     return _get(org, project, env, None, decrypt=True)
 
 
 @bp.get(ENV + "/versions/<version>/decrypt")
-@requires_role("viewer")
+@requires_role("viewer", env_permission="open")
 @documented(response=schemas.YAML_BODY, content_type="application/x-yaml",
-            responses={403: "Forbidden: plaintext secrets need the 'member' role"})
+            responses={403: "Forbidden: plaintext secrets need the 'open' permission"})
 def get_environment_at_decrypted(org, project, env, version):
     """The definition at a revision with plaintext secrets."""
     return _get(org, project, env, version, decrypt=True)
 
 
-# Declared for the authorization matrix: plaintexts need this role unless the setting says.
+# Declared for the authorization matrix: plaintexts need this role unless the setting says
+# (what the 'open' permission comes down to for callers without team grants).
 get_environment_decrypted.plaintext_role = ("member", "SECRETS_VIEWERS_CAN_DECRYPT")
 get_environment_at_decrypted.plaintext_role = ("member", "SECRETS_VIEWERS_CAN_DECRYPT")
 
 
 def _get(org, project, env, version, decrypt):
-    if decrypt:
-        _requires_decrypt()
     with reading() as conn:
         found = environments.find(conn, org, project, env)
         row = environments.revision(conn, found, version)
@@ -160,7 +175,8 @@ def update_environment(org, project, env):
     expected = request.headers.get("If-Match") or request.headers.get("ETag")
     with transaction() as conn:
         number, etag = environments.update(conn, _keyring(), org, project, env, text, expected,
-                                           g.user["id"], caller_stack_permission)
+                                           g.user["id"], CallerRights())
+        _revision_saved(conn, org, project, env, number)
         audit.record(conn, actor(), org, "environment.updated",
                      environments.env_ref(org, project, env),
                      f"saved revision {number} of environment "
@@ -173,25 +189,55 @@ def update_environment(org, project, env):
 
 @bp.delete(ENV)
 @requires_role("admin")
-@documented(response=schemas.update_result)
+@documented(response=schemas.update_result,
+            responses={409: "Conflict: the environment's deletion protection is on"})
 def delete_environment(org, project, env):
-    """Delete an environment with its revisions."""
+    """Delete an environment with its revisions (not while its deletion protection is on)."""
     with transaction() as conn:
         environments.delete(conn, org, project, env)
+        _event(conn, org, project, env, "environment_deleted")
         audit.record(conn, actor(), org, "environment.deleted",
                      environments.env_ref(org, project, env),
                      f"deleted environment {environments.env_ref(org, project, env)}")
     return jsonify({})
 
 
+@bp.get(ENV + "/settings")
+@requires_role("viewer")
+@documented(response=schemas.environment_settings)
+def get_environment_settings(org, project, env):
+    """The environment's settings (`pulumi env settings get`)."""
+    with reading() as conn:
+        found = environments.find(conn, org, project, env)
+    return jsonify(schemas.environment_settings.dump(found))
+
+
+@bp.patch(ENV + "/settings")
+@requires_role("admin")
+@documented(body=schemas.environment_settings, status=204)
+def change_environment_settings(org, project, env):
+    """Change the settings given (`pulumi env settings set ... deletion-protected true`)."""
+    body = parse_body(schemas.environment_settings)
+    with transaction() as conn:
+        environments.change_settings(conn, org, project, env, body["deletion_protected"])
+        if body["deletion_protected"] is not None:
+            ref = environments.env_ref(org, project, env)
+            state = "on" if body["deletion_protected"] else "off"
+            audit.record(conn, actor(), org, "environment.settings_changed", ref,
+                         f"turned deletion protection {state} for environment {ref}")
+    return "", 204
+
+
 @bp.post(ENV + "/clone")
-@requires_role("member")
+@requires_role("member", env_permission="open")
 @documented(body=schemas.clone_environment, response=schemas.update_result, responses={
     404: "Not Found: no such environment or revision",
     409: "Conflict: the new environment exists"})
 def clone_environment(org, project, env):
     """Copy an environment (its latest or `version`, or with preserveHistory every revision;
-    tags as asked) into a new one; secrets are re-sealed with the copy's key."""
+    tags as asked) into a new one; secrets are re-sealed with the copy's key. Needs the
+    'member' role (it creates an environment) and the 'open' permission on the source (the
+    copy's secrets are its secrets)."""
     body = parse_body(schemas.clone_environment)
     target_project = body["project"] or project
     target = environments.env_ref(org, target_project, body["name"])
@@ -202,6 +248,7 @@ def clone_environment(org, project, env):
                            history=body["preserve_history"],
                            revision_tags=body["preserve_revision_tags"],
                            environment_tags=body["preserve_environment_tags"])
+        _event(conn, org, target_project, body["name"], "environment_created")
         audit.record(conn, actor(), org, "environment.created", target,
                      f"cloned environment {environments.env_ref(org, project, env)} "
                      f"into {target}")
@@ -217,8 +264,41 @@ def list_revisions(org, project, env):
     with reading() as conn:
         found = environments.find(conn, org, project, env)
         rows = environments.list_revisions(conn, found, query["before"], query["count"])
-    return jsonify(schemas.revisions.dump([
-        {**r, "created": environments.utc(r["created_at"])} for r in rows]))
+    return jsonify(schemas.revisions.dump([_revision_body(r) for r in rows]))
+
+
+def _revision_body(row):
+    body = {**row, "created": environments.utc(row["created_at"])}
+    if row["retracted_at"] is not None:
+        body["retracted"] = {"replacement": row["replacement"],
+                             "at": environments.utc(row["retracted_at"]),
+                             "by_login": row["retracted_by_login"],
+                             "by_name": row["retracted_by_name"],
+                             "reason": row["retraction_reason"]}
+    return body
+
+
+@bp.post(ENV + "/versions/<version>/retract")
+@requires_role("member")
+@documented(body=schemas.retract_revision, status=204, responses={
+    400: "Bad Request: the latest revision, or a replacement that is not another revision "
+         "still readable",
+    404: "Not Found: no such environment or revision",
+    410: "Gone: the revision was retracted already"})
+def retract_revision(org, project, env, version):
+    """Retract a revision (`pulumi env version retract`): it can no longer be read or opened,
+    and its tags name the replacement (given, or the latest earlier revision) instead."""
+    body = parse_body(schemas.retract_revision)
+    with transaction() as conn:
+        number, replacement = environments.retract(
+            conn, org, project, env, version, body["replacement"], body["reason"] or "",
+            g.user["id"])
+        _event(conn, org, project, env, "environment_revision_retracted", revision=number)
+        ref = environments.env_ref(org, project, env)
+        audit.record(conn, actor(), org, "environment.revision_retracted", ref,
+                     f"retracted revision {number} of environment {ref} (replaced by revision "
+                     f"{replacement})" + (f": {body['reason']}" if body["reason"] else ""))
+    return "", 204
 
 
 # --- evaluation ---------------------------------------------------------------------------------
@@ -244,10 +324,10 @@ def _open(org, project, env, version):
     with transaction() as conn:
         found = environments.find(conn, org, project, env)
         row = environments.revision(conn, found, version)
-        properties = environments.evaluate_definition(
-            conn, _keyring(), org, f"{project}/{env}", row["yaml"], found, caller_stack_permission)
+        properties, hidden = environments.evaluate_definition(
+            conn, _keyring(), org, f"{project}/{env}", row["yaml"], found, CallerRights())
         session = environments.open_session(conn, _keyring(), org, found["id"], properties,
-                                            seconds)
+                                            seconds, hide_secrets=bool(hidden) or not _may_open())
     return jsonify({"id": session})
 
 
@@ -260,7 +340,7 @@ def read_open_environment(org, project, env, open_id):
         found = environments.find(conn, org, project, env)
         opened = environments.read_session(conn, _keyring(), org, found["id"], open_id,
                                            parse_query(schemas.read_query)["property"])
-    return jsonify(opened if _may_decrypt() else environments.redact(opened))
+    return jsonify(opened if _may_open() else environments.redact(opened))
 
 
 @bp.post("/<org>/yaml/check")
@@ -268,14 +348,15 @@ def read_open_environment(org, project, env, open_id):
 @documented(query=schemas.check_query, body=schemas.YAML_BODY, response=schemas.OPENED,
             responses={400: DIAGNOSTICS, 413: "Request Entity Too Large"})
 def check_yaml(org):
-    """Evaluate an anonymous definition (secrets as "[secret]" unless showSecrets)."""
+    """Evaluate an anonymous definition (secrets as "[secret]" unless showSecrets, which needs
+    the right to see each imported secret in plain text)."""
     show = parse_query(schemas.check_query)["show_secrets"]
-    if show:
-        _requires_decrypt()
     text = _yaml_body()
     with transaction() as conn:
-        properties = environments.evaluate_definition(conn, _keyring(), org, "<yaml>", text,
-                                                      stack_permission=caller_stack_permission)
+        properties, hidden = environments.evaluate_definition(conn, _keyring(), org, "<yaml>",
+                                                              text, rights=CallerRights())
+    if show and hidden:
+        raise _hidden_error(hidden)
     return jsonify(environments.evaluate.environment_to_wire(properties, show_secrets=show))
 
 
@@ -284,13 +365,15 @@ def check_yaml(org):
 @documented(query=schemas.open_query, body=schemas.YAML_BODY, response=schemas.open_session,
             responses={400: DIAGNOSTICS, 413: "Request Entity Too Large"})
 def open_yaml(org):
-    """Evaluate an anonymous definition (a stack's `environment:` block) and keep the result."""
+    """Evaluate an anonymous definition (a stack's `environment:` block) and keep the result
+    (secrets the caller may not see in plain text as "[secret]")."""
     seconds = environments.parse_duration(parse_query(schemas.open_query)["duration"])
     text = _yaml_body()
     with transaction() as conn:
-        properties = environments.evaluate_definition(conn, _keyring(), org, "<yaml>", text,
-                                                      stack_permission=caller_stack_permission)
-        session = environments.open_session(conn, _keyring(), org, None, properties, seconds)
+        properties, hidden = environments.evaluate_definition(conn, _keyring(), org, "<yaml>",
+                                                              text, rights=CallerRights())
+        session = environments.open_session(conn, _keyring(), org, None, properties, seconds,
+                                            hide_secrets=bool(hidden))
     return jsonify({"id": session})
 
 
@@ -298,11 +381,12 @@ def open_yaml(org):
 @requires_role("viewer")
 @documented(query=schemas.read_query, response=schemas.OPENED)
 def read_open_yaml(org, yaml_open_id):
-    """An anonymous open session's environment, or the Value at `property`."""
+    """An anonymous open session's environment, or the Value at `property` (as its opener may
+    see it)."""
     with reading() as conn:
         opened = environments.read_session(conn, _keyring(), org, None, yaml_open_id,
                                            parse_query(schemas.read_query)["property"])
-    return jsonify(opened if _may_decrypt() else environments.redact(opened))
+    return jsonify(opened)
 
 
 # --- revision tags ------------------------------------------------------------------------------
@@ -348,6 +432,8 @@ def create_revision_tag(org, project, env):
         found = environments.find(conn, org, project, env)
         number = environments.create_revision_tag(conn, found, body["name"], body["revision"],
                                                   g.user["id"])
+        _event(conn, org, project, env, "environment_revision_tag_created", revision=number,
+               tag=body["name"])
         _audit_tag(conn, org, project, env, f"tagged revision {number} '{body['name']}'")
     return jsonify({})
 
@@ -363,6 +449,8 @@ def update_revision_tag(org, project, env, revision_tag):
         found = environments.find(conn, org, project, env)
         number = environments.update_revision_tag(conn, found, revision_tag, body["revision"],
                                                   g.user["id"])
+        _event(conn, org, project, env, "environment_revision_tag_updated", revision=number,
+               tag=revision_tag)
         _audit_tag(conn, org, project, env, f"moved tag '{revision_tag}' to revision {number}")
     return jsonify({})
 
@@ -375,7 +463,9 @@ def delete_revision_tag(org, project, env, revision_tag):
     """Delete a revision tag (the revision stays)."""
     with transaction() as conn:
         found = environments.find(conn, org, project, env)
-        environments.delete_revision_tag(conn, found, revision_tag)
+        number = environments.delete_revision_tag(conn, found, revision_tag)
+        _event(conn, org, project, env, "environment_revision_tag_deleted", revision=number,
+               tag=revision_tag)
         _audit_tag(conn, org, project, env, f"deleted tag '{revision_tag}'")
     return jsonify({})
 
@@ -428,6 +518,7 @@ def create_environment_tag(org, project, env):
     with transaction() as conn:
         found = environments.find(conn, org, project, env)
         row = environments.create_tag(conn, found, body["name"], body["value"], g.user["id"])
+        _event(conn, org, project, env, "environment_tag_created", tag=row["name"])
         _audit_env_tag(conn, org, project, env, f"set tag '{body['name']}'")
     return jsonify(_env_tag_body(row))
 
@@ -444,6 +535,7 @@ def update_environment_tag(org, project, env, env_tag):
         found = environments.find(conn, org, project, env)
         row = environments.update_tag(conn, found, env_tag, body["current_tag"].get("value"),
                                       new.get("name"), new.get("value"), g.user["id"])
+        _event(conn, org, project, env, "environment_tag_updated", tag=row["name"])
         _audit_env_tag(conn, org, project, env, f"changed tag '{env_tag}'")
     return jsonify(_env_tag_body(row))
 
@@ -456,6 +548,7 @@ def delete_environment_tag(org, project, env, env_tag):
     with transaction() as conn:
         found = environments.find(conn, org, project, env)
         environments.delete_tag(conn, found, env_tag)
+        _event(conn, org, project, env, "environment_tag_deleted", tag=env_tag)
         _audit_env_tag(conn, org, project, env, f"deleted tag '{env_tag}'")
     return jsonify({})
 

@@ -130,7 +130,7 @@ def register_issuer(org):
     denying everything) allows."""
     body = parse_body(schemas.register_issuer)
     fetcher = current_app.extensions["oidc_keys"].fetcher
-    iss = oidc.resolve_issuer(fetcher, body["url"], body.get("jwks"))
+    iss = oidc.resolve_issuer(fetcher, body["url"], body.get("jwks"), body.get("thumbprints"))
     with transaction() as conn:
         row = oidc.create_issuer(conn, org, body["name"], body["url"], iss, body.get("jwks"),
                                  body.get("thumbprints"), body.get("max_expiration"))
@@ -170,7 +170,8 @@ def update_issuer(org, issuer_id):
     given; the others stay)."""
     body = parse_body(schemas.update_issuer)
     with transaction() as conn:
-        row = oidc.update_issuer(conn, org, issuer_id, body)
+        row = oidc.update_issuer(conn, current_app.extensions["oidc_keys"].fetcher, org,
+                                 issuer_id, body)
         changed = sorted(k for k, v in body.items() if v not in (None, 0))
         audit.record(conn, actor(), org, "oidc.issuer_updated", f"issuer {row['name']}",
                      f"changed OIDC issuer {row['name']}: " + (", ".join(changed) or "nothing"))

@@ -4,7 +4,7 @@ from flask import Blueprint, g, jsonify
 
 from .. import audit, members, orgs
 from ..api import actor, parse_body, parse_query
-from ..auth import requires_role
+from ..auth import ENV_LEVELS, requires_role
 from ..db import transaction
 from ..openapi import documented
 from ..schemas import orgs as schemas
@@ -34,7 +34,7 @@ def metadata_of(row, caller_role):
         "created": row["created_at"],
         "user_role": orgs.PULUMI_ROLE[caller_role],
         "default_stack_permission": row["default_stack_permission"],
-        "default_environment_permission": "none",
+        "default_environment_permission": ENV_LEVELS[row["default_environment_permission"]],
         "default_account_permission": 0,
         "members_can_create_stacks": row["members_can_create_stacks"],
         "members_can_delete_stacks": row["members_can_delete_stacks"],
@@ -54,7 +54,7 @@ def metadata_of(row, caller_role):
         "webhooks_enabled": False,
         "features": dict.fromkeys(schemas.PULUMI_FEATURES, False),
         "account_count": 0,
-        "environment_count": 0,
+        "environment_count": row["environment_count"],
         "stack_count": row["stack_count"],
         "member_count": row["member_count"],
     }

@@ -22,6 +22,7 @@ def team_of(row, user_role=None):
                              "avatar_url": "", "email": m["email"], "role": m["role"]}
                             for m in row["members"]]
         found["stacks"] = [dict(s) for s in row["stacks"]]
+        found["environments"] = [dict(e) for e in row["environments"]]
     if user_role is not None:
         found["user_role"] = user_role
     return found
@@ -51,14 +52,15 @@ def create_team(org):
                            body.get("description"))
         audit.record(conn, actor(), org, "team.created", f"team {row['name']}",
                      f"created team {row['name']} in {org}")
-    return jsonify(schemas.team.dump(team_of({**row, "members": [], "stacks": []}))), 201
+    return jsonify(schemas.team.dump(team_of({**row, "members": [], "stacks": [],
+                                              "environments": []}))), 201
 
 
 @bp.get(TEAM)
 @requires_role("viewer")
 @documented(response=schemas.team, responses={404: "Not Found: no such team"})
 def get_team(org, team):
-    """A team with its members and its permissions on stacks."""
+    """A team with its members and its permissions on stacks and environments."""
     with transaction() as conn:
         row = teams.find(conn, orgs.find_org(conn, org), team)
     return jsonify(schemas.team.dump(team_of(row)))
@@ -69,12 +71,14 @@ def get_team(org, team):
 @documented(body=schemas.update_team, status=204, responses={
     400: "Bad Request: not exactly one action, an invalid permission, or a user who is not a "
          "member of the organization",
-    404: "Not Found: no such team, user, stack, team member or team permission",
+    404: "Not Found: no such team, user, stack, environment, team member or team permission",
     409: "Conflict: the user is in the team already, or the team has a permission on the "
-         "stack already"})
+         "stack or environment already"})
 def update_team(org, team):
     """One change per call: newDisplayName/newDescription; memberAction (add, remove, promote,
-    demote) with member; addStackPermission, editStackPermission or removeStack."""
+    demote) with member; addStackPermission, editStackPermission or removeStack;
+    addEnvironmentPermission, editEnvironmentPermission or removeEnvironment (permissions
+    none, read, open, write, admin)."""
     body = parse_body(schemas.update_team)
     with transaction() as conn:
         if body.get("member_action"):
@@ -87,6 +91,19 @@ def update_team(org, team):
                            body.get("new_description"))
             audit.record(conn, actor(), org, "team.updated", f"team {team}",
                          f"changed the display name or description of team {team}")
+        elif any(body.get(k) for k in ("add_environment_permission",
+                                       "edit_environment_permission", "remove_environment")):
+            how = next(h for h in ("add", "edit", "remove") if body.get(
+                {"add": "add_environment_permission", "edit": "edit_environment_permission",
+                 "remove": "remove_environment"}[h]))
+            grant = body.get(f"{how}_environment_permission") or body["remove_environment"]
+            permission = grant.get("permission", "none")
+            teams.change_environment_grant(conn, org, team, grant["project_name"],
+                                           grant["env_name"], permission, how)
+            audit.record(conn, actor(), org, "environment.permission_changed",
+                         *teams.environment_grant_record(
+                             org, team, grant["project_name"], grant["env_name"],
+                             permission if how != "remove" else "none"))
         else:
             how = next(h for h in ("add", "edit", "remove") if body.get(
                 {"add": "add_stack_permission", "edit": "edit_stack_permission",

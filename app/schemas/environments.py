@@ -7,11 +7,12 @@ from .common import (Base, MAX_TAG_VALUE, NO_NUL, PROJECT_NAME, STACK_NAME, TAG_
 
 ENV_NAME = STACK_NAME.with_error(
     "environment names may only contain alphanumerics, hyphens, underscores or periods")
+ENV_PROJECT = PROJECT_NAME.with_error(
+    "project names may only contain alphanumerics, hyphens, underscores or periods")
 
 
 class CreateEnvironment(Base):
-    project = fields.String(load_default="default", validate=PROJECT_NAME.with_error(
-        "project names may only contain alphanumerics, hyphens, underscores or periods"))
+    project = fields.String(load_default="default", validate=ENV_PROJECT)
     name = fields.String(required=True, validate=ENV_NAME)
 
 
@@ -32,12 +33,36 @@ class ListQuery(Base):
     continuation_token = text_field(data_key="continuationToken", load_default=None)
 
 
+class Retraction(Base):
+    replacement = fields.Integer(required=True)
+    at = fields.String(required=True)
+    by_login = fields.String(data_key="byLogin")
+    by_name = fields.String(data_key="byName")
+    reason = fields.String()
+
+
 class Revision(Base):
     number = fields.Integer(required=True)
     created = fields.String(required=True)
     creator_login = fields.String(data_key="creatorLogin", required=True)
     creator_name = fields.String(data_key="creatorName", required=True)
     tags = fields.List(fields.String(), required=True)
+    retracted = fields.Nested(Retraction)
+
+
+class EnvironmentSettings(Base):
+    """EnvironmentSettings (GET), PatchEnvironmentSettingsRequest (PATCH: null or absent
+    leaves a setting as it is)."""
+    deletion_protected = fields.Boolean(data_key="deletionProtected", load_default=None,
+                                        allow_none=True)
+
+
+class RetractRevision(Base):
+    """RetractEnvironmentRevisionRequest."""
+    replacement = fields.Integer(load_default=None, allow_none=True, strict=True,
+                                 validate=lambda n: 0 < n < 2**31)
+    reason = fields.String(load_default="", allow_none=True,
+                           validate=[NO_NUL, validate.Length(max=4096)])
 
 
 class RevisionsQuery(Base):
@@ -78,6 +103,8 @@ environment_list = EnvironmentList()
 list_query = ListQuery()
 revisions = Revision(many=True)
 revisions_query = RevisionsQuery()
+retract_revision = RetractRevision()
+environment_settings = EnvironmentSettings()
 open_query = OpenQuery()
 read_query = ReadQuery()
 check_query = CheckQuery()

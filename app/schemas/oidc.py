@@ -68,9 +68,16 @@ def _name(**kwargs):
     return fields.String(validate=[NO_NUL, validate.Length(min=1, max=256)], **kwargs)
 
 
+# A TLS certificate's SHA-1 or SHA-256 thumbprint: hex, colons between the bytes allowed.
+THUMBPRINT = validate.Regexp(
+    r"^(?:(?:[0-9A-Fa-f]{2}:?){19}|(?:[0-9A-Fa-f]{2}:?){31})[0-9A-Fa-f]{2}$",
+    error="a thumbprint is the SHA-1 or SHA-256 of a certificate, in hex")
+
+
 class UpdateIssuerSchema(Base):
     name = _name(allow_none=True)
-    thumbprints = fields.List(_text(256), allow_none=True, validate=validate.Length(max=20))
+    thumbprints = fields.List(fields.String(validate=THUMBPRINT), allow_none=True,
+                              validate=validate.Length(max=20))
     # 0 (what Pulumi's SDK sends when it is not set) or null: the default, or unchanged.
     max_expiration = fields.Integer(data_key="maxExpiration", allow_none=True, strict=True,
                                     validate=validate.Range(min=0, max=LONGEST_MAX_EXPIRATION))

@@ -4,6 +4,7 @@ import datetime
 
 from marshmallow import ValidationError, fields, pre_load, validate
 
+from ..auth import ENV_LEVELS
 from .common import ORG_NAME, Base
 
 
@@ -95,6 +96,7 @@ class OrganizationMetadataSchema(Base):
 # (so through it, an unset boolean setting is set to false, as the SDK says).
 SETTINGS = {
     "setDefaultStackPermission": "default_stack_permission",
+    "setDefaultEnvironmentPermission": "default_environment_permission",
     "setMembersCanCreateStacks": "members_can_create_stacks",
     "setMembersCanDeleteStacks": "members_can_delete_stacks",
 }
@@ -107,6 +109,9 @@ class UpdateOrganizationSchema(Base):
         data_key="setDefaultStackPermission", allow_none=True, strict=True,
         validate=validate.OneOf((0, 101, 102, 103), error="must be one of 0 (none), 101 (read), "
                                                           "102 (write) or 103 (admin)"))
+    default_environment_permission = fields.String(
+        data_key="setDefaultEnvironmentPermission", allow_none=True,
+        validate=validate.OneOf(ENV_LEVELS, error="must be one of " + ", ".join(ENV_LEVELS)))
     members_can_create_stacks = fields.Boolean(data_key="setMembersCanCreateStacks",
                                                allow_none=True)
     members_can_delete_stacks = fields.Boolean(data_key="setMembersCanDeleteStacks",

@@ -2,7 +2,9 @@
 stack permission request (Pulumi's field names; the cloud SDK decodes each into its model)."""
 from marshmallow import ValidationError, fields, validate, validates_schema
 
+from ..auth import ENV_LEVELS
 from .common import NO_NUL, PROJECT_NAME, STACK_NAME, Base, _Name
+from .environments import ENV_NAME, ENV_PROJECT
 
 # Letters, digits, '-', '_' and '.', as Pulumi's team names.
 TEAM_NAME = _Name(r"^[A-Za-z0-9_.-]{1,40}$", error="team names are 1 to 40 letters, digits, "
@@ -48,6 +50,23 @@ class StackIdSchema(Base):
     stack_name = fields.String(data_key="stackName", required=True, validate=STACK_NAME)
 
 
+class TeamEnvironmentSchema(Base):
+    """TeamEnvironmentSettings (maxOpenDuration is accepted and not kept: opens last at most
+    the service's own limit)."""
+
+    project_name = fields.String(data_key="projectName", required=True, validate=ENV_PROJECT)
+    env_name = fields.String(data_key="envName", required=True, validate=ENV_NAME)
+    permission = fields.String(required=True, validate=validate.OneOf(
+        ENV_LEVELS, error="must be one of " + ", ".join(ENV_LEVELS)))
+    max_open_duration = fields.String(data_key="maxOpenDuration", allow_none=True,
+                                      load_only=True, validate=NO_NUL)
+
+
+class EnvironmentIdSchema(Base):
+    project_name = fields.String(data_key="projectName", required=True, validate=ENV_PROJECT)
+    env_name = fields.String(data_key="envName", required=True, validate=ENV_NAME)
+
+
 class TeamSchema(Base):
     kind = fields.String()
     name = fields.String()
@@ -55,6 +74,7 @@ class TeamSchema(Base):
     description = fields.String()
     members = fields.List(fields.Nested(TeamMemberSchema))
     stacks = fields.List(fields.Nested(TeamStackSchema))
+    environments = fields.List(fields.Nested(TeamEnvironmentSchema))
     user_role = fields.String(data_key="userRole")
 
 
@@ -81,9 +101,18 @@ class UpdateTeamSchema(Base):
     edit_stack_permission = fields.Nested(TeamStackSchema, data_key="editStackPermission",
                                           allow_none=True)
     remove_stack = fields.Nested(StackIdSchema, data_key="removeStack", allow_none=True)
+    add_environment_permission = fields.Nested(TeamEnvironmentSchema,
+                                               data_key="addEnvironmentPermission",
+                                               allow_none=True)
+    edit_environment_permission = fields.Nested(TeamEnvironmentSchema,
+                                                data_key="editEnvironmentPermission",
+                                                allow_none=True)
+    remove_environment = fields.Nested(EnvironmentIdSchema, data_key="removeEnvironment",
+                                       allow_none=True)
 
     ACTIONS = ("rename", "member_action", "add_stack_permission", "edit_stack_permission",
-               "remove_stack")
+               "remove_stack", "add_environment_permission", "edit_environment_permission",
+               "remove_environment")
 
     @validates_schema
     def one_action(self, data, **kwargs):
@@ -93,7 +122,9 @@ class UpdateTeamSchema(Base):
         if len(given) != 1:
             raise ValidationError("give exactly one action: newDisplayName/newDescription, "
                                   "memberAction with member, addStackPermission, "
-                                  "editStackPermission or removeStack")
+                                  "editStackPermission, removeStack, "
+                                  "addEnvironmentPermission, editEnvironmentPermission or "
+                                  "removeEnvironment")
         if given == ["member_action"] and not data.get("member"):
             raise ValidationError({"member": ["the login the memberAction is about"]})
 

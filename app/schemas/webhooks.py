@@ -17,6 +17,7 @@ class WebhookSchema(Base):
     organization_name = text_field(data_key="organizationName", allow_none=True)
     project_name = text_field(data_key="projectName", allow_none=True)
     stack_name = text_field(data_key="stackName", allow_none=True)
+    env_name = text_field(data_key="envName", allow_none=True)
     name = text_field(allow_none=True)
     display_name = fields.String(data_key="displayName", required=True, validate=[
         NO_NUL, validate.Length(min=1, max=MAX_DISPLAY_NAME,

@@ -15,11 +15,15 @@
 -- 'admin' or 'member' (its admin flag) in its own organization only; a team token's 'member'
 -- in its team's organization only. With :stack_name too, the caller's permission on that stack
 -- (Pulumi's 0 none, 101 read, 102 write, 103 admin): the union (the highest) of what the role
--- gives and the grants of the caller's teams on the stack. The role gives: admin 103; member
--- the organization's default_stack_permission; viewer that default but at most read; an
--- organization token 102 (103 when admin); a team token nothing but its team's grants. The
+-- gives and the grants of the caller's teams on the stack, by migration 0026's
+-- stack_permission. The role gives: admin 103; member the organization's
+-- default_stack_permission; viewer that default but at most read; an organization token 102
+-- (103 when admin); a team token nothing but its team's grants. The
 -- organization's members_can_create/delete_stacks come along for the routes that need them.
--- And with :with_summary, the stack's summary (below).
+-- And with :with_summary, the stack's summary (below). With :env_name (and :project_name)
+-- instead, the caller's permission on that ESC environment (0 none or no such environment, 1
+-- read, 2 open, 3 write, 4 admin) by the rule of migration 0025's environment_permission,
+-- :viewer_env_cap being the most a viewer gets from the organization's default.
 WITH blocked AS (
     SELECT CAST(ceil(extract(epoch FROM window_start + make_interval(secs => :window_seconds)
                                         - now())) AS integer) AS retry_after
@@ -51,7 +55,7 @@ WITH blocked AS (
             OR t.last_used_at < now() - make_interval(secs => :touch_seconds))
 ), org AS (
     SELECT o.id, o.default_stack_permission, o.members_can_create_stacks,
-           o.members_can_delete_stacks
+           o.members_can_delete_stacks, o.default_environment_permission
       FROM organizations o
      WHERE o.name = :org_name
 ), held AS (
@@ -85,30 +89,44 @@ WITH blocked AS (
        JOIN stacks s ON s.id = a.stack_id AND s.deleted_at IS NULL
       WHERE CAST(:stack_name AS text) IS NOT NULL)
     LIMIT 1
+), caller_teams AS (
+    -- The teams whose grants the caller has: a user's teams, or a team token's team. Grants
+    -- and team members are of the team's organization only (app/teams.py, and the foreign
+    -- keys of team_members and team_environment_permissions).
+    SELECT c.token_team_id AS team_id FROM caller c WHERE c.token_kind = 'team'
+    UNION ALL
+    SELECT tm.team_id FROM caller c JOIN team_members tm ON tm.user_id = c.id
+     WHERE c.token_kind = 'personal'
 ), granted AS (
-    -- The highest grant on the stack of a team the caller is in (or, for a team token, of its
-    -- team). Grants and team members are of the stack's organization only (app/teams.py, and
-    -- team_members' foreign key to memberships).
+    -- The highest grant on the stack of the caller's teams.
     SELECT max(tsp.permission) AS permission
       FROM stack st
       JOIN team_stack_permissions tsp ON tsp.stack_id = st.id
-      JOIN caller c ON true
-     WHERE (c.token_kind = 'team' AND tsp.team_id = c.token_team_id)
-        OR (c.token_kind = 'personal' AND EXISTS (
-                SELECT 1 FROM team_members tm
-                 WHERE tm.team_id = tsp.team_id AND tm.user_id = c.id))
+     WHERE tsp.team_id IN (SELECT team_id FROM caller_teams)
+), env AS (
+    SELECT e.id
+      FROM org o
+      JOIN environments e ON e.org_id = o.id AND e.project = :project_name AND e.name = :env_name
+     WHERE CAST(:env_name AS text) IS NOT NULL
+), env_granted AS (
+    -- The highest grant on the environment of the caller's teams.
+    SELECT max(tep.permission) AS permission
+      FROM env
+      JOIN team_environment_permissions tep ON tep.environment_id = env.id
+     WHERE tep.team_id IN (SELECT team_id FROM caller_teams)
 )
 SELECT (SELECT retry_after FROM blocked) AS retry_after,
        c.id, c.login, c.name, c.email, c.token_id, c.token_kind, c.token_name, c.token_admin,
        c.token_org, c.token_team, c.token_org_id, c.token_team_id, h.role,
-       CASE WHEN h.role IS NULL OR CAST(:stack_name AS text) IS NULL THEN NULL
-            WHEN h.role = 'admin' THEN 103
-            WHEN c.token_kind = 'organization' THEN 102
-            ELSE greatest(CASE WHEN c.token_kind = 'team' THEN 0
-                               WHEN h.role = 'member' THEN o.default_stack_permission
-                               ELSE least(o.default_stack_permission, 101) END,
-                          coalesce((SELECT permission FROM granted), 0))
+       CASE WHEN CAST(:stack_name AS text) IS NOT NULL THEN
+            stack_permission(h.role, c.token_kind, o.default_stack_permission,
+                             (SELECT permission FROM granted))
        END AS stack_permission,
+       CASE WHEN CAST(:env_name AS text) IS NULL THEN NULL
+            WHEN NOT EXISTS (SELECT 1 FROM env) THEN 0
+            ELSE environment_permission(h.role, c.token_kind, o.default_environment_permission,
+                                        :viewer_env_cap, (SELECT permission FROM env_granted))
+       END AS env_permission,
        o.members_can_create_stacks, o.members_can_delete_stacks,
        -- With :with_summary (GET stack), the stack as the API shows it (migration 0024's view),
        -- when the URL names it by its current name: the route then needs no second round trip.

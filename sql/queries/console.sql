@@ -28,8 +28,9 @@ DELETE FROM console_sessions WHERE id_hash = :id_hash;
 -- name: person_access^
 -- A signed-in person's role in :org_name (NULL: none; admin of the organization named after
 -- them) and, with :stack_name, their permission on that stack: the rule authenticate_token
--- (auth.sql) applies to a personal token, the union of what the role gives and the grants of
--- their teams (tests/test_console_authz.py checks that the console and the API agree).
+-- (auth.sql) applies to a personal token (migration 0026's stack_permission), the union of what
+-- the role gives and the grants of their teams (tests/test_console_authz.py checks that the
+-- console and the API agree).
 WITH org AS (
     SELECT o.id, o.default_stack_permission, o.members_can_delete_stacks
       FROM organizations o
@@ -64,11 +65,9 @@ WITH org AS (
                     WHERE tm.team_id = tsp.team_id AND tm.user_id = :user_id)
 )
 SELECT h.role,
-       CASE WHEN h.role IS NULL OR CAST(:stack_name AS text) IS NULL THEN NULL
-            WHEN h.role = 'admin' THEN 103
-            ELSE greatest(CASE WHEN h.role = 'member' THEN o.default_stack_permission
-                               ELSE least(o.default_stack_permission, 101) END,
-                          coalesce((SELECT permission FROM granted), 0))
+       CASE WHEN CAST(:stack_name AS text) IS NOT NULL THEN
+            stack_permission(h.role, 'personal', o.default_stack_permission,
+                             (SELECT permission FROM granted))
        END AS stack_permission,
        coalesce(o.members_can_delete_stacks, false) AS members_can_delete_stacks
   FROM held h

@@ -22,52 +22,98 @@ UPDATE environments SET modified_at = now() WHERE id = :environment_id;
 -- An environment with its data key and latest revision number. :lock takes the row for an
 -- edit (two editors of one environment queue, and the second sees the first's revision).
 SELECT e.id, e.project, e.name, e.key_id, e.master_key_id, e.wrapped_key, e.tags,
-       e.created_at, e.modified_at,
+       e.created_at, e.modified_at, e.deletion_protected,
        (SELECT MAX(number) FROM environment_revisions r WHERE r.environment_id = e.id) AS latest
   FROM environments e JOIN organizations o ON o.id = e.org_id
  WHERE o.name = :org_name AND e.project = :project AND e.name = :name;
 
 -- name: lock_environment^
-SELECT e.id, e.project, e.name, e.key_id, e.master_key_id, e.wrapped_key,
+SELECT e.id, e.project, e.name, e.key_id, e.master_key_id, e.wrapped_key, e.deletion_protected,
        (SELECT MAX(number) FROM environment_revisions r WHERE r.environment_id = e.id) AS latest
   FROM environments e JOIN organizations o ON o.id = e.org_id
  WHERE o.name = :org_name AND e.project = :project AND e.name = :name
    FOR UPDATE OF e;
 
 -- name: environment_revision^
-SELECT r.number, r.yaml, r.etag, r.created_at
+SELECT r.number, r.yaml, r.etag, r.created_at, r.retracted_at, r.replacement
   FROM environment_revisions r
  WHERE r.environment_id = :environment_id AND r.number = :number;
+
+-- name: unretracted_revision_before$
+-- The latest revision before :number that is not retracted (NULL: none).
+SELECT max(number) FROM environment_revisions
+ WHERE environment_id = :environment_id AND number < :number AND retracted_at IS NULL;
+
+-- name: retract_environment_revision!
+-- Retract a revision; the tags naming it name :replacement from now on.
+WITH retracted AS (
+    UPDATE environment_revisions
+       SET retracted_at = now(), retracted_by = :user_id, retraction_reason = :reason,
+           replacement = :replacement
+     WHERE environment_id = :environment_id AND number = :number
+)
+UPDATE environment_revision_tags
+   SET revision = :replacement, modified_at = now(), editor_id = :user_id
+ WHERE environment_id = :environment_id AND revision = :number;
 
 -- name: environment_revision_tag_number$
 SELECT revision FROM environment_revision_tags
  WHERE environment_id = :environment_id AND name = :name;
 
 -- name: list_environments
--- The organizations' environments the caller belongs to (:org_name NULL: all of them), by
--- (org, project, name), after the continuation key.
+-- The environments the caller may read (migration 0025's rule, as the authentication
+-- statement's) in the organizations they belong to (:org_name NULL: all of them), by
+-- (org, project, name), after the continuation key. The caller: a user's token (:user_id), or
+-- an organization's or a team's (:token_org_id and, for a team, :token_team_id).
+WITH caller_orgs AS (
+    SELECT m.org_id, m.role
+      FROM memberships m
+     WHERE m.user_id = :user_id
+    UNION ALL
+    SELECT o.id, CASE WHEN :token_kind = 'organization' AND :token_admin THEN 'admin'
+                      ELSE 'member' END
+      FROM organizations o
+     WHERE o.id = :token_org_id AND :token_kind IN ('organization', 'team')
+), caller_teams AS (
+    SELECT tm.team_id FROM team_members tm WHERE tm.user_id = :user_id
+    UNION ALL
+    SELECT CAST(:token_team_id AS bigint) WHERE :token_kind = 'team'
+)
 SELECT o.name AS organization, e.project, e.name, e.created_at, e.modified_at
   FROM environments e
   JOIN organizations o ON o.id = e.org_id
-  JOIN memberships m ON m.org_id = o.id AND m.user_id = :user_id
+  JOIN caller_orgs co ON co.org_id = o.id
  WHERE (:org_name::text IS NULL OR o.name = :org_name)
    AND (o.name, e.project, e.name) > (:after_org, :after_project, :after_name)
+   AND environment_permission(
+           co.role, :token_kind, o.default_environment_permission, :viewer_env_cap,
+           (SELECT max(tep.permission) FROM team_environment_permissions tep
+             WHERE tep.environment_id = e.id
+               AND tep.team_id IN (SELECT team_id FROM caller_teams))) >= 1
  ORDER BY o.name, e.project, e.name
  LIMIT :page_size;
 
--- name: delete_environment$
-DELETE FROM environments e USING organizations o
- WHERE o.id = e.org_id AND o.name = :org_name AND e.project = :project AND e.name = :name
-RETURNING e.id;
+-- name: delete_environment!
+DELETE FROM environments WHERE id = :environment_id;
+
+-- name: set_environment_settings!
+-- NULL leaves a setting as it is.
+UPDATE environments
+   SET deletion_protected = coalesce(:deletion_protected, deletion_protected)
+ WHERE id = :environment_id;
 
 -- name: list_environment_revisions
--- Newest first, with the tags naming each revision (`latest` added by the caller).
+-- Newest first, with the tags naming each revision (`latest` added by the caller) and, for a
+-- retracted one, its retraction.
 SELECT r.number, r.created_at, COALESCE(u.login, '') AS creator_login,
        COALESCE(u.name, '') AS creator_name,
        COALESCE(ARRAY(SELECT t.name FROM environment_revision_tags t
                        WHERE t.environment_id = r.environment_id AND t.revision = r.number
-                       ORDER BY t.name), '{}') AS tags
+                       ORDER BY t.name), '{}') AS tags,
+       r.retracted_at, r.replacement, r.retraction_reason,
+       COALESCE(ru.login, '') AS retracted_by_login, COALESCE(ru.name, '') AS retracted_by_name
   FROM environment_revisions r LEFT JOIN users u ON u.id = r.creator_id
+  LEFT JOIN users ru ON ru.id = r.retracted_by
  WHERE r.environment_id = :environment_id
    AND (:before::integer IS NULL OR r.number < :before)
  ORDER BY r.number DESC
@@ -115,7 +161,7 @@ UPDATE environments e
 -- name: environment_key_by_key_id^
 -- The environment of the organization whose data key a ciphertext names (`env get` sends a
 -- stored definition, ciphertexts included, to yaml/check).
-SELECT e.key_id, e.master_key_id, e.wrapped_key
+SELECT e.project, e.name, e.key_id, e.master_key_id, e.wrapped_key
   FROM environments e JOIN organizations o ON o.id = e.org_id
  WHERE o.name = :org_name AND e.key_id = :key_id;
 
@@ -149,7 +195,7 @@ RETURNING name;
 -- name: delete_environment_revision_tag^
 DELETE FROM environment_revision_tags
  WHERE environment_id = :environment_id AND name = :name
-RETURNING name;
+RETURNING name, revision;
 
 -- name: list_environment_tags
 SELECT t.name, t.value, t.created_at, t.modified_at,
@@ -188,8 +234,12 @@ RETURNING name;
 -- name: clone_environment_revisions!
 -- Revisions :sources of :source_id as revisions :numbers of :target_id (their creators and
 -- times kept), with the texts :yamls re-sealed under the target's key and their :etags.
-INSERT INTO environment_revisions (environment_id, number, yaml, etag, creator_id, created_at)
-SELECT :target_id, v.number, v.yaml, v.etag, r.creator_id, r.created_at
+-- A retracted revision stays retracted in the copy (with history; then its replacement is
+-- copied too).
+INSERT INTO environment_revisions (environment_id, number, yaml, etag, creator_id, created_at,
+                                   retracted_at, retracted_by, retraction_reason, replacement)
+SELECT :target_id, v.number, v.yaml, v.etag, r.creator_id, r.created_at,
+       r.retracted_at, r.retracted_by, r.retraction_reason, r.replacement
   FROM environment_revisions r
   JOIN unnest(CAST(:sources AS integer[]), CAST(:numbers AS integer[]),
               CAST(:yamls AS text[]), CAST(:etags AS text[]))
@@ -215,3 +265,16 @@ INSERT INTO environment_tags (environment_id, name, value, editor_id, created_at
 SELECT :target_id, t.name, t.value, t.editor_id, t.created_at, t.modified_at
   FROM environment_tags t
  WHERE t.environment_id = :source_id;
+
+-- name: environments_mentioning
+-- The latest definition of each environment of the organization whose text mentions one of
+-- :names: a cheap filter before their imports are parsed (environments.importers).
+SELECT e.project, e.name, r.number, r.yaml
+  FROM environments e
+  JOIN organizations o ON o.id = e.org_id
+  JOIN environment_revisions r ON r.environment_id = e.id
+   AND r.number = (SELECT max(number) FROM environment_revisions m
+                    WHERE m.environment_id = e.id)
+ WHERE o.name = :org_name
+   AND EXISTS (SELECT 1 FROM unnest(CAST(:names AS text[])) AS n (name)
+                WHERE strpos(r.yaml, n.name) > 0);

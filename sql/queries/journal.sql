@@ -1,11 +1,20 @@
 -- Journal entries of journaled updates.
 
--- name: insert_journal_entries!
--- One statement per batch; entries already stored (a retried batch) are skipped.
-INSERT INTO journal_entries (update_id, sequence_id, entry)
-SELECT CAST(:update_id AS uuid), s, e
-  FROM unnest(CAST(:sequence_ids AS bigint[]), CAST(:entries AS text[])) AS t (s, e)
-ON CONFLICT (update_id, sequence_id) DO NOTHING;
+-- name: insert_journal_entries^
+-- One statement per batch; entries already stored (a retried batch) are skipped. As for a
+-- checkpoint, the update row is share-locked so that a concurrent cancel or abandon waits for
+-- this batch (and replays it), and nothing is stored once the update is over: no row then.
+WITH u AS (
+    SELECT id FROM updates
+     WHERE id = CAST(:update_id AS uuid) AND status = 'running' AND NOT dry_run
+       FOR SHARE
+), stored AS (
+    INSERT INTO journal_entries (update_id, sequence_id, entry)
+    SELECT u.id, s, e
+      FROM u, unnest(CAST(:sequence_ids AS bigint[]), CAST(:entries AS text[])) AS t (s, e)
+    ON CONFLICT (update_id, sequence_id) DO NOTHING
+)
+SELECT id FROM u;
 
 -- name: journal_entries
 SELECT entry FROM journal_entries WHERE update_id = CAST(:update_id AS uuid) ORDER BY sequence_id;

@@ -4,6 +4,8 @@
 -- An organization with its settings and the counts its metadata reports.
 SELECT o.id, o.name, o.created_at, o.personal_user_id,
        o.default_stack_permission, o.members_can_create_stacks, o.members_can_delete_stacks,
+       o.default_environment_permission,
+       (SELECT count(*) FROM environments e WHERE e.org_id = o.id) AS environment_count,
        (SELECT count(*) FROM memberships m WHERE m.org_id = o.id) AS member_count,
        (SELECT count(*) FROM stacks s JOIN projects p ON p.id = s.project_id
          WHERE p.org_id = o.id AND s.deleted_at IS NULL) AS stack_count
@@ -22,6 +24,8 @@ SELECT id, name, created_at, personal_user_id
 -- NULL leaves a setting as it is.
 UPDATE organizations
    SET default_stack_permission  = coalesce(:default_stack_permission, default_stack_permission),
+       default_environment_permission = coalesce(:default_environment_permission,
+                                                 default_environment_permission),
        members_can_create_stacks = coalesce(:members_can_create_stacks, members_can_create_stacks),
        members_can_delete_stacks = coalesce(:members_can_delete_stacks, members_can_delete_stacks)
  WHERE id = :org_id;

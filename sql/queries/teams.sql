@@ -111,3 +111,35 @@ SELECT t.name, t.display_name, t.description, tsp.permission,
   JOIN teams t ON t.id = tsp.team_id
  WHERE tsp.stack_id = :stack_id
  ORDER BY t.name;
+
+-- name: team_environments
+-- The team's grants on environments (1 read, 2 open, 3 write, 4 admin), by project and name.
+SELECT e.project AS project_name, e.name AS env_name, tep.permission
+  FROM team_environment_permissions tep
+  JOIN environments e ON e.id = tep.environment_id
+ WHERE tep.team_id = :team_id
+ ORDER BY e.project, e.name;
+
+-- name: add_team_environment_permission$
+-- Nothing is returned when the team has a grant on the environment already. The foreign keys
+-- refuse an environment of another organization than the team's.
+INSERT INTO team_environment_permissions (team_id, environment_id, org_id, permission)
+VALUES (:team_id, :environment_id, :org_id, :permission)
+ON CONFLICT (team_id, environment_id) DO NOTHING
+RETURNING environment_id;
+
+-- name: set_team_environment_permission!
+-- Grant, or change, the team's permission on the environment.
+INSERT INTO team_environment_permissions (team_id, environment_id, org_id, permission)
+VALUES (:team_id, :environment_id, :org_id, :permission)
+ON CONFLICT (team_id, environment_id) DO UPDATE SET permission = excluded.permission;
+
+-- name: edit_team_environment_permission$
+UPDATE team_environment_permissions SET permission = :permission
+ WHERE team_id = :team_id AND environment_id = :environment_id
+RETURNING environment_id;
+
+-- name: remove_team_environment_permission$
+DELETE FROM team_environment_permissions
+ WHERE team_id = :team_id AND environment_id = :environment_id
+RETURNING environment_id;

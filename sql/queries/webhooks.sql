@@ -1,28 +1,28 @@
--- Webhooks: hooks of an organization or a stack, the outbox of their events and every delivery
--- attempt (migration 0015). Hook columns are read as one list (HOOK below, repeated: aiosql has
+-- Webhooks: hooks of an organization, a stack or an ESC environment, the outbox of their events
+-- and every delivery attempt (migrations 0015, 0029). Hook columns are read as one list (HOOK below, repeated: aiosql has
 -- no fragments).
 
 -- name: insert_webhook^
-INSERT INTO webhooks (org_id, stack_id, name, display_name, payload_url, active, format,
-                      filters, groups, secret_sealed, secret_master_key_id)
-VALUES (:org_id, :stack_id, :name, :display_name, :payload_url, :active, :format,
-        :filters, :groups, :secret_sealed, :secret_master_key_id)
+INSERT INTO webhooks (org_id, stack_id, environment_id, name, display_name, payload_url, active,
+                      format, filters, groups, secret_sealed, secret_master_key_id)
+VALUES (:org_id, :stack_id, :environment_id, :name, :display_name, :payload_url, :active,
+        :format, :filters, :groups, :secret_sealed, :secret_master_key_id)
 ON CONFLICT (name) DO NOTHING
 RETURNING id;
 
 -- name: org_webhooks
 SELECT w.id, w.name, w.display_name, w.payload_url, w.active, w.format, w.filters, w.groups,
        w.secret_sealed IS NOT NULL AS has_secret, w.secret_sealed, o.name AS org_name,
-       NULL AS project_name, NULL AS stack_name
+       NULL AS project_name, NULL AS stack_name, NULL AS env_name
   FROM webhooks w
   JOIN organizations o ON o.id = w.org_id
- WHERE o.name = :org_name AND w.stack_id IS NULL
+ WHERE o.name = :org_name AND w.stack_id IS NULL AND w.environment_id IS NULL
  ORDER BY w.id;
 
 -- name: stack_webhooks
 SELECT w.id, w.name, w.display_name, w.payload_url, w.active, w.format, w.filters, w.groups,
        w.secret_sealed IS NOT NULL AS has_secret, w.secret_sealed, o.name AS org_name,
-       p.name AS project_name, s.name AS stack_name
+       p.name AS project_name, s.name AS stack_name, NULL AS env_name
   FROM webhooks w
   JOIN stacks s ON s.id = w.stack_id
   JOIN projects p ON p.id = s.project_id
@@ -30,17 +30,31 @@ SELECT w.id, w.name, w.display_name, w.payload_url, w.active, w.format, w.filter
  WHERE w.stack_id = :stack_id
  ORDER BY w.id;
 
+-- name: environment_webhooks
+SELECT w.id, w.name, w.display_name, w.payload_url, w.active, w.format, w.filters, w.groups,
+       w.secret_sealed IS NOT NULL AS has_secret, w.secret_sealed, o.name AS org_name,
+       e.project AS project_name, NULL AS stack_name, e.name AS env_name
+  FROM webhooks w
+  JOIN environments e ON e.id = w.environment_id
+  JOIN organizations o ON o.id = e.org_id
+ WHERE w.environment_id = :environment_id
+ ORDER BY w.id;
+
 -- name: lock_webhook^
--- One hook of the organization (stack_id NULL) or of the stack, locked for a change.
+-- One hook of the organization (stack_id and environment_id NULL), of the stack or of the
+-- environment, locked for a change.
 SELECT w.id, w.name, w.display_name, w.payload_url, w.active, w.format, w.filters, w.groups,
        w.secret_sealed IS NOT NULL AS has_secret, w.secret_sealed, w.secret_master_key_id,
-       o.name AS org_name, p.name AS project_name, s.name AS stack_name
+       o.name AS org_name, COALESCE(p.name, e.project) AS project_name, s.name AS stack_name,
+       e.name AS env_name
   FROM webhooks w
   JOIN organizations o ON o.id = w.org_id
   LEFT JOIN stacks s ON s.id = w.stack_id
   LEFT JOIN projects p ON p.id = s.project_id
+  LEFT JOIN environments e ON e.id = w.environment_id
  WHERE o.name = :org_name AND w.name = :name
    AND w.stack_id IS NOT DISTINCT FROM :stack_id
+   AND w.environment_id IS NOT DISTINCT FROM :environment_id
    FOR UPDATE OF w;
 
 -- name: update_webhook!
@@ -56,16 +70,18 @@ DELETE FROM webhooks WHERE id = :id;
 
 -- name: enqueue_webhook_events^
 -- The event for every active hook that wants it: the organization's hooks, and with a stack
--- the stack's hooks too (stack_only_org: events only organization hooks get). A hook wants an
--- event when it has neither filters nor groups, or names the event or its group. The NOTIFY is
--- delivered on commit only, and wakes the workers.
+-- (an environment) the stack's (the environment's) hooks too (org_hooks_only: events only
+-- organization hooks get). A hook wants an event when it has neither filters nor groups, or
+-- names the event or its group. The NOTIFY is delivered on commit only, and wakes the workers.
 WITH queued AS (
     INSERT INTO webhook_events (id, webhook_id, kind, event, payload)
     SELECT gen_random_uuid(), w.id, :kind, :event, :payload
       FROM webhooks w
      WHERE w.org_id = :org_id
        AND w.active
-       AND (w.stack_id IS NULL OR (w.stack_id = :stack_id AND NOT :org_hooks_only))
+       AND (w.stack_id IS NULL AND w.environment_id IS NULL
+            OR NOT :org_hooks_only AND (w.stack_id = :stack_id
+                                        OR w.environment_id = :environment_id))
        AND (cardinality(w.filters) = 0 AND cardinality(w.groups) = 0
             OR :event = ANY (w.filters) OR :event_group = ANY (w.groups))
     RETURNING webhook_id
@@ -147,6 +163,15 @@ SELECT o.id AS org_id, o.name AS org_name, u.login, u.name AS user_name,
   LEFT JOIN users u ON u.login = :login
   LEFT JOIN stacks s ON s.id = :stack_id
   LEFT JOIN projects p ON p.id = s.project_id
+ WHERE o.name = :org_name;
+
+-- name: environment_event_context^
+-- Who and where, for an environment's event: the organization, the acting user and the
+-- environment's id (NULL once it is deleted).
+SELECT o.id AS org_id, o.name AS org_name, u.login, u.name AS user_name, e.id AS environment_id
+  FROM organizations o
+  LEFT JOIN users u ON u.login = :login
+  LEFT JOIN environments e ON e.org_id = o.id AND e.project = :project AND e.name = :name
  WHERE o.name = :org_name;
 
 -- name: finished_update_of_webhooks^

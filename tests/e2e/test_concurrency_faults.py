@@ -1,8 +1,8 @@
 """Concurrency and faults with the real CLI (issue 8, items 4 and 5 a/c): many `pulumi up` at
 once on one stack, through one gunicorn and through two; gunicorn workers SIGKILLed while an
 update writes its state; the CLI killed mid-update and its lease left to expire. Each ends with
-the state an undisturbed run of the same program leaves on another stack. bench/faults.py runs
-the long variants."""
+the state an undisturbed run of the same program leaves on another stack (after a refresh, where
+the test's last step was one). bench/faults.py runs the long variants."""
 import random
 
 import pytest
@@ -11,8 +11,8 @@ from tests.support import unique
 from tests.support.cli import PERSISTENCE_MODES, Pulumi, logged_in, normalised, stash_program
 from tests.support.faults import (
     CONFLICT_HINT, CONFLICT_TEXT, check_readable, clear_pending_creates, export, history,
-    kill_cli_mid_update, race, reference_state, sibling, ups_under_worker_kills, update_lease,
-    wait_for_lease, wide_service,
+    kill_cli_mid_update, race, reference_state, refreshed_reference_state, sibling,
+    staged_program, ups_under_worker_kills, update_lease, wait_for_lease, wide_service,
 )
 
 
@@ -122,11 +122,13 @@ def short_leases(service):
 @pytest.fixture
 def killed(short_leases, pulumi_bin, tmp_path):
     """A CLI whose `pulumi up` of 60 resources on `dev` was killed mid-way, leaving its update
-    running; `.expected` is the state a whole run leaves (on another stack)."""
+    running: always at the same point, with 10 of them created and the next ones begun (the
+    killed update's state holds pending creates); `.expected` is the state a whole run leaves
+    (on another stack, `reference`)."""
     cli = logged_in(short_leases, pulumi_bin, tmp_path, unique("u"))
-    cli.expected = reference_state(cli, many(60))
+    cli.expected = reference_state(cli, staged_program(60, first=10))
     cli.run("stack", "init", "dev")
-    cli.update_id = kill_cli_mid_update(cli, short_leases, "dev")
+    cli.update_id = kill_cli_mid_update(cli, short_leases, "dev", at_least=12)
     return cli
 
 
@@ -144,12 +146,20 @@ def test_killed_update_blocks_the_stack_until_abandoned_then_up_proceeds(killed,
     killed.run("up", "--yes", "--skip-preview", "--stack", "dev")
     assert lease(short_leases, killed)["status"] == "failed"
     assert history(killed, "dev") == [(2, "update", "succeeded"), (1, "update", "failed")]
-    assert set(clear_pending_creates(killed, "dev")) <= NAMES
-    # It ended with the state it had stored, as a cancelled or failed update would.
+    # It ended with the state it had stored, as a cancelled or failed update would: its
+    # resources, and the creates it began as pending creates, which the up carried forward.
     entries = short_leases.api("GET", f"/api/stacks/{killed.login_name}/proj/dev/updates",
                                killed.token).json()["updates"]
-    assert entries[1]["resourceCount"] >= 10
-    assert normalised(export(killed, "dev"), "dev") == killed.expected
+    assert entries[1]["resourceCount"] == 12  # the stack, the provider, r0..r9
+    left = normalised(export(killed, "dev", "--version", "1"), "dev")["pending_operations"]
+    state = normalised(export(killed, "dev"), "dev")
+    assert state["resources"] == killed.expected["resources"]
+    assert left and state["pending_operations"] == left
+    cleared = clear_pending_creates(killed, "dev")
+    assert sorted(cleared) == sorted(op["resource"]["urn"].rsplit("::", 1)[1] for op in left)
+    assert set(cleared) <= NAMES
+    # Clearing them was a refresh: the state is the undisturbed one's after a refresh.
+    assert normalised(export(killed, "dev"), "dev") == refreshed_reference_state(killed)
     check_readable(killed, "dev")
 
 
@@ -158,7 +168,8 @@ def test_killed_update_with_its_lease_expired_is_cancelled_then_up_succeeds(kill
     lease(short_leases, killed, "expired")
     assert "has been canceled" in killed.run("cancel", "--yes", "--stack", "dev").output
     assert lease(short_leases, killed)["status"] == "cancelled"
-    assert set(clear_pending_creates(killed, "dev")) <= NAMES
+    cleared = clear_pending_creates(killed, "dev")
+    assert cleared and set(cleared) <= NAMES
     killed.run("up", "--yes", "--skip-preview", "--stack", "dev")
     entries = history(killed, "dev")
     assert (entries[0][1:], entries[-1]) == (("update", "succeeded"), (1, "update", "failed"))

@@ -1,5 +1,6 @@
-"""ESC environments with the real CLI: `pulumi env init|set|get|open|ls|rm` against the service,
-with a secret set through `--secret` stored sealed and shown only with --show-secrets."""
+"""ESC environments with the real CLI: `pulumi env init|set|get|open|ls|rm|settings` against the
+service, with a secret set through `--secret` stored sealed and shown only with --show-secrets,
+and deletion protection refusing `env rm`."""
 import json
 
 from tests.support import unique
@@ -28,6 +29,11 @@ def test_env_lifecycle_with_the_cli(new_cli):
 
     member.run("env", "rm", env, "--yes", check=False)  # members may not delete
     admin = new_cli({org: "admin"})
+    admin.run("env", "settings", "set", env, "deletion-protected", "true")
+    assert "true" in admin.run("env", "settings", "get", env, "deletion-protected").stdout
+    protected = admin.run("env", "rm", env, "--yes", check=False)
+    assert protected.returncode != 0 and "deletion protection is enabled" in protected.output
+    admin.run("env", "settings", "set", env, "deletion-protected", "false")
     admin.run("env", "rm", env, "--yes")
     assert env not in admin.run("env", "ls").stdout
 

@@ -1,5 +1,5 @@
 """ESC with the real CLI beyond the basics (tests/e2e/test_env_cli.py): `env edit -f`,
-`env version tag|history`, `env run`, `env tag`, `env clone`, and a stack's
+`env version tag|history|rollback|retract`, `env diff`, `env run`, `env tag`, `env clone`, and a stack's
 `pulumi config env add|ls|rm` with `pulumi config` showing what comes from the environment."""
 import json
 
@@ -43,13 +43,24 @@ def test_env_edit_versions_tags_run_and_clone(new_cli):
     ran = member.run("env", "run", env, "--", "sh", "-c", "echo $GREETING/$DB_PASSWORD")
     assert ran.stdout.strip() == "bonjour/[secret]"  # env run filters secrets from its output
 
+    # diff between revisions, and rollback to one (a new revision with its definition).
+    diff = member.run("env", "diff", f"{env}@stable", "@3").stdout
+    assert "hello" in diff and "bonjour" in diff
+    member.run("env", "version", "rollback", f"{env}@2")                  # revision 4
+    assert json.loads(member.run("env", "open", env).stdout)["greeting"] == "hello"
+    # retract revision 3: gone, and shown as retracted in the history.
+    member.run("env", "version", "retract", f"{env}@3", "--reason", "wrong greeting")
+    assert member.run("env", "get", f"{env}@3", check=False).returncode != 0
+    history = member.run("env", "version", "history", env, "--pager", "cat").stdout
+    assert "revision 3 (retracted)" in history and "wrong greeting" in history
+
     member.run("env", "tag", env, "team", "infra")
     assert "infra" in member.run("env", "tag", "ls", env).stdout
 
     member.run("env", "clone", env, "copy", "--preserve-history", "--preserve-env-tags")
     copy = json.loads(member.run("env", "open", f"{org}/shared/copy").stdout)
     assert copy["password"] == "hunter2"
-    assert "revision 3" in member.run("env", "version", "history", f"{org}/shared/copy",
+    assert "revision 4" in member.run("env", "version", "history", f"{org}/shared/copy",
                                    "--pager", "cat").stdout
 
 

@@ -1,5 +1,5 @@
-"""Webhooks with the real CLI and the real delivery worker: `pulumi org webhook` and `pulumi stack
-webhook` (every subcommand) against a gunicorn allowed to call a loopback receiver that checks the
+"""Webhooks with the real CLI and the real delivery worker: `pulumi org webhook`, `pulumi stack
+webhook` and `pulumi env webhook` (every subcommand) against a gunicorn allowed to call a loopback receiver that checks the
 signature, and an `up` that succeeds and one that fails each delivering exactly one signed
 `stack_update` with Pulumi's payload."""
 import json
@@ -131,3 +131,28 @@ def test_stack_webhook_commands(admin):
                                receiver.requests[1]["headers"].get("Pulumi-Webhook-Signature"))
         admin.run("stack", "webhook", "remove", hook_id, *stack, "--yes")
         assert hook_id not in admin.run("stack", "webhook", "list", *stack).stdout
+
+
+def test_env_webhook_commands_and_a_revision_event(admin):
+    env = f"{admin.org}/proj/config"
+    admin.run("env", "init", env)
+    with Receiver(secret="k") as receiver:
+        made = admin.run("env", "webhook", "new", env, "ci", "--url", receiver.url,
+                         "--secret", "k", "--event", "environment_revision_created").stdout
+        hook = made.split('"')[1]  # Created webhook "<name>" for ...
+        listed = admin.run("env", "webhook", "ls", env).stdout
+        assert hook in listed and receiver.url in listed
+        admin.run("env", "webhook", "edit", env, hook, "--display-name", "ci2")
+        assert "Display name: ci2" in admin.run("env", "webhook", "get", env, hook).stdout
+        admin.run("env", "set", env, "greeting", "hello")                 # revision 2
+        [revision] = receiver.wait_for(1, kind="environment_revision")
+        assert revision["signed"] and revision["json"]["revision"] == 2
+        assert (revision["json"]["projectName"], revision["json"]["environmentName"],
+                revision["json"]["action"]) == ("proj", "config", "created")
+        pinged = admin.run("env", "webhook", "ping", env, hook).stdout
+        assert "Response code: 200" in pinged
+        [ping] = receiver.wait_for(1, kind="ping")
+        deliveries = admin.run("env", "webhook", "delivery", "ls", env, hook).stdout
+        assert ping["id"] in deliveries and revision["id"] in deliveries
+        admin.run("env", "webhook", "rm", env, hook)
+        assert hook not in admin.run("env", "webhook", "ls", env).stdout

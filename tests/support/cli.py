@@ -189,9 +189,10 @@ SECRET_SIG, SECRET_KIND = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac
 
 def normalised(untyped, stack=None):
     """A state, comparable with another run's or another backend's state of the same program:
-    resources sorted by URN (parallel steps finish in any order); what differs from run to run
-    or backend to backend dropped (times, ids, the default provider's id in references,
-    ciphertexts); and, given `stack`, the stack's name replaced (to compare two stacks)."""
+    resources sorted by URN (parallel steps finish in any order), and their dependencies; what
+    differs from run to run or backend to backend dropped (times, ids, the default provider's id
+    in references, ciphertexts); and, given `stack`, the stack's name replaced (to compare two
+    stacks)."""
     deployment = untyped["deployment"]
 
     def clean(value):
@@ -210,6 +211,8 @@ def normalised(untyped, stack=None):
         resource = clean(resource)
         if "provider" in resource:
             resource["provider"] = resource["provider"].rsplit("::", 1)[0]
+        if "dependencies" in resource:  # the YAML host lists `dependsOn` in any order
+            resource["dependencies"] = sorted(resource["dependencies"])
         resources.append(resource)
     return {"resources": sorted(resources, key=lambda r: r["urn"]),
             "pending_operations": clean(deployment.get("pending_operations") or [])}

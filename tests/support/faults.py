@@ -14,7 +14,7 @@ import psycopg2
 import requests
 
 from . import ACCEPT
-from .cli import kill_group, normalised
+from .cli import kill_group, normalised, stash_program
 from .servers import Service
 
 CONFLICT_TEXT = "Another update is currently in progress"
@@ -39,6 +39,26 @@ def reference_state(cli, program, stack="reference"):
     cli.run("stack", "init", stack)
     cli.run("up", "--yes", "--skip-preview", "--stack", stack)
     return normalised(export(cli, stack), stack)
+
+
+def refreshed_reference_state(cli, stack="reference"):
+    """The normalised state of reference_state's stack after a `pulumi refresh`: what a state
+    that went through a refresh (clear_pending_creates runs one) compares with. A refresh
+    rebuilds every resource's dependencies, and the engine then leaves out a property whose
+    dependency list is empty (`propertyDependencies: {input: []}` goes), on any backend: the
+    CLI does so on its own file:// backend (its rebuildBaseState), and the CLI's and the
+    service's journal replay (rebuildDependencies) too."""
+    cli.run("refresh", "--yes", "--skip-preview", "--stack", stack)
+    return normalised(export(cli, stack), stack)
+
+
+def staged_program(count, first=10):
+    """`count` Stash resources r0..., those from r`first` on depending on r0..r`first - 1`: the
+    engine begins none of them before those have ended, so an `up` has a point where every step
+    it began has ended with `first` resources created (kill_cli_mid_update kills it there)."""
+    after = [f"${{r{i}}}" for i in range(first)]
+    return stash_program({f"r{i}": i if i < first else {"input": i, "dependsOn": after}
+                          for i in range(count)})
 
 
 # --- processes ------------------------------------------------------------------------------
@@ -233,7 +253,8 @@ def clear_pending_creates(cli, stack):
     """A create the CLI began but never saw end (the update failed or was killed meanwhile)
     stays in the state as a pending operation until the user resolves it: the CLI carries pending
     creates from one update to the next, as the service does when it replays a journal. Clears
-    them as a user would (`pulumi refresh --clear-pending-creates`); returns the resource names."""
+    them as a user would (`pulumi refresh --clear-pending-creates`); returns the resource names.
+    That is a refresh: until the next `up`, the state compares with refreshed_reference_state."""
     pending = [op["resource"]["urn"].rsplit("::", 1)[1]
                for op in export(cli, stack)["deployment"].get("pending_operations") or []
                if op.get("type") == "creating"]
@@ -317,23 +338,75 @@ def up_disrupted(cli, observer, stack, journaled, disrupt, project="proj", timeo
     return proc.returncode, out + err
 
 
-def kill_cli_mid_update(cli, observer, stack, at_least=10, project="proj"):
-    """`pulumi up` killed (with its language host) once `at_least` resources of its state are
-    stored; returns the id of the update it left running."""
+# Journal entry kinds (apitype.JournalEntryKind): a step began; it succeeded, failed, or (a
+# refresh) succeeded.
+BEGIN, ENDED = 0, (1, 2, 3)
+
+
+def journal_progress(cur, update_id):
+    """(resources, creates begun and not ended) of an update's journal as stored: how many steps
+    stored a state, and which stored begins have no end stored yet."""
+    cur.execute("SELECT entry FROM journal_entries WHERE update_id = %s", (update_id,))
+    entries = [json.loads(entry) for entry, in cur.fetchall()]
+    ended = {e["operationID"] for e in entries if e["kind"] in ENDED}
+    in_flight = {e["operationID"] for e in entries if e["kind"] == BEGIN} - ended
+    stored = sum(1 for e in entries if e["kind"] == ENDED[0] and e.get("state"))
+    return stored, in_flight
+
+
+def held_journal_inserts(cur):
+    """How many inserts into journal_entries wait on a lock (the one kill_cli_mid_update takes)."""
+    cur.execute("SELECT count(*) FROM pg_locks"
+                " WHERE relation = 'journal_entries'::regclass AND NOT granted")
+    return cur.fetchone()[0]
+
+
+def kill_cli_mid_update(cli, observer, stack, at_least=10, project="proj", timeout=300):
+    """`pulumi up` (journaling) killed, with its language host, at a chosen point: at least
+    `at_least` resources of its state stored, and creates begun that never end (the killed
+    update's state holds them as pending creates). Returns the id of the update it left running.
+
+    The point does not depend on timing. The CLI runs a step only once the service has stored
+    its begin entry, and sends its batches of entries one at a time. The service's inserts into
+    journal_entries are let through one batch at a time (a SHARE lock on the table, which reads
+    pass): when a batch is held while every step begun in the stored entries has ended, that
+    batch holds begins only. The CLI is killed then, and the batch let through. (With
+    staged_program(count, first) such a point comes once `first` resources are created.) The
+    state is read through the service at every batch: each read must parse, and none may hold
+    fewer resources than one before."""
     proc = cli.popen("up", "--yes", "--skip-preview", "--stack", stack)
     watcher = StateWatcher(observer, cli.token, cli.login_name, project, stack)
+    conn = psycopg2.connect(observer.database_url)
     try:
-        found = wait_for_running(observer, cli.token, cli.login_name, project, stack)
-        while not watcher.counts or watcher.counts[-1] < at_least:
-            assert proc.poll() is None, "the up ended before it could be killed"
-            watcher.read()
-            time.sleep(0.02)
+        update_id = wait_for_running(observer, cli.token, cli.login_name, project,
+                                     stack)["activeUpdate"]
+        deadline = time.monotonic() + timeout
+        with conn.cursor() as cur:
+            cur.execute("LOCK TABLE journal_entries IN SHARE MODE")
+            while True:
+                while not held_journal_inserts(cur):
+                    assert proc.poll() is None, "the up ended before it could be killed"
+                    assert time.monotonic() < deadline, "the up never got far enough"
+                    time.sleep(0.01)
+                watcher.read()
+                stored, in_flight = journal_progress(cur, update_id)
+                if stored >= at_least and not in_flight:
+                    break
+                conn.commit()  # this batch goes in; the lock is had again once it has
+                cur.execute("LOCK TABLE journal_entries IN SHARE MODE")
+            kill_group(proc)
+            conn.commit()
+            cur.execute("LOCK TABLE journal_entries IN SHARE MODE")  # once the batch is in
+            assert journal_progress(cur, update_id)[1], "the held batch began no step"
+            conn.commit()
     finally:
-        kill_group(proc)
+        conn.close()
+        if proc.poll() is None:
+            kill_group(proc)
     assert watcher.problems == [], watcher.problems
     assert running(observer, cli.token, cli.login_name, project, stack), \
         "the up was not killed mid-way"
-    return found["activeUpdate"]
+    return update_id
 
 
 def update_lease(database_url, update_id, abandoned_after):

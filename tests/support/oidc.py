@@ -1,19 +1,27 @@
 """A real OIDC identity provider for the token-exchange tests: an HTTP server on 127.0.0.1
-serving its discovery document and JWK Set, with an RSA and an EC key made here, minting ID
-tokens with the claims a test chooses, and rotating its keys on demand. It counts what it
-serves, so a test can tell when the service fetched the keys."""
+(or, with tls=True, HTTPS with a certificate made here) serving its discovery document and JWK
+Set, with an RSA and an EC key made here, minting ID tokens with the claims a test chooses, and
+rotating its keys on demand. It counts what it serves, so a test can tell when the service
+fetched the keys."""
 import base64
 import collections
+import datetime
 import hashlib
 import hmac
+import ipaddress
 import json
+import ssl
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import jwt
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 DISCOVERY = "/.well-known/openid-configuration"
@@ -22,6 +30,30 @@ JWKS = "/keys"
 
 def audience(org):
     return f"urn:pulumi:org:{org}"
+
+
+def self_signed(address):
+    """(certificate file, key file, certificate) of a new self-signed certificate for an IP
+    address, in a temporary folder."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, address)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(address))]),
+                       critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256()))
+    folder = Path(tempfile.mkdtemp(prefix="oidc-tls-"))
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_file), str(key_file), certificate
 
 
 def _b64(data):
@@ -50,7 +82,7 @@ class Issuer:
     """The identity provider at `url` (http://127.0.0.1:<port>). `mint()` makes an ID token
     signed with one of its keys; `rotate()` replaces its RSA key (new kid) in the JWK Set."""
 
-    def __init__(self, subject="repo:acme/infra:ref:refs/heads/main"):
+    def __init__(self, subject="repo:acme/infra:ref:refs/heads/main", tls=False):
         self.keys = {"rsa-1": Key("rsa-1", "RS256"), "ec-1": Key("ec-1", "ES256")}
         self.published = ["rsa-1", "ec-1"]
         self.subject = subject
@@ -79,7 +111,14 @@ class Issuer:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.cert_file = None
+        if tls:
+            self.cert_file, key_file, self.certificate = self_signed("127.0.0.1")
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(self.cert_file, key_file)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        scheme = "https" if tls else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -92,6 +131,10 @@ class Issuer:
 
     def __exit__(self, *exc):
         self.stop()
+
+    def thumbprint(self, digest="sha1"):
+        """The hex thumbprint of its TLS certificate (tls=True)."""
+        return self.certificate.fingerprint(getattr(hashes, digest.upper())()).hex()
 
     def jwks(self):
         return {"keys": [self.keys[kid].jwk for kid in self.published]}
