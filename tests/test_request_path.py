@@ -3,6 +3,7 @@
 minute, and a pooled connection the server closed is replaced without failing a request. Speed is
 measured by bench/request_path.py, not here."""
 import json
+import time
 
 from app import create_app, db as app_db
 from app.queries import queries
@@ -64,6 +65,17 @@ def test_pooled_connections_closed_by_the_server_are_replaced(database_url, peop
         cur.execute("SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity "
                     "WHERE application_name = 'replaced'")
         assert cur.fetchone()["n"] >= 1
+    # pg_terminate_backend only signals: wait until the backends have gone (each says goodbye on
+    # its socket before it leaves pg_stat_activity). A request that takes a connection at the
+    # very instant its backend is terminated fails, which this test is not about.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with db, db.cursor() as cur:
+            cur.execute("SELECT count(*) AS n FROM pg_stat_activity "
+                        "WHERE application_name = 'replaced'")
+            if cur.fetchone()["n"] == 0:
+                break
+        time.sleep(0.01)
     for _ in range(3):
         assert api.get("/api/user").status_code == 200
     assert app_db.pool_stats(app)["in_use"] == 0
