@@ -43,6 +43,8 @@ def example_data(service, token, org):
                             json={"events": events(24)}).ok
         assert session.post(f"{api}/{stack}/update/{update}/complete", headers=leased,
                             json={"status": "succeeded"}).ok
+    assert session.post(f"{service.url}/api/esc/environments/{org}", headers=headers,
+                        json={"project": "web", "name": "shared"}).ok
     teams = f"{service.url}/api/orgs/{org}/teams"
     assert session.post(f"{teams}/pulumi", headers=headers, json={
         "name": "platform", "displayName": "Platform", "description": "Runs the web stacks"}).ok
@@ -50,7 +52,9 @@ def example_data(service, token, org):
                    {"addStackPermission": {"projectName": "web", "stackName": "prod",
                                            "permission": 103}},
                    {"addStackPermission": {"projectName": "web", "stackName": "staging",
-                                           "permission": 102}}]:
+                                           "permission": 102}},
+                   {"addEnvironmentPermission": {"projectName": "web", "envName": "shared",
+                                                 "permission": "open"}}]:
         assert session.patch(f"{teams}/platform", headers=headers, json=change).ok
 
 
