@@ -262,7 +262,9 @@ class CallerRights:
     """The caller's rights on the stacks and environments a request names in its body rather
     than its URL (ESC imports, `fn::open::pulumi-stacks`, ciphertexts of other environments),
     by the one rule of the stack and environment routes (the same statement). Made by a route
-    for the domain (app/environments.py), which knows nothing of the request."""
+    for the domain (app/environments.py), which knows nothing of the request. Each answer is
+    kept for the rest of the request only: an evaluation naming one environment many times (its
+    imports, each of its ciphertexts) asks once; the next request asks again."""
 
     def __init__(self):
         self.token_hash = g.token_hash
@@ -270,13 +272,17 @@ class CallerRights:
         self.client = _client()
         self.viewer_env_cap = _viewer_env_cap()
         self.viewers_decrypt = current_app.config["SECRETS_VIEWERS_CAN_DECRYPT"]
+        self._answers = {}
 
     def _found(self, conn, org, project, stack=None, env=None):
-        return queries.authenticate_token(
-            conn, token_hash=self.token_hash, org_name=org, project_name=project,
-            stack_name=stack, env_name=env, viewer_env_cap=self.viewer_env_cap,
-            with_summary=False, touch_seconds=TOKEN_TOUCH_SECONDS, client=self.client,
-            failure_limit=0, window_seconds=0)
+        key = (org, project, stack, env)
+        if key not in self._answers:
+            self._answers[key] = queries.authenticate_token(
+                conn, token_hash=self.token_hash, org_name=org, project_name=project,
+                stack_name=stack, env_name=env, viewer_env_cap=self.viewer_env_cap,
+                with_summary=False, touch_seconds=TOKEN_TOUCH_SECONDS, client=self.client,
+                failure_limit=0, window_seconds=0)
+        return self._answers[key]
 
     def stack_permission(self, conn, org, project, stack):
         """0 none, 101 read, 102 write, 103 admin; whether the stack exists is the caller's to

@@ -151,10 +151,10 @@ def retract(conn, org, project, name, version, replacement, reason, user_id):
     elif replacement == number:
         raise ApiError(400, "Bad Request: a revision cannot replace itself")
     else:
-        try:
-            revision(conn, env, str(replacement))
-        except ApiError as err:
-            raise ApiError(400, f"Bad Request: the replacement {err.message.split(': ', 1)[1]}")
+        found = queries.environment_revision(conn, environment_id=env["id"], number=replacement)
+        if found is None or found["retracted_at"] is not None:
+            raise ApiError(400, f"Bad Request: the replacement revision {replacement} "
+                                + ("does not exist" if found is None else "was retracted"))
     queries.retract_environment_revision(conn, environment_id=env["id"], number=number,
                                          replacement=replacement, reason=reason or "",
                                          user_id=user_id)
@@ -249,13 +249,12 @@ def delete(conn, org, project, name):
 
 
 def change_settings(conn, org, project, name, deletion_protected=None):
-    """Change the settings given (None: unchanged); returns the environment as it now is."""
+    """Change the settings given (None: unchanged)."""
     env = queries.lock_environment(conn, org_name=org, project=project, name=name)
     if env is None:
         raise not_found(org, project, name)
     queries.set_environment_settings(conn, environment_id=env["id"],
                                      deletion_protected=deletion_protected)
-    return find(conn, org, project, name)
 
 
 def list_environments(conn, caller, org, continuation):

@@ -116,8 +116,10 @@ def update_issuer(conn, fetcher, org, issuer_id, changes):
     if jwks:
         check_jwks(jwks)
     thumbprints = changes.get("thumbprints")
-    if thumbprints and not jwks and issuer(conn, org, issuer_id)["jwks"] is None:
-        resolve_issuer(fetcher, issuer(conn, org, issuer_id)["url"], None, thumbprints)
+    if thumbprints and not jwks:
+        current = issuer(conn, org, issuer_id)
+        if current["jwks"] is None:
+            resolve_issuer(fetcher, current["url"], None, thumbprints)
     try:
         row = queries.update_oidc_issuer(
             conn, org_name=org, issuer_id=str(issuer_id), name=changes.get("name"),
